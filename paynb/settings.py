@@ -113,9 +113,13 @@ class Settings:
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def load(cls, env: Mapping[str, str] | None = None, dotenv: str | os.PathLike | None = ".env") -> Settings:
+    def load(
+        cls, env: Mapping[str, str] | None = None, dotenv: str | os.PathLike | None = ".env"
+    ) -> Settings:
         """Read settings. ``env`` defaults to ``os.environ``; a ``.env`` file fills only what is unset."""
         merged: dict[str, str] = {}
+        if dotenv == ".env":
+            dotenv = (os.environ if env is None else env).get("PAYNB_ENV_FILE", ".env")
         if dotenv is not None and Path(dotenv).is_file():
             merged.update(_read_dotenv(Path(dotenv)))
         merged.update(os.environ if env is None else env)

@@ -1,7 +1,120 @@
-"""CLI: core commands."""
+"""CLI: ``paynb doctor``, ``paynb stale``, ``paynb demo``."""
 
 from __future__ import annotations
 
+import os
+from datetime import datetime
+
 import click
 
-commands: list[click.Command] = []
+from paynb.cli.options import json_option, non_negative
+from paynb.output import format_table, print_json, print_table, rows_frame
+
+
+@click.command()
+@json_option
+def doctor(as_json: bool) -> None:
+    """Check every configured dependency (pay-db, CFS, store). Prints no secrets; exits 1 on a failure.
+
+    \b
+    Example:
+      source .sandbox/sandbox.env && paynb doctor
+    """
+    from paynb.ops.doctor import run_checks
+
+    checks = run_checks()
+    rows = [{"check": c.name, "status": c.status, "detail": c.detail} for c in checks]
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(rows_frame(rows))
+    if not all(c.ok for c in checks):
+        raise click.exceptions.Exit(1)
+
+
+@click.command()
+@click.option(
+    "--days", default=20, show_default=True, type=int, callback=non_negative, help="Minimum age in days."
+)
+@click.option("--method", default=None, help="Only this payment method (PAD, EJV, EFT, INTERNAL …).")
+@click.option("--account", default=None, help="Only this auth account id.")
+@click.option("--as-of", "as_of", default=None, type=click.DateTime(), help="Compute ages at this UTC time.")
+@json_option
+def stale(days: int, method: str | None, account: str | None, as_of: datetime | None, as_json: bool) -> None:
+    """Invoices APPROVED for longer than --days, by payment method and age bucket.
+
+    \b
+    Example:
+      paynb stale --days 20
+      paynb stale --method PAD --json
+    """
+    from paynb.ops.stale import find_stale_invoices
+
+    report = find_stale_invoices(days, method=method, account=account, now=as_of)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    click.echo(f"APPROVED invoices older than {days} days (as of {report.now_utc:%Y-%m-%d %H:%M} UTC)")
+    click.echo(format_table(report.to_frame()))
+    click.echo("")
+    click.echo(format_table(report.by_method(), title="By payment method"))
+    click.echo(f"\n{report.total_count} invoices, total {report.total_amount}")
+    if report.total_count:
+        click.echo(
+            "Next: `paynb pad triage` explains each stuck PAD invoice; `paynb ejv health` the EJV ones."
+        )
+
+
+@click.command()
+@click.option(
+    "--dir", "directory", default=".sandbox", show_default=True, type=click.Path(), help="Sandbox folder."
+)
+@click.option("--scale", default="small", show_default=True, help="small | medium | large")
+def demo(directory: str, scale: str) -> None:
+    """Run the main job on the embedded sandbox: sandbox up, doctor, then the stale-invoice report job.
+
+    \b
+    Example:
+      paynb demo --dir .sandbox
+    """
+    from paynb.ops.doctor import run_checks
+    from paynb.sandbox.manager import Sandbox
+
+    box = Sandbox(directory)
+    env = box.up(scale=scale, echo=lambda m: click.echo(m, err=True))
+    os.environ.update(env)
+    click.echo(f"sandbox ready in {box.root} (settings in {box.env_path})\n")
+    checks = run_checks()
+    print_table(
+        rows_frame([{"check": c.name, "status": c.status, "detail": c.detail} for c in checks]),
+        title="doctor",
+    )
+    if not all(c.ok for c in checks):
+        raise click.exceptions.Exit(1)
+    click.echo("")
+    _run_stale_job(env)
+
+
+def _run_stale_job(env: dict[str, str]) -> None:
+    from pathlib import Path
+
+    notebook = Path(__file__).resolve().parents[2] / "notebooks" / "reports" / "stale_invoices.ipynb"
+    try:
+        from paynb.jobs import run_notebook
+    except ImportError:
+        run_notebook = None
+    if run_notebook is None or not notebook.exists():
+        from paynb.ops.stale import find_stale_invoices
+
+        report = find_stale_invoices(20)
+        click.echo(format_table(report.to_frame(), title="Stale invoices (APPROVED > 20 days)"))
+        return
+    result = run_notebook(notebook, {"days": "20"}, archive_url=env.get("PAYNB_ARCHIVE_URL"))
+    click.echo(f"run id:   {result.run_id}")
+    click.echo(f"status:   {result.status}")
+    click.echo(f"archive:  {result.archive_location}")
+    if result.status != "succeeded":
+        raise click.exceptions.Exit(1)
+
+
+commands = [doctor, stale, demo]

@@ -1,7 +1,127 @@
-"""CLI: sandbox commands."""
+"""CLI: ``paynb sandbox up|down|status|scenarios``."""
 
 from __future__ import annotations
 
 import click
 
-commands: list[click.Command] = []
+from paynb.cli.options import json_option
+from paynb.output import print_json, print_table, rows_frame
+
+DIR_OPTION = click.option(
+    "--dir",
+    "directory",
+    default=".sandbox",
+    show_default=True,
+    type=click.Path(),
+    help="Folder of the sandbox.",
+)
+
+
+@click.group()
+def sandbox() -> None:
+    """The embedded sandbox: PostgreSQL with synthetic pay-db data, a CFS server and an S3 server.
+
+    \b
+    Example:
+      paynb sandbox up --dir .sandbox --scale small --seed 42
+      source .sandbox/sandbox.env
+      paynb sandbox status --dir .sandbox
+      paynb sandbox down --dir .sandbox
+    """
+
+
+@sandbox.command()
+@DIR_OPTION
+@click.option("--scale", default="small", show_default=True, help="small | medium | large")
+@click.option("--seed", default=42, show_default=True, type=int, help="Seed of the synthetic data.")
+@click.option("--cfs-latency-ms", default=0, show_default=True, type=int, help="Latency the CFS server adds.")
+@click.option(
+    "--cfs-fault-rate", default=0.0, show_default=True, type=float, help="Share of CFS calls that get a 500."
+)
+@click.option("--progress/--no-progress", default=True, help="Show seeding progress.")
+def up(
+    directory: str, scale: str, seed: int, cfs_latency_ms: int, cfs_fault_rate: float, progress: bool
+) -> None:
+    """Start the sandbox in the background and write DIR/sandbox.env. Safe to run twice.
+
+    \b
+    Example:
+      paynb sandbox up --dir .sandbox --cfs-latency-ms 100
+    """
+    from paynb.sandbox.manager import CfsKnobs, Sandbox
+
+    box = Sandbox(directory)
+    env = box.up(
+        scale=scale, seed=seed, cfs=CfsKnobs(latency_ms=cfs_latency_ms, fault_rate=cfs_fault_rate), progress=progress,
+        echo=lambda m: click.echo(m, err=True),
+    )  # fmt: skip
+    click.echo(f"sandbox ready in {box.root}")
+    click.echo(f"  settings: {box.env_path}  (source it, or let paynb read it with PAYNB_ENV_FILE)")
+    click.echo(f"  database: {env['PAYNB_DATABASE_URL']}")
+    click.echo(f"  cfs:      {env['PAYNB_CFS_BASE_URL']}")
+    click.echo(f"  s3:       http://{env['PAYNB_S3_ENDPOINT']} (buckets {env['PAYNB_BUCKET']}, archive)")
+
+
+@sandbox.command()
+@DIR_OPTION
+@click.option("--purge", is_flag=True, help="Also delete the folder and its data.")
+def down(directory: str, purge: bool) -> None:
+    """Stop everything `sandbox up` started.
+
+    \b
+    Example:
+      paynb sandbox down --dir .sandbox --purge
+    """
+    from paynb.sandbox.manager import Sandbox
+
+    stopped = Sandbox(directory).down(purge=purge)
+    click.echo(
+        f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}"
+        + (" (purged)" if purge else "")
+    )
+
+
+@sandbox.command()
+@DIR_OPTION
+@json_option
+def status(directory: str, as_json: bool) -> None:
+    """Show which sandbox components run.
+
+    \b
+    Example:
+      paynb sandbox status --dir .sandbox --json
+    """
+    from paynb.sandbox.manager import Sandbox
+
+    rows = Sandbox(directory).status()
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(rows_frame(rows))
+    if any(r["state"] != "running" for r in rows):
+        raise click.exceptions.Exit(1)
+
+
+@sandbox.command()
+@json_option
+def scenarios(as_json: bool) -> None:
+    """List the runbook scenarios the generator injected, with the ids each touched.
+
+    Reads the database of PAYNB_DATABASE_URL (source DIR/sandbox.env first).
+
+    \b
+    Example:
+      source .sandbox/sandbox.env && paynb sandbox scenarios
+    """
+    from paynb import db
+    from paynb.sandbox.scenarios import list_scenarios
+
+    with db.read_connection() as conn:
+        df = list_scenarios(conn)
+    if as_json:
+        print_json(df.to_dict(orient="records"))
+    else:
+        print_table(df)
+
+
+commands = [sandbox]

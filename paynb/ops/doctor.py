@@ -1,0 +1,99 @@
+"""``paynb doctor``: is every configured dependency reachable, and is the database session read-only?
+
+Each check returns a row (name, ok, detail) and never prints a secret: the database is named by
+host:port/db only, CFS by its base URL, the store by bucket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from paynb.errors import PaynbError
+from paynb.settings import Settings, get_settings
+
+KNOWN_ALEMBIC_HEAD = "968a2e428d4c"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # ok | fail | warn | skipped
+    detail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "fail"
+
+
+def check_database(settings: Settings) -> list[Check]:
+    from paynb import db
+
+    if not settings.database_url:
+        return [
+            Check("database", "fail", "no database configured (PAYNB_DATABASE_URL or DATABASE_* aliases)")
+        ]
+    try:
+        engine = db.create_engine(settings, run_id="doctor")
+        where = db.describe_url(engine.url)
+        with db.read_connection(engine) as conn:
+            row = db.fetch_one(
+                conn,
+                "SELECT current_setting('default_transaction_read_only') AS ro, current_setting('server_version') AS v",
+            )
+            version = db.alembic_version(conn)
+    except PaynbError as err:
+        return [Check("database", "fail", str(err).splitlines()[0])]
+    checks = [
+        Check("database", "ok", f"{where} (PostgreSQL {row['v']})"),
+        Check(
+            "read-only session",
+            "ok" if row["ro"] == "on" else "fail",
+            "default_transaction_read_only=on" if row["ro"] == "on" else "the session is writable",
+        ),
+    ]
+    if version is None:
+        checks.append(Check("alembic_version", "fail", "alembic_version is empty"))
+    else:
+        status = "ok" if version == KNOWN_ALEMBIC_HEAD else "warn"
+        note = (
+            ""
+            if status == "ok"
+            else f" (paynb was checked against {KNOWN_ALEMBIC_HEAD}; columns are introspected)"
+        )
+        checks.append(Check("alembic_version", status, version + note))
+    return checks
+
+
+def check_cfs(settings: Settings) -> list[Check]:
+    if not settings.cfs_base_url:
+        return [Check("cfs", "skipped", "PAYNB_CFS_BASE_URL not set")]
+    try:
+        from paynb.cfs import CfsClient
+
+        client = CfsClient(settings)
+        client.get_token()
+    except ImportError:
+        return [Check("cfs", "skipped", "CFS client not available")]
+    except PaynbError as err:
+        return [Check("cfs", "fail", f"{settings.cfs_base_url}: {str(err).splitlines()[0]}")]
+    return [Check("cfs", "ok", f"{settings.cfs_base_url} (token issued)")]
+
+
+def check_store(settings: Settings) -> list[Check]:
+    if not settings.bucket or not settings.s3_endpoint:
+        return [Check("store", "skipped", "PAYNB_BUCKET / PAYNB_S3_ENDPOINT not set")]
+    try:
+        from paynb.store import open_store
+
+        store = open_store(f"s3://{settings.bucket}/", settings)
+        next(iter(store.list("", recursive=False)), None)
+    except ImportError:
+        return [Check("store", "skipped", "store back end not available")]
+    except PaynbError as err:
+        return [Check("store", "fail", f"s3://{settings.bucket}: {str(err).splitlines()[0]}")]
+    return [Check("store", "ok", f"s3://{settings.bucket} at {settings.s3_endpoint}")]
+
+
+def run_checks(settings: Settings | None = None) -> list[Check]:
+    settings = settings or get_settings()
+    return [*check_database(settings), *check_cfs(settings), *check_store(settings)]

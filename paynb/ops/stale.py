@@ -1,0 +1,156 @@
+"""Invoices stuck in APPROVED (the FAQ's most common question).
+
+The FAQ query compares naive-UTC ``created_on`` with ``now()`` (timestamptz), which silently
+depends on the session time zone. Here "now" is computed in Python as naive UTC and bound as a
+parameter, so the comparison is exact whatever the server's settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from paynb import db
+from paynb.enums import PaymentMethod
+from paynb.errors import InputError
+from paynb.timez import to_naive_utc, utcnow_naive
+
+# upper edges (inclusive, in whole days) of the age buckets after the threshold
+BUCKET_EDGES = (30, 60, 90, 180)
+
+
+def age_buckets(days: int) -> list[tuple[str, int, int | None]]:
+    """Labels and [low, high] day ranges of the buckets for a threshold of ``days``."""
+    buckets: list[tuple[str, int, int | None]] = []
+    low = days
+    for edge in BUCKET_EDGES:
+        if edge >= low:
+            buckets.append((f"{low}-{edge}", low, edge))
+            low = edge + 1
+    buckets.append((f">{low - 1}" if buckets else f">={days}", low, None))
+    return buckets
+
+
+def bucket_label(age_days: int, days: int) -> str:
+    for label, low, high in age_buckets(days):
+        if age_days >= low and (high is None or age_days <= high):
+            return label
+    raise ValueError(f"age {age_days} is below the threshold {days}")
+
+
+@dataclass(frozen=True)
+class StaleReport:
+    """APPROVED invoices older than ``days``, counted and totalled by method and age bucket."""
+
+    days: int
+    now_utc: datetime
+    method: str | None
+    account: str | None
+    rows: pd.DataFrame = field(repr=False)
+
+    @property
+    def total_count(self) -> int:
+        return int(self.rows["count"].sum()) if not self.rows.empty else 0
+
+    @property
+    def total_amount(self) -> Decimal:
+        return sum(self.rows["total"], Decimal("0.00")) if not self.rows.empty else Decimal("0.00")
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.rows.copy()
+
+    def by_method(self) -> pd.DataFrame:
+        if self.rows.empty:
+            return pd.DataFrame(columns=["payment_method", "count", "total", "oldest_days"])
+        g = self.rows.groupby("payment_method", sort=True)
+        return pd.DataFrame(
+            {
+                "count": g["count"].sum().astype(int),
+                "total": g["total"].apply(lambda s: sum(s, Decimal("0.00"))),
+                "oldest_days": g["oldest_days"].max().astype(int),
+            }
+        ).reset_index()
+
+    def pivot(self) -> pd.DataFrame:
+        """Counts as a method × bucket grid (for charts)."""
+        labels = [b[0] for b in age_buckets(self.days)]
+        if self.rows.empty:
+            return pd.DataFrame(columns=labels)
+        grid = self.rows.pivot_table(
+            index="payment_method", columns="age_bucket", values="count", aggfunc="sum"
+        )
+        return grid.reindex(columns=labels).fillna(0).astype(int)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": 1,
+            "report": "stale_invoices",
+            "days": self.days,
+            "now_utc": self.now_utc,
+            "method": self.method,
+            "account": self.account,
+            "total_count": self.total_count,
+            "total_amount": self.total_amount,
+            "rows": self.rows.to_dict(orient="records"),
+        }
+
+
+_SQL = """
+SELECT i.payment_method_code AS payment_method,
+       floor(extract(epoch FROM (:now - i.created_on)) / 86400)::int AS age_days,
+       i.total
+  FROM invoices i
+  LEFT JOIN payment_accounts pa ON pa.id = i.payment_account_id
+ WHERE i.invoice_status_code = 'APPROVED'
+   AND i.created_on < :cutoff
+   AND (CAST(:method AS varchar) IS NULL OR i.payment_method_code = :method)
+   AND (CAST(:account AS varchar) IS NULL OR pa.auth_account_id = :account)
+"""
+
+
+def find_stale_invoices(
+    days: int = 20,
+    *,
+    method: str | None = None,
+    account: str | None = None,
+    now: datetime | None = None,
+    engine: Engine | None = None,
+) -> StaleReport:
+    """Count and total APPROVED invoices created more than ``days`` days before ``now`` (UTC)."""
+    if days < 0:
+        raise InputError(f"must be 0 or more, got {days}", field="days")
+    if method is not None:
+        method = method.upper()
+        if method not in PaymentMethod.__members__:
+            raise InputError(
+                f"unknown payment method {method!r} (one of {', '.join(PaymentMethod.__members__)})",
+                field="method",
+            )
+    now_utc = to_naive_utc(now) if now else utcnow_naive()
+    cutoff = now_utc - timedelta(days=days)
+    detail = db.query_df(
+        _SQL, {"now": now_utc, "cutoff": cutoff, "method": method, "account": account}, engine=engine
+    )
+    if detail.empty:
+        rows = pd.DataFrame(columns=["payment_method", "age_bucket", "count", "total", "oldest_days"])
+    else:
+        detail["age_bucket"] = [bucket_label(int(a), days) for a in detail["age_days"]]
+        order = {label: i for i, (label, _, _) in enumerate(age_buckets(days))}
+        grouped = detail.groupby(["payment_method", "age_bucket"], sort=False)
+        rows = pd.DataFrame(
+            {
+                "count": grouped.size(),
+                "total": grouped["total"].apply(lambda s: sum(s, Decimal("0.00"))),
+                "oldest_days": grouped["age_days"].max(),
+            }
+        ).reset_index()
+        rows["_o"] = rows["age_bucket"].map(order)
+        rows = rows.sort_values(["payment_method", "_o"]).drop(columns="_o").reset_index(drop=True)
+        rows["count"] = rows["count"].astype(int)
+        rows["oldest_days"] = rows["oldest_days"].astype(int)
+    return StaleReport(days=days, now_utc=now_utc, method=method, account=account, rows=rows)

@@ -1,0 +1,407 @@
+"""``paynb sandbox up|down|status``: the embedded pay-db, CFS server and S3 server, in the background.
+
+Everything lives under one folder (``--dir``). ``DIR/sandbox.env`` holds the settings a shell or a
+notebook kernel needs (``source DIR/sandbox.env``); ``DIR/sandbox.json`` records ports and pids so
+that ``up`` is safe to call twice and ``down`` stops exactly what ``up`` started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets as pysecrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from paynb.errors import InputError, SandboxError
+from paynb.sandbox.postgres import EmbeddedPostgres, free_port
+
+STATE_VERSION = 1
+DATABASE = "paydb"
+DATA_BUCKET = "ftp-poller-sandbox"  # mirrors prod's single GCS bucket with folders (ar/, cgi_feedback/ ...)
+LEGACY_BUCKETS = ("payment-sftp", "cgi-ejv")  # pre-2025-08 MinIO layout, for historical files
+ARCHIVE_BUCKET = "paynb-archive"
+SCALES = ("small", "medium", "large")
+
+
+@dataclass
+class CfsKnobs:
+    latency_ms: int = 0
+    fault_rate: float = 0.0
+
+    def validate(self) -> None:
+        if self.latency_ms < 0:
+            raise InputError("must be 0 or more", field="--cfs-latency-ms")
+        if not 0.0 <= self.fault_rate <= 1.0:
+            raise InputError("must be between 0 and 1", field="--cfs-fault-rate")
+
+
+@dataclass
+class SandboxState:
+    schema_version: int = STATE_VERSION
+    scale: str = "small"
+    seed: int = 42
+    pg_port: int | None = None
+    s3_port: int | None = None
+    s3_pid: int | None = None
+    cfs_port: int | None = None
+    cfs_pid: int | None = None
+    cfs_knobs: dict[str, Any] = field(default_factory=dict)
+    seeded_seconds: float | None = None
+
+    @classmethod
+    def read(cls, path: Path) -> SandboxState | None:
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except json.JSONDecodeError:
+            raise SandboxError(
+                f"{path} is not valid JSON", hint="remove the folder and run `paynb sandbox up` again"
+            ) from None
+        if data.get("schema_version") != STATE_VERSION:
+            raise SandboxError(
+                f"{path} was written by another paynb version", hint="run `paynb sandbox down --purge`"
+            )
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def write(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        tmp.replace(path)
+
+
+class Sandbox:
+    """The sandbox rooted at ``root``."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root).expanduser().resolve()
+        if self.root.exists() and not self.root.is_dir():
+            raise InputError("is a file; the sandbox needs a folder", field="--dir", file=str(self.root))
+
+    # -- paths
+    @property
+    def state_path(self) -> Path:
+        return self.root / "sandbox.json"
+
+    @property
+    def env_path(self) -> Path:
+        return self.root / "sandbox.env"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.root / "secrets"
+
+    def state(self) -> SandboxState | None:
+        return SandboxState.read(self.state_path)
+
+    def postgres(self) -> EmbeddedPostgres:
+        return EmbeddedPostgres(self.root / "pg")
+
+    # -- up
+    def up(
+        self,
+        *,
+        scale: str = "small",
+        seed: int = 42,
+        cfs: CfsKnobs | None = None,
+        progress: bool = False,
+        echo=print,
+    ) -> dict[str, str]:
+        if scale not in SCALES:
+            raise InputError(f"unknown scale {scale!r} (one of {', '.join(SCALES)})", field="--scale")
+        cfs = cfs or CfsKnobs()
+        cfs.validate()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(exist_ok=True)
+        state = self.state() or SandboxState(scale=scale, seed=seed)
+        if (state.scale, state.seed) != (scale, seed) and self._database_seeded(state):
+            echo(
+                f"note: {self.root} already holds scale={state.scale} seed={state.seed}; reusing it "
+                "(run `paynb sandbox down --purge` first for a different data set)"
+            )
+
+        pg = self.postgres().start()
+        state.pg_port = pg.port
+        state.write(self.state_path)
+        if not self._database_seeded(state):
+            echo(f"seeding pay-db ({scale}, seed {seed}) …")
+            state.scale, state.seed = scale, seed
+            state.seeded_seconds = self._seed(pg, scale, seed, progress)
+            echo(f"seeded in {state.seeded_seconds:.1f} s")
+        state.write(self.state_path)
+
+        secrets = self._secrets()
+        state.s3_port, state.s3_pid = self._ensure_process(
+            "s3",
+            state.s3_port,
+            state.s3_pid,
+            lambda port: [sys.executable, "-m", "paynb.sandbox.s3", "--port", str(port)],
+        )
+        state.write(self.state_path)
+        self._seed_store(pg, state, secrets)
+
+        knobs = asdict(cfs)
+        if state.cfs_pid and state.cfs_knobs != knobs and _alive(state.cfs_pid):
+            _stop_pid(state.cfs_pid)  # knobs changed: restart the CFS server with the new ones
+            state.cfs_pid = None
+        state.cfs_knobs = knobs
+
+        def cfs_cmd(port: int) -> list[str]:
+            return [
+                sys.executable, "-m", "paynb.sandbox.cfs_server",
+                "--db-url", pg.dsn(DATABASE), "--port", str(port),
+                "--client-id", secrets["cfs_client_id"],
+                "--client-secret-file", str(self.secrets_dir / "cfs_client_secret"),
+                "--fas-client-id", secrets["cfs_fas_client_id"],
+                "--fas-client-secret-file", str(self.secrets_dir / "cfs_fas_client_secret"),
+                "--pay-connector-file", str(self.secrets_dir / "pay_connector"),
+                "--latency-ms", str(cfs.latency_ms), "--fault-rate", str(cfs.fault_rate),
+            ]  # fmt: skip
+
+        state.cfs_port, state.cfs_pid = self._ensure_process("cfs", state.cfs_port, state.cfs_pid, cfs_cmd)
+        state.write(self.state_path)
+        env = self._env(pg, state, secrets)
+        self._write_env(env)
+        return env
+
+    def _database_seeded(self, state: SandboxState) -> bool:
+        if not state.pg_port:
+            return False
+        pg = self.postgres()
+        if not pg.is_running():
+            return (pg.data_dir / "PG_VERSION").exists() and state.seeded_seconds is not None
+        pg.port = state.pg_port
+        eng = sa.create_engine(pg.url("postgres"), poolclass=NullPool)
+        try:
+            with eng.connect() as c:
+                exists = c.execute(
+                    sa.text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": DATABASE}
+                ).first()
+        finally:
+            eng.dispose()
+        return bool(exists) and state.seeded_seconds is not None
+
+    def _seed(self, pg: EmbeddedPostgres, scale: str, seed: int, progress: bool) -> float:
+        from paynb.sandbox.generator import generate
+        from paynb.sandbox.schema import apply_schema
+
+        started = time.monotonic()
+        admin = sa.create_engine(pg.url("postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+            c.exec_driver_sql(f'CREATE DATABASE "{DATABASE}"')
+        admin.dispose()
+        eng = sa.create_engine(pg.url(DATABASE), poolclass=NullPool)
+        with eng.begin() as conn:
+            apply_schema(conn)
+        eng.dispose()
+        generate(pg.dsn(DATABASE), scale=scale, seed=seed, progress=progress)
+        return time.monotonic() - started
+
+    def _secrets(self) -> dict[str, str]:
+        """Synthetic credentials, made once per sandbox and kept in files readable only by the owner."""
+        self.secrets_dir.mkdir(mode=0o700, exist_ok=True)
+        out: dict[str, str] = {}
+        for name in (
+            "cfs_client_secret",
+            "cfs_fas_client_secret",
+            "pay_connector",
+            "s3_secret_key",
+            "hmac_key",
+        ):
+            path = self.secrets_dir / name
+            if not path.exists():
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(pysecrets.token_urlsafe(24))
+            out[name] = path.read_text().strip()
+        out["cfs_client_id"] = "paynb-sandbox"
+        out["cfs_fas_client_id"] = "paynb-sandbox-fas"
+        return out
+
+    def _ensure_process(self, name: str, port: int | None, pid: int | None, command) -> tuple[int, int]:
+        if pid and port and _alive(pid) and _port_open(port):
+            return port, pid
+        port = port if port and not _port_open(port) else free_port()
+        log = open(self.logs / f"{name}.log", "ab")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PAYNB_")}
+        proc = subprocess.Popen(
+            command(port), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, env=env, cwd=str(self.root),
+        )  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + 60
+        while not _port_open(port):
+            if proc.poll() is not None:
+                tail = (self.logs / f"{name}.log").read_text(errors="replace").strip().splitlines()[-5:]
+                raise SandboxError(f"the sandbox {name} server exited at start: {' / '.join(tail)}")
+            if time.monotonic() > deadline:
+                proc.terminate()
+                raise SandboxError(f"the sandbox {name} server did not open port {port} within 60 s")
+            time.sleep(0.1)
+        return port, proc.pid
+
+    def _seed_store(self, pg: EmbeddedPostgres, state: SandboxState, secrets: dict[str, str]) -> None:
+        """Create the buckets and upload the files the generator left in paynb_sandbox.store_objects."""
+        from minio import Minio
+
+        from paynb.sandbox.s3 import ensure_bucket
+
+        client = Minio(f"127.0.0.1:{state.s3_port}", access_key="paynb-sandbox", secret_key=secrets["s3_secret_key"],
+                       secure=False, region="us-east-1")  # fmt: skip
+        ensure_bucket(client, DATA_BUCKET, versioning=False)
+        for legacy in LEGACY_BUCKETS:
+            ensure_bucket(client, legacy, versioning=False)
+        ensure_bucket(client, ARCHIVE_BUCKET, versioning=True)
+        eng = sa.create_engine(pg.url(DATABASE), poolclass=NullPool)
+        try:
+            with eng.connect() as c:
+                rows = c.execute(
+                    sa.text("SELECT key, content, content_type FROM paynb_sandbox.store_objects ORDER BY key")
+                )
+                import io
+
+                for key, content, ctype in rows:
+                    bucket, _, obj = (
+                        key.partition("/")
+                        if key.split("/", 1)[0] in LEGACY_BUCKETS
+                        else (DATA_BUCKET, "/", key)
+                    )
+                    try:
+                        client.stat_object(bucket, obj)
+                        continue
+                    except Exception:
+                        pass
+                    data = bytes(content)
+                    client.put_object(
+                        bucket,
+                        obj,
+                        io.BytesIO(data),
+                        len(data),
+                        content_type=ctype or "application/octet-stream",
+                    )
+        finally:
+            eng.dispose()
+
+    def _env(self, pg: EmbeddedPostgres, state: SandboxState, secrets: dict[str, str]) -> dict[str, str]:
+        return {
+            "PAYNB_ENVIRONMENT": "sandbox",
+            "PAYNB_DATABASE_URL": pg.dsn(DATABASE),
+            "PAYNB_CFS_BASE_URL": f"http://127.0.0.1:{state.cfs_port}",
+            "PAYNB_CFS_CLIENT_ID": secrets["cfs_client_id"],
+            "PAYNB_CFS_CLIENT_SECRET": secrets["cfs_client_secret"],
+            "PAYNB_CFS_FAS_CLIENT_ID": secrets["cfs_fas_client_id"],
+            "PAYNB_CFS_FAS_CLIENT_SECRET": secrets["cfs_fas_client_secret"],
+            "PAYNB_PAY_CONNECTOR_AUTH": secrets["pay_connector"],
+            "PAYNB_S3_ENDPOINT": f"127.0.0.1:{state.s3_port}",
+            "PAYNB_S3_ACCESS_KEY": "paynb-sandbox",
+            "PAYNB_S3_SECRET_KEY": secrets["s3_secret_key"],
+            "PAYNB_S3_SECURE": "false",
+            "PAYNB_BUCKET": DATA_BUCKET,
+            "PAYNB_ARCHIVE_URL": f"s3://{ARCHIVE_BUCKET}/",
+            "PAYNB_HMAC_KEY": secrets["hmac_key"],
+            "PAYNB_DATA_DIR": str(self.root / "data"),
+        }
+
+    def _write_env(self, env: dict[str, str]) -> None:
+        lines = ["# written by `paynb sandbox up`; synthetic credentials for the local sandbox only"]
+        lines += [f"{k}={v}" for k, v in env.items()]
+        tmp = self.env_path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
+        tmp.replace(self.env_path)
+
+    # -- down / status
+    def down(self, *, purge: bool = False) -> list[str]:
+        stopped: list[str] = []
+        state = self.state()
+        if state:
+            for name, pid in (("cfs", state.cfs_pid), ("s3", state.s3_pid)):
+                if pid and _alive(pid):
+                    _stop_pid(pid)
+                    stopped.append(name)
+        pg = self.postgres()
+        if pg.is_running():
+            pg.stop()
+            stopped.append("postgres")
+        if purge:
+            import shutil
+
+            pg.destroy()
+            shutil.rmtree(self.root, ignore_errors=True)
+        elif state:
+            state.s3_pid = state.cfs_pid = None
+            state.write(self.state_path)
+        return stopped
+
+    def status(self) -> list[dict[str, Any]]:
+        state = self.state()
+        if state is None:
+            return [{"component": "sandbox", "state": "absent", "detail": f"no sandbox in {self.root}"}]
+        pg = self.postgres()
+        rows = [
+            {"component": "postgres", "state": "running" if pg.is_running() else "stopped",
+             "detail": f"127.0.0.1:{state.pg_port}/{DATABASE} scale={state.scale} seed={state.seed}"},
+            {"component": "s3", "state": _proc_state(state.s3_pid, state.s3_port), "detail": f"127.0.0.1:{state.s3_port}"},
+            {"component": "cfs", "state": _proc_state(state.cfs_pid, state.cfs_port),
+             "detail": f"http://127.0.0.1:{state.cfs_port} knobs={state.cfs_knobs}"},
+        ]  # fmt: skip
+        return rows
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a recycled pid that is not ours must not count
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"paynb.sandbox" in cmdline
+    except OSError:
+        return True
+
+
+def _stop_pid(pid: int, timeout_s: float = 10) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + timeout_s
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _port_open(port: int | None) -> bool:
+    if not port:
+        return False
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _proc_state(pid: int | None, port: int | None) -> str:
+    if pid and _alive(pid):
+        return "running" if _port_open(port) else "starting"
+    return "stopped"

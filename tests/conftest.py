@@ -1,0 +1,16 @@
+"""Test wiring. Fixtures live in ``tests/plugins/`` (one module per component) so that each
+component's fixtures have one owner. A plugin that does not exist yet is simply not loaded."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+# tests must never pick up an operator's .env or real credentials
+for _name in list(os.environ):
+    if _name.startswith(("PAYNB_", "DATABASE_", "PAY_", "PG_", "CFS_", "MINIO_")):
+        os.environ.pop(_name)
+os.environ.setdefault("PAYNB_ENVIRONMENT", "test")
+
+_CANDIDATES = ("tests.plugins.db", "tests.plugins.s3", "tests.plugins.cfs", "tests.plugins.sandbox")
+pytest_plugins = [name for name in _CANDIDATES if importlib.util.find_spec(name) is not None]

@@ -1,0 +1,126 @@
+"""PostgreSQL fixtures: one embedded server per test process, a fresh database per test.
+
+Databases are cloned from templates (schema only, or schema + `small` synthetic data), which takes
+a fraction of a second, so every test starts from a known state and may write freely.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from paynb.sandbox.postgres import EmbeddedPostgres
+from paynb.timez import pacific_today
+
+EMPTY_TEMPLATE = "paynb_tpl_empty"
+SMALL_TEMPLATE = "paynb_tpl_small"
+_counter = itertools.count()
+
+
+def _admin(pg: EmbeddedPostgres) -> sa.Engine:
+    return sa.create_engine(pg.url("postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT")
+
+
+def _database_exists(pg: EmbeddedPostgres, name: str) -> bool:
+    eng = _admin(pg)
+    with eng.connect() as c:
+        return (
+            c.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+            is not None
+        )
+
+
+def _create_database(pg: EmbeddedPostgres, name: str, template: str | None = None) -> None:
+    eng = _admin(pg)
+    with eng.connect() as c:
+        # identifiers are ours (fixed prefixes + a counter), never user input
+        tpl = f" TEMPLATE {template}" if template else ""
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"{tpl}')
+
+
+def _drop_database(pg: EmbeddedPostgres, name: str) -> None:
+    eng = _admin(pg)
+    with eng.connect() as c:
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg")).start()
+    yield pg
+    pg.destroy()
+
+
+@pytest.fixture(scope="session")
+def sandbox_as_of() -> date:
+    """The generator's 'today'. Fixed per session so expected figures are stable."""
+    return pacific_today()
+
+
+@pytest.fixture(scope="session")
+def _empty_template(pg_server: EmbeddedPostgres) -> str:
+    from paynb.sandbox.schema import apply_schema
+
+    if not _database_exists(pg_server, EMPTY_TEMPLATE):
+        _create_database(pg_server, EMPTY_TEMPLATE)
+        eng = sa.create_engine(pg_server.url(EMPTY_TEMPLATE), poolclass=NullPool)
+        with eng.begin() as conn:
+            apply_schema(conn)
+        eng.dispose()
+    return EMPTY_TEMPLATE
+
+
+@pytest.fixture(scope="session")
+def _small_template(pg_server: EmbeddedPostgres, _empty_template: str, sandbox_as_of: date):
+    from paynb.sandbox.generator import generate
+
+    _create_database(pg_server, SMALL_TEMPLATE, template=_empty_template)
+    summary = generate(pg_server.dsn(SMALL_TEMPLATE), scale="small", seed=42, as_of=sandbox_as_of)
+    from paynb.db import dispose_engines
+
+    dispose_engines()
+    return SMALL_TEMPLATE, summary
+
+
+def _fresh(pg: EmbeddedPostgres, template: str) -> Iterator[str]:
+    from paynb.db import dispose_engines
+
+    dispose_engines()  # a template must have no open connections to be cloned
+    name = f"t_{os.getpid()}_{next(_counter)}"
+    _create_database(pg, name, template=template)
+    try:
+        yield pg.dsn(name)
+    finally:
+        dispose_engines()
+        _drop_database(pg, name)
+
+
+@pytest.fixture
+def empty_db_url(pg_server: EmbeddedPostgres, _empty_template: str) -> Iterator[str]:
+    """A fresh database with the pay-db schema and code tables, no data."""
+    yield from _fresh(pg_server, _empty_template)
+
+
+@pytest.fixture
+def sandbox_db_url(pg_server: EmbeddedPostgres, _small_template) -> Iterator[str]:
+    """A fresh database holding the `small` synthetic pay-db (seed 42)."""
+    yield from _fresh(pg_server, _small_template[0])
+
+
+@pytest.fixture
+def sandbox_summary(_small_template):
+    """What the generator reported for the `small` template (expected counts, scenarios)."""
+    return _small_template[1]
+
+
+@pytest.fixture
+def pay_env(sandbox_db_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Process environment pointing paynb at the fresh sandbox database."""
+    monkeypatch.setenv("PAYNB_DATABASE_URL", sandbox_db_url)
+    return {"PAYNB_DATABASE_URL": sandbox_db_url}
