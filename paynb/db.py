@@ -40,7 +40,9 @@ def build_url(raw: str) -> URL:
     try:
         url = make_url(raw)
     except Exception:
-        raise ConfigError("the database URL is not valid (expected postgresql://user:pw@host:port/db)") from None
+        raise ConfigError(
+            "the database URL is not valid (expected postgresql://user:pw@host:port/db)"
+        ) from None
     if not url.drivername.startswith("postgresql"):
         raise ConfigError(
             f"pay-db must be PostgreSQL; the URL names the {url.drivername!r} driver",
@@ -115,12 +117,16 @@ def translate_error(err: Exception, engine: Engine | None = None) -> DatabaseErr
             hint="narrow the query (dates, account) or raise PAYNB_STATEMENT_TIMEOUT_MS",
         )
     if code == "55P03":
-        return DatabaseError(f"could not take a lock in time on {where}", hint="retry when the other job is done")
+        return DatabaseError(
+            f"could not take a lock in time on {where}", hint="retry when the other job is done"
+        )
     if isinstance(err, sa_exc.OperationalError):
         first = str(orig or err).strip().splitlines()[0] if str(orig or err).strip() else "connection failed"
         return DatabaseError(f"cannot reach pay-db at {where}: {_scrub(first, engine)}")
     text = str(orig or err).strip().splitlines()
-    return DatabaseError(f"pay-db error on {where}: {_scrub(text[0] if text else type(err).__name__, engine)}")
+    return DatabaseError(
+        f"pay-db error on {where}: {_scrub(text[0] if text else type(err).__name__, engine)}"
+    )
 
 
 def _scrub(message: str, engine: Engine | None) -> str:
@@ -174,7 +180,9 @@ def _as_text(sql: str | sa.TextClause) -> sa.TextClause | sa.Executable:
     return sa.text(sql) if isinstance(sql, str) else sql
 
 
-def fetch_all(conn: Connection, sql: str | sa.TextClause, params: Mapping[str, Any] | None = None) -> list[dict]:
+def fetch_all(
+    conn: Connection, sql: str | sa.TextClause, params: Mapping[str, Any] | None = None
+) -> list[dict]:
     """Rows as dicts; numeric stays Decimal."""
     try:
         return [dict(r) for r in conn.execute(_as_text(sql), dict(params or {})).mappings()]
@@ -182,7 +190,9 @@ def fetch_all(conn: Connection, sql: str | sa.TextClause, params: Mapping[str, A
         raise translate_error(err, conn.engine) from None
 
 
-def fetch_one(conn: Connection, sql: str | sa.TextClause, params: Mapping[str, Any] | None = None) -> dict | None:
+def fetch_one(
+    conn: Connection, sql: str | sa.TextClause, params: Mapping[str, Any] | None = None
+) -> dict | None:
     rows = fetch_all(conn, sql, params)
     return rows[0] if rows else None
 
@@ -197,6 +207,7 @@ def query_df(
 ) -> pd.DataFrame:
     """Run a bound query and return a DataFrame. NUMERIC comes back as Decimal (``coerce_float=False``);
     ``money_columns`` that PostgreSQL stores as double precision are converted to Decimal too."""
+
     def run(c: Connection) -> pd.DataFrame:
         result = c.execute(_as_text(sql), dict(params or {}))
         rows = result.fetchall()

@@ -38,7 +38,9 @@ def format_table(df: pd.DataFrame, *, max_rows: int = 200, title: str | None = N
         body = "(no rows)"
     else:
         shown = df.head(max_rows)
-        body = tabulate(shown.map(_cell), headers="keys", tablefmt="simple", showindex=False, disable_numparse=True)
+        body = tabulate(
+            shown.map(_cell), headers="keys", tablefmt="simple", showindex=False, disable_numparse=True
+        )
         if len(df) > max_rows:
             body += f"\n… {len(df) - max_rows} more rows (use --json for all)"
     return f"{title}\n{body}" if title else body
