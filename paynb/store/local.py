@@ -1,0 +1,171 @@
+"""``file://DIR``: a folder as an object store.
+
+Each object is written atomically (temp file, fsync, hard link so an existing key is never replaced)
+and gets a sidecar ``.paynb-meta/<key>.json`` holding its sha256, size, content type and metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import unquote
+
+from paynb.errors import StoreError
+from paynb.settings import Settings
+from paynb.store.base import ObjectInfo, PutResult, Store, check_key, register_store, sha256_bytes
+
+META_DIR = ".paynb-meta"
+_TMP_PREFIX = ".paynb-tmp-"
+
+
+class LocalStore(Store):
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root).expanduser().absolute()
+        self.url = f"file://{self.root}"
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings | None = None) -> LocalStore:
+        path = unquote(url.partition("://")[2])
+        if not path:
+            raise StoreError("a file:// store URL needs a folder, e.g. file:///var/lib/paynb/archive")
+        return cls(path)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def _meta_path(self, key: str) -> Path:
+        return self.root / META_DIR / (check_key(key) + ".json")
+
+    def _read_meta(self, key: str) -> dict:
+        try:
+            return json.loads(self._meta_path(key).read_text("utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError):
+            raise StoreError(f"the metadata of {key} in {self.url} is unreadable") from None
+
+    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
+        if not self.root.is_dir():
+            return
+        seen_prefixes: set[str] = set()
+        for key in sorted(self._walk()):
+            if not key.startswith(prefix):
+                continue
+            rest = key[len(prefix) :]
+            if not recursive and "/" in rest:
+                sub = prefix + rest.split("/", 1)[0] + "/"
+                if sub not in seen_prefixes:
+                    seen_prefixes.add(sub)
+                    yield ObjectInfo(key=sub, size=None, etag=None, last_modified=None, is_prefix=True)
+                continue
+            info = self.stat(key)
+            if info is not None:
+                yield info
+
+    def _walk(self) -> Iterator[str]:
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = [d for d in dirnames if d != META_DIR]
+            rel = Path(dirpath).relative_to(self.root)
+            for name in filenames:
+                if not name.startswith(_TMP_PREFIX):
+                    yield (rel / name).as_posix() if rel.parts else name
+
+    def stat(self, key: str, *, version_id: str | None = None) -> ObjectInfo | None:
+        if version_id is not None:
+            return None  # a folder keeps one version only
+        path = self._path(key)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        if not path.is_file():
+            return None
+        meta = self._read_meta(key)
+        return ObjectInfo(
+            key=key,
+            size=st.st_size,
+            etag=meta.get("sha256"),
+            last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
+            sha256=meta.get("sha256"),
+            metadata=meta.get("metadata", {}),
+            content_type=meta.get("content_type"),
+        )
+
+    def get(self, key: str, *, version_id: str | None = None, verify: bool = True) -> bytes:
+        if version_id is not None:
+            raise StoreError(f"{self.url} keeps no versions; ask for {key} without a version id")
+        try:
+            data = self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            raise StoreError(f"no object {key} in {self.url}") from None
+        except OSError as exc:
+            raise StoreError(f"cannot read {key} from {self.url}: {exc.strerror}") from None
+        if verify:
+            expected = self._read_meta(key).get("sha256")
+            if expected and sha256_bytes(data) != expected:
+                raise StoreError(
+                    f"{key} in {self.url} does not match the sha256 recorded when it was written"
+                )
+        return data
+
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        overwrite: bool = False,
+    ) -> PutResult:
+        path = self._path(key)
+        digest = sha256_bytes(data)
+        meta = {
+            "sha256": digest,
+            "size": len(data),
+            "content_type": content_type,
+            "metadata": dict(metadata or {}),
+            "written_at": datetime.now(UTC).isoformat(),
+        }
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists() and not overwrite:
+                raise StoreError(f"{key} already exists in {self.url}; archived objects are never replaced")
+            # metadata first: a crash then leaves a harmless orphan sidecar, never an unhashed object
+            _atomic_write(self._meta_path(key), json.dumps(meta, sort_keys=True).encode(), replace=True)
+            _atomic_write(path, data, replace=overwrite)
+        except FileExistsError:
+            raise StoreError(
+                f"{key} already exists in {self.url}; archived objects are never replaced"
+            ) from None
+        except OSError as exc:
+            raise StoreError(f"cannot write {key} to {self.url}: {exc.strerror}") from None
+        return PutResult(key=key, version_id=None, sha256=digest)
+
+    def url_for(self, key: str) -> str:
+        return f"{self.url}/{check_key(key)}"
+
+
+def _atomic_write(path: Path, data: bytes, *, replace: bool) -> None:
+    """Write via a temp file in the same folder; without ``replace`` an existing file raises
+    FileExistsError (``os.link`` refuses to replace, so two writers cannot both win)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+register_store("file", LocalStore.from_url)
