@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
@@ -27,7 +28,13 @@ from paynb.settings import Settings, get_settings
 
 DRIVER = "postgresql+psycopg2"
 _engines: dict[tuple[str, str, int, int], Engine] = {}
+# run id and timeouts of each engine, for write_transaction (Engine objects take no attributes)
+_engine_meta: weakref.WeakKeyDictionary[Engine, dict[str, Any]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
+
+
+def engine_meta(engine: Engine) -> dict[str, Any]:
+    return _engine_meta.get(engine, {})
 
 
 def current_run_id() -> str:
@@ -90,9 +97,11 @@ def create_engine(
                 pool_size=4,
                 max_overflow=8,
             )
-            engine.info["lock_timeout_ms"] = settings.lock_timeout_ms
-            engine.info["statement_timeout_ms"] = st
-            engine.info["run_id"] = run_id
+            _engine_meta[engine] = {
+                "lock_timeout_ms": settings.lock_timeout_ms,
+                "statement_timeout_ms": st,
+                "run_id": run_id,
+            }
             _engines[key] = engine
         return engine
 
@@ -160,9 +169,10 @@ def write_transaction(
     Commits when the block ends normally, rolls back on any exception.
     """
     engine = engine or create_engine()
-    run_id = run_id or engine.info.get("run_id") or current_run_id()
-    st = statement_timeout_ms or engine.info.get("statement_timeout_ms", 60_000)
-    lt = lock_timeout_ms or engine.info.get("lock_timeout_ms", 5_000)
+    meta = engine_meta(engine)
+    run_id = run_id or meta.get("run_id") or current_run_id()
+    st = statement_timeout_ms or meta.get("statement_timeout_ms", 60_000)
+    lt = lock_timeout_ms or meta.get("lock_timeout_ms", 5_000)
     try:
         with engine.connect() as conn:
             with conn.begin():
