@@ -36,6 +36,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "PAYNB_S3_SECRET_KEY": ("MINIO_ACCESS_SECRET", "MINIO_SECRET_KEY"),
     "PAYNB_S3_SECURE": ("MINIO_SECURE",),
     "PAYNB_BUCKET": ("FTP_POLLER_BUCKET_NAME",),
+    "PAYNB_LEGACY_SETTLEMENT_BUCKET": ("MINIO_BUCKET_NAME",),
+    "PAYNB_LEGACY_EJV_BUCKET": ("MINIO_CGI_BUCKET_NAME", "MINIO_EJV_BUCKET_NAME"),
 }
 
 SECRET_NAMES = frozenset(
@@ -105,6 +107,8 @@ class Settings:
     s3_secure: bool = False
     s3_region: str = "us-east-1"
     bucket: str = ""
+    legacy_settlement_bucket: str = "payment-sftp"
+    legacy_ejv_bucket: str = "cgi-ejv"
     archive_url: str = ""
     ledger_url: Secret = field(default_factory=lambda: Secret(""))
     hmac_key: Secret = field(default_factory=lambda: Secret(""))
@@ -172,6 +176,8 @@ class Settings:
             s3_secure=_bool(get("PAYNB_S3_SECURE") or None, False),
             s3_region=get("PAYNB_S3_REGION", "us-east-1"),
             bucket=get("PAYNB_BUCKET"),
+            legacy_settlement_bucket=get("PAYNB_LEGACY_SETTLEMENT_BUCKET", "payment-sftp"),
+            legacy_ejv_bucket=get("PAYNB_LEGACY_EJV_BUCKET", "cgi-ejv"),
             archive_url=get("PAYNB_ARCHIVE_URL"),
             ledger_url=Secret(get("PAYNB_LEDGER_URL")),
             hmac_key=Secret(get("PAYNB_HMAC_KEY")),
