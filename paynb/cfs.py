@@ -341,14 +341,17 @@ class CfsClient:
         headers = self._headers(kwargs.pop("headers", None))
         attempt = 0
         while True:
+            failure: tuple[str, bool] | None = None
             try:
                 resp = self._session.request(
                     method, url, params=params, headers=headers, timeout=self.timeout_s, **kwargs
                 )
             except requests.exceptions.RequestException as err:
+                # keep only the class: the exception holds the request, and with it the Authorization header
+                failure = (type(err).__name__, _never_sent(err))
+            if failure is not None:
+                kind, never_sent = failure
                 # connection refused / connect timeout: the request never reached CFS, so a retry is safe
-                never_sent = _never_sent(err)
-                kind = type(err).__name__
                 if (idempotent or never_sent) and attempt < self.max_retries:
                     log.debug("CFS %s %s: %s, retry %d/%d", method, path, kind, attempt + 1, self.max_retries)
                     self._sleep_before_retry(attempt, None)
@@ -359,7 +362,7 @@ class CfsClient:
                     None,
                     outcome_unknown=not idempotent and not never_sent,
                     hint="check PAYNB_CFS_BASE_URL and the network; `paynb doctor` tests the connection",
-                ) from None
+                )
             status = resp.status_code
             retryable = status == 429 or (status >= 500 and idempotent)
             if retryable and attempt < self.max_retries:

@@ -465,6 +465,7 @@ ORDER BY ca.cfs_party, ca.cfs_account, ca.cfs_site, ca.id DESC
 INVOICES_SQL = """
 SELECT cfs_party, cfs_account, cfs_site, invoice_number, total, amount_due, present, payment_method
 FROM paynb_sandbox.cfs_invoices
+WHERE cfs_party IS NOT NULL AND cfs_account IS NOT NULL AND cfs_site IS NOT NULL
 ORDER BY cfs_party, cfs_account, cfs_site, invoice_number
 """
 # a credit belongs to the CFS site it names; the account row gives party and account number
@@ -715,7 +716,6 @@ class _Render:
             "status": "OP" if cm["amount_due"] != 0 else "CL",
             "provider": PROVIDER,
             "lines": self._lines(cm["lines"]),
-            "invoices": list(cm["invoice_numbers"]),
             "links": [
                 {"rel": "collection", "href": f"{url}cms/"},
                 {"rel": "parent", "href": url},
@@ -725,7 +725,6 @@ class _Render:
 
     def receipt(self, key: DocKey) -> dict:
         r = self.state.receipts[key]
-        url = self.site_url(key[:3])
         applied = sum((i["amount_applied"] for i in r["invoices"]), Decimal("0.00"))
         unapplied = r.get("unapplied", r["receipt_amount"] - applied)
         head = self._head(key[:3])
@@ -745,11 +744,6 @@ class _Render:
             "invoices": [
                 {"invoice_number": i["invoice_number"], "amount_applied": i["amount_applied"], "lines": []}
                 for i in r["invoices"]
-            ],
-            "links": [
-                {"rel": "collection", "href": f"{url}rcpts/"},
-                {"rel": "parent", "href": url},
-                {"rel": "self", "href": f"{url}rcpts/{key[3]}/"},
             ],
         }
 
