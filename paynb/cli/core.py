@@ -117,4 +117,44 @@ def _run_stale_job(env: dict[str, str]) -> None:
         raise click.exceptions.Exit(1)
 
 
-commands = [doctor, stale, demo]
+TEMPLATE_KINDS = ("report", "datafix")
+
+
+@click.command(name="new")
+@click.argument("kind", type=click.Choice(TEMPLATE_KINDS))
+@click.argument("name")
+@click.option(
+    "--area", default=None, help="Folder under notebooks/ (default: reports for report, datafix for datafix)."
+)
+def new(kind: str, name: str, area: str | None) -> None:
+    """Start a notebook from a template (report: parameters → query → charts → summary;
+    datafix: parameters → preflight → plan → review → apply → verify).
+
+    \b
+    Example:
+      paynb new report refunds_by_partner
+      paynb new datafix void_routing_slip --area datafix
+    """
+    import re
+    import shutil
+    from pathlib import Path
+
+    from paynb.errors import InputError
+
+    if not re.fullmatch(r"[a-z][a-z0-9_]{1,60}", name):
+        raise InputError("use lower_snake_case, 2-61 characters", field="NAME")
+    repo = Path(__file__).resolve().parents[2]
+    template = repo / "templates" / f"{kind}.ipynb"
+    if not template.exists():
+        raise InputError(
+            "template not found (templates/ ships with the repository checkout)", file=str(template)
+        )
+    target = repo / "notebooks" / (area or ("reports" if kind == "report" else "datafix")) / f"{name}.ipynb"
+    if target.exists():
+        raise InputError("already exists; pick another name", file=str(target))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, target)
+    click.echo(f"created {target.relative_to(repo)} from templates/{kind}.ipynb")
+
+
+commands = [doctor, stale, demo, new]
