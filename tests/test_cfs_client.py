@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from decimal import Decimal
 
 import pytest
@@ -130,11 +131,20 @@ def test_token_expiring_mid_batch_is_refreshed_once(cfs_server, make_cfs_client)
     assert stats["rejected_auth"] >= 1
 
 
-def test_token_expired_by_ttl_gets_a_new_one(cfs_server, cfs_client: CfsClient) -> None:
+def test_revoked_token_gets_a_new_one(cfs_server, cfs_client: CfsClient) -> None:
     cfs_client.get_site(PARTY, ACCOUNT, SITE)
     cfs_server.expire_tokens()
     assert cfs_client.get_invoice(PARTY, ACCOUNT, SITE, PAID)["amount_due"] == 0
     assert cfs_client.token_requests == 2
+
+
+def test_token_expiring_before_its_advertised_time(cfs_server, cfs_client: CfsClient) -> None:
+    cfs_server.set_knobs(token_ttl_s=0.2)  # the server says expires_in=1 but lets it die after 0.2 s
+    cfs_client.get_site(PARTY, ACCOUNT, SITE)
+    time.sleep(0.3)
+    assert cfs_client.get_invoice(PARTY, ACCOUNT, SITE, PAID)["amount_due"] == 0
+    stats = cfs_control(cfs_server, "state")["stats"]
+    assert stats["tokens_issued"] == 2 and stats["rejected_auth"] == 1
 
 
 def test_second_401_is_an_error_not_a_loop(cfs_server, cfs_client: CfsClient) -> None:

@@ -362,14 +362,23 @@ class CfsState:
                 inv["party"], inv["account"], inv["site"], inv["invoice_number"], inv["total"],
                 inv.get("amount_due"), present=inv.get("present", True), lines=inv.get("lines"),
                 comments=inv.get("comments", ""), payment_method=inv.get("payment_method"),
+                transaction_date=inv.get("transaction_date"),
             )  # fmt: skip
         for inv in data.get("missing_invoices", []):
             state.add_invoice(
                 inv["party"], inv["account"], inv["site"], inv["invoice_number"], 0, present=False
             )
         for r in data.get("receipts", []):
-            state.add_receipt(r["party"], r["account"], r["site"], r["receipt_number"],
-                              r.get("amount", r.get("receipt_amount")), applied=r.get("applied"))  # fmt: skip
+            applied = r.get("applied")
+            if applied is None:  # a dump lists the applications as invoices[]
+                applied = {i["invoice_number"]: i["amount_applied"] for i in r.get("invoices", [])}
+            rec = state.add_receipt(
+                r["party"], r["account"], r["site"], r["receipt_number"], r.get("amount", r.get("receipt_amount")),
+                applied=applied, receipt_date=r.get("receipt_date"),
+                payment_method=r.get("payment_method", "BCR-PAD Daily"),
+            )  # fmt: skip
+            if r.get("unapplied") is not None:
+                rec["unapplied"] = _money(r["unapplied"])
         for cm in data.get("credit_memos", []):
             if "lines" in cm:  # a full dump: keep number, lines and balance
                 rec = state.create_credit_memo(
