@@ -1,0 +1,26 @@
+"""Statements: gap detection for every frequency and set-based generation (pay-domain §5)."""
+
+from __future__ import annotations
+
+from paynb.ops.statements.gaps import GapReport, find_statement_gaps
+from paynb.ops.statements.generate import (
+    GenerationPlan,
+    GenerationResult,
+    KindCounts,
+    generate,
+    generate_range,
+)
+from paynb.ops.statements.periods import Period, periods_for_day, periods_for_range
+
+__all__ = [
+    "GapReport",
+    "GenerationPlan",
+    "GenerationResult",
+    "KindCounts",
+    "Period",
+    "find_statement_gaps",
+    "generate",
+    "generate_range",
+    "periods_for_day",
+    "periods_for_range",
+]

@@ -1,0 +1,644 @@
+"""Set-based statement generation that reproduces ``GENERATE_STATEMENTS`` (pay-domain §5).
+
+The job loops over accounts and pays one round trip per account; here every statement day, frequency
+and account is handled by a fixed number of SQL statements:
+
+1. ``targets``: one row per statement to write (period × active setting × account), with the id of the
+   statement an override reuses (lowest non-interim id per account, frequency, from, to);
+2. ``inv``: the invoices of each target (Pacific-midnight window over naive-UTC ``created_on``, all
+   statuses, EFT accounts only EFT invoices, other accounts every non-EFT invoice);
+3. ``details``: per target ``is_empty``, sorted ``payment_methods`` and ``notification_status_code``.
+
+A dry run evaluates these as CTEs in a read-only transaction. Apply materialises them as temporary
+tables in one :func:`paynb.db.write_transaction`, recomputes the plan there, refuses unless it still
+hashes to the confirmed sha256, then deletes the replaced ``statement_invoices`` (override only),
+updates reused statements, inserts new ones and their invoices.
+
+Rules kept from the job (§5.6): windows are DST-correct Pacific days (1); invoice status is ignored (3);
+EFT matching uses the invoice account's current method (4); gap statements only for WEEKLY settings
+ending that day with no covering interim statement (5); MONTHLY ignores the setting's from_date (6);
+an override empties every matching non-interim duplicate and reuses the lowest id, leaving the others
+with no invoices and their old ``is_empty`` (7); an account filter limits every frequency (8);
+``created_on`` is the UTC date of the run (10); an override always writes ``SKIP`` (11).
+``payment_methods`` is written sorted (9); an empty new statement falls back to the account's
+method, a reused one that is now empty keeps its old value.
+
+If one account has two settings of the same frequency active on a day (bad settings history), the
+setting with the lowest id reuses the existing statement and the other one gets a new statement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from paynb import db
+from paynb.errors import ConfirmMismatch, StalePlanError
+from paynb.ops.statements.periods import (
+    KIND_FREQUENCY,
+    KINDS,
+    Period,
+    check_range,
+    parse_account,
+    periods_for_range,
+    require_day,
+)
+from paynb.plan import Plan
+from paynb.timez import to_naive_utc, utcnow_naive
+
+PLAN_KIND = "statements.generate"
+# serialises paynb statement runs against each other (pg_advisory_xact_lock key, "paynbstm")
+_LOCK_KEY = 0x7061796E6273746D
+
+# -- the three relations -------------------------------------------------------------------------
+
+_TARGETS = """
+WITH periods AS (
+    SELECT *
+      FROM unnest(CAST(:p_ord AS integer[]), CAST(:p_day AS date[]), CAST(:p_kind AS text[]),
+                  CAST(:p_freq AS text[]), CAST(:p_from AS date[]), CAST(:p_to AS date[]),
+                  CAST(:p_lo AS timestamp[]), CAST(:p_hi AS timestamp[]))
+           AS p(ord, statement_day, kind, frequency, from_date, to_date, lo, hi)
+),
+candidates AS (
+    SELECT p.ord, p.kind, p.statement_day, p.frequency, p.from_date, p.to_date, p.lo, p.hi,
+           ss.id AS settings_id, pa.id AS payment_account_id, pa.auth_account_id,
+           pa.payment_method AS account_payment_method,
+           coalesce(pa.statement_notification_enabled, false) AS notify
+      FROM periods p
+      JOIN statement_settings ss
+        ON ss.frequency = p.frequency
+       AND ss.from_date <= p.statement_day
+       AND (ss.to_date IS NULL OR ss.to_date >= p.statement_day)
+       AND (p.kind <> 'GAP' OR ss.to_date = p.statement_day)
+      JOIN payment_accounts pa ON pa.id = ss.payment_account_id
+     WHERE (CAST(:account AS varchar) IS NULL OR pa.auth_account_id = CAST(:account AS varchar))
+       AND (p.kind <> 'GAP' OR NOT EXISTS (
+            SELECT 1 FROM statements x
+             WHERE x.payment_account_id = pa.id AND x.is_interim_statement
+               AND x.from_date <= p.from_date AND x.to_date >= p.statement_day))
+       AND (NOT CAST(:missing_only AS boolean) OR NOT EXISTS (
+            SELECT 1 FROM statements x
+             WHERE x.payment_account_id = pa.id AND x.frequency = p.frequency
+               AND x.from_date = p.from_date AND x.to_date = p.to_date))
+),
+ranked AS (
+    SELECT c.*,
+           row_number() OVER (PARTITION BY c.payment_account_id, c.frequency, c.from_date, c.to_date
+                              ORDER BY c.settings_id) AS key_rank
+      FROM candidates c
+)
+SELECT row_number() OVER (ORDER BY r.ord, r.payment_account_id, r.settings_id)::integer AS tid,
+       r.ord, r.kind, r.statement_day, r.frequency, r.from_date, r.to_date, r.lo, r.hi,
+       r.settings_id, r.payment_account_id, r.auth_account_id, r.account_payment_method, r.notify,
+       reuse.id AS reuse_id, reuse.payment_methods AS reuse_payment_methods
+  FROM ranked r
+  LEFT JOIN LATERAL (
+        SELECT x.id, x.payment_methods
+          FROM statements x
+         WHERE CAST(:override AS boolean) AND r.key_rank = 1
+           AND x.payment_account_id = r.payment_account_id AND x.frequency = r.frequency
+           AND x.from_date = r.from_date AND x.to_date = r.to_date AND NOT x.is_interim_statement
+         ORDER BY x.id
+         LIMIT 1) reuse ON true
+"""
+
+_INV = """
+SELECT t.tid, i.id AS invoice_id, i.payment_method_code
+  FROM paynb_stmt_targets t
+  JOIN payment_accounts ipa ON ipa.auth_account_id = t.auth_account_id
+  JOIN invoices i
+    ON i.payment_account_id = ipa.id AND i.created_on >= t.lo AND i.created_on < t.hi
+ WHERE CASE WHEN ipa.payment_method = 'EFT' THEN i.payment_method_code = 'EFT'
+            ELSE i.payment_method_code <> 'EFT' END
+"""
+
+_DETAILS = """
+SELECT t.tid, t.kind, t.statement_day, t.frequency, t.from_date, t.to_date, t.settings_id,
+       t.payment_account_id, t.auth_account_id, t.reuse_id,
+       coalesce(a.invoice_count, 0)::integer AS invoice_count,
+       a.invoice_count IS NULL AS is_empty,
+       CASE WHEN a.invoice_count IS NOT NULL THEN a.methods
+            WHEN t.reuse_id IS NOT NULL THEN t.reuse_payment_methods
+            ELSE t.account_payment_method END AS payment_methods,
+       CASE WHEN t.notify AND NOT CAST(:override AS boolean) THEN 'PENDING' ELSE 'SKIP' END
+           AS notification_status_code,
+       coalesce(a.invoices_md5, '') AS invoices_md5,
+       CAST(NULL AS integer) AS statement_id
+  FROM paynb_stmt_targets t
+  LEFT JOIN (
+        SELECT tid, count(*) AS invoice_count,
+               string_agg(DISTINCT payment_method_code, ',' ORDER BY payment_method_code) AS methods,
+               md5(string_agg(invoice_id::text, ',' ORDER BY invoice_id)) AS invoices_md5
+          FROM paynb_stmt_inv
+         GROUP BY tid) a ON a.tid = t.tid
+"""
+
+# per kind: what would be written, what an override empties, and one digest of every row
+_REPORT_CTES = """
+summary AS (
+    SELECT kind, count(*) AS statements, count(*) FILTER (WHERE reuse_id IS NULL) AS new,
+           count(reuse_id) AS reused, sum(invoice_count) AS statement_invoices,
+           count(*) FILTER (WHERE is_empty) AS empty,
+           count(*) FILTER (WHERE notification_status_code = 'PENDING') AS pending
+      FROM paynb_stmt_details
+     GROUP BY kind
+),
+matching AS (
+    SELECT k.kind, x.id
+      FROM (SELECT DISTINCT kind, payment_account_id, frequency, from_date, to_date
+              FROM paynb_stmt_targets) k
+      JOIN statements x
+        ON x.payment_account_id = k.payment_account_id AND x.frequency = k.frequency
+       AND x.from_date = k.from_date AND x.to_date = k.to_date AND NOT x.is_interim_statement
+     WHERE CAST(:override AS boolean)
+),
+cleanup AS (
+    SELECT m.kind, count(*) AS existing,
+           sum((SELECT count(*) FROM statement_invoices si WHERE si.statement_id = m.id)) AS unlinked
+      FROM matching m
+     GROUP BY m.kind
+),
+digest AS (
+    SELECT md5(string_agg(concat_ws('|', tid, kind, statement_day, payment_account_id, settings_id,
+                                    from_date, to_date, coalesce(reuse_id::text, '-'),
+                                    notification_status_code, coalesce(payment_methods, '-'), is_empty,
+                                    invoice_count, invoices_md5), ';' ORDER BY tid)) AS value
+      FROM paynb_stmt_details
+)
+SELECT coalesce(s.kind, c.kind) AS kind,
+       coalesce(s.statements, 0) AS statements, coalesce(s.new, 0) AS new,
+       coalesce(s.reused, 0) AS reused, coalesce(s.statement_invoices, 0) AS statement_invoices,
+       coalesce(s.empty, 0) AS empty, coalesce(s.pending, 0) AS pending,
+       coalesce(c.existing, 0) AS existing, coalesce(c.unlinked, 0) AS unlinked,
+       (SELECT value FROM digest) AS digest
+  FROM summary s
+  FULL JOIN cleanup c ON c.kind = s.kind
+"""
+
+_DRY_RUN_SQL = (
+    "WITH paynb_stmt_targets AS MATERIALIZED (\n"
+    + _TARGETS
+    + "),\npaynb_stmt_inv AS MATERIALIZED (\n"
+    + _INV
+    + "),\npaynb_stmt_details AS MATERIALIZED (\n"
+    + _DETAILS
+    + "),\n"
+    + _REPORT_CTES
+)
+_APPLY_REPORT_SQL = "WITH " + _REPORT_CTES
+
+_CREATE_TEMP = (
+    ("paynb_stmt_targets", _TARGETS),
+    ("paynb_stmt_inv", _INV),
+    ("paynb_stmt_details", _DETAILS),
+)
+
+_DELETE_REPLACED_INVOICES = """
+DELETE FROM statement_invoices si
+ USING statements x,
+       (SELECT DISTINCT payment_account_id, frequency, from_date, to_date FROM paynb_stmt_targets) k
+ WHERE si.statement_id = x.id
+   AND x.payment_account_id = k.payment_account_id AND x.frequency = k.frequency
+   AND x.from_date = k.from_date AND x.to_date = k.to_date AND NOT x.is_interim_statement
+"""
+
+_UPDATE_REUSED = """
+UPDATE statements x
+   SET notification_status_code = d.notification_status_code,
+       payment_methods = d.payment_methods,
+       created_on = :created_on,
+       is_empty = d.is_empty
+  FROM paynb_stmt_details d
+ WHERE x.id = d.reuse_id
+"""
+
+_ASSIGN_IDS = """
+UPDATE paynb_stmt_details d
+   SET statement_id = n.id
+  FROM (SELECT tid, nextval('statements_id_seq')::integer AS id
+          FROM (SELECT tid FROM paynb_stmt_details WHERE reuse_id IS NULL ORDER BY tid) o) n
+ WHERE d.tid = n.tid
+"""
+
+_REUSED_IDS = "UPDATE paynb_stmt_details SET statement_id = reuse_id WHERE reuse_id IS NOT NULL"
+
+_INSERT_STATEMENTS = """
+INSERT INTO statements (id, frequency, statement_settings_id, payment_account_id, from_date, to_date,
+                        created_on, notification_status_code, is_interim_statement, payment_methods,
+                        is_empty)
+SELECT statement_id, frequency, settings_id, payment_account_id, from_date, to_date,
+       :created_on, notification_status_code, false, payment_methods, is_empty
+  FROM paynb_stmt_details
+ WHERE reuse_id IS NULL
+ ORDER BY statement_id
+"""
+
+_INSERT_STATEMENT_INVOICES = """
+INSERT INTO statement_invoices (statement_id, invoice_id)
+SELECT d.statement_id, i.invoice_id
+  FROM paynb_stmt_inv i
+  JOIN paynb_stmt_details d ON d.tid = i.tid
+ ORDER BY d.statement_id, i.invoice_id
+"""
+
+
+# -- results -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KindCounts:
+    """What one kind of statement (DAILY, WEEKLY, GAP = weekly cut short, MONTHLY) would get."""
+
+    kind: str
+    statements: int = 0
+    new: int = 0
+    reused: int = 0
+    statement_invoices: int = 0
+    empty: int = 0
+    pending: int = 0
+    existing: int = 0  # non-interim statements an override matches (reused + duplicates)
+    unlinked: int = 0  # statement_invoices an override deletes before re-inserting
+
+    @property
+    def frequency(self) -> str:
+        return KIND_FREQUENCY[self.kind]
+
+    @property
+    def duplicates_emptied(self) -> int:
+        return self.existing - self.reused
+
+
+@dataclass(frozen=True)
+class GenerationPlan:
+    """A dry run: per-kind counts of the statements and statement_invoices that would be written."""
+
+    from_date: date
+    to_date: date
+    account: str | None
+    override: bool
+    missing_only: bool
+    created_on: date
+    kinds: tuple[str, ...]
+    counts: tuple[KindCounts, ...]
+    digest: str
+
+    def count(self, kind: str) -> KindCounts:
+        for c in self.counts:
+            if c.kind == kind:
+                return c
+        return KindCounts(kind)
+
+    @property
+    def total_statements(self) -> int:
+        return sum(c.statements for c in self.counts)
+
+    @property
+    def total_statement_invoices(self) -> int:
+        return sum(c.statement_invoices for c in self.counts)
+
+    def to_plan(self) -> Plan:
+        body = {
+            "from_date": self.from_date,
+            "to_date": self.to_date,
+            "account": self.account,
+            "override": self.override,
+            "missing_only": self.missing_only,
+            "created_on": self.created_on,
+            "counts": {c.kind: _counts_dict(c) for c in self.counts},
+            "rows_md5": self.digest,
+        }
+        days = f"{self.from_date}" if self.from_date == self.to_date else f"{self.from_date}..{self.to_date}"
+        summary = (
+            f"statements for {days}"
+            + (f" account {self.account}" if self.account else "")
+            + f": {self.total_statements} statements, {self.total_statement_invoices} statement_invoices"
+        )
+        warnings = []
+        dup = sum(c.duplicates_emptied for c in self.counts)
+        if dup:
+            warnings.append(f"{dup} duplicate statements lose their invoices (ids kept, §5.5)")
+        return Plan(kind=PLAN_KIND, body=body, summary=summary, warnings=tuple(warnings))
+
+    @property
+    def sha256(self) -> str:
+        return self.to_plan().sha256
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = [
+            {
+                "kind": c.kind,
+                "frequency": c.frequency,
+                "statements": c.statements,
+                "new": c.new,
+                "reused": c.reused,
+                "statement_invoices": c.statement_invoices,
+                "empty": c.empty,
+                "pending": c.pending,
+                "invoices_unlinked": c.unlinked,
+                "duplicates_emptied": c.duplicates_emptied,
+            }
+            for c in self.counts
+        ]
+        return pd.DataFrame(rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": 1,
+            "report": "statements_generate",
+            "applied": False,
+            "sha256": self.sha256,
+            "plan": self.to_plan().to_dict(),
+            "rows": self.to_frame().to_dict(orient="records"),
+        }
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """An applied plan and the row counts the database reported."""
+
+    plan: GenerationPlan
+    run_id: str
+    written: dict[str, int] = field(default_factory=dict)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.plan.to_frame()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.plan.to_dict()
+        out.update({"applied": True, "run_id": self.run_id, "written": dict(self.written)})
+        return out
+
+
+def _counts_dict(c: KindCounts) -> dict[str, int]:
+    return {
+        "statements": c.statements,
+        "new": c.new,
+        "reused": c.reused,
+        "statement_invoices": c.statement_invoices,
+        "empty": c.empty,
+        "pending": c.pending,
+        "existing": c.existing,
+        "unlinked": c.unlinked,
+    }
+
+
+# -- planning ------------------------------------------------------------------------------------
+
+
+def period_params(periods: list[Period]) -> dict[str, list[Any]]:
+    """The periods as parallel arrays (bound parameters; windows computed here, in Python)."""
+    bounds = [p.bounds_utc() for p in periods]
+    return {
+        "p_ord": list(range(len(periods))),
+        "p_day": [p.statement_day for p in periods],
+        "p_kind": [p.kind for p in periods],
+        "p_freq": [p.frequency for p in periods],
+        "p_from": [p.from_date for p in periods],
+        "p_to": [p.to_date for p in periods],
+        "p_lo": [b[0] for b in bounds],
+        "p_hi": [b[1] for b in bounds],
+    }
+
+
+def _params(periods: list[Period], account: str | None, override: bool, missing_only: bool) -> dict:
+    return {
+        **period_params(periods),
+        "account": account,
+        "override": override,
+        "missing_only": missing_only,
+    }
+
+
+def _plan_from_rows(
+    rows: list[dict],
+    *,
+    from_date: date,
+    to_date: date,
+    periods: list[Period],
+    account: str | None,
+    override: bool,
+    missing_only: bool,
+    created_on: date,
+) -> GenerationPlan:
+    kinds = tuple(k for k in KINDS if any(p.kind == k for p in periods))
+    by_kind = {r["kind"]: r for r in rows}
+    counts = tuple(
+        KindCounts(
+            kind=k,
+            **{
+                name: int(by_kind[k][name])
+                for name in (
+                    "statements",
+                    "new",
+                    "reused",
+                    "statement_invoices",
+                    "empty",
+                    "pending",
+                    "existing",
+                    "unlinked",
+                )
+            },
+        )
+        if k in by_kind
+        else KindCounts(k)
+        for k in kinds
+    )
+    digest = rows[0]["digest"] if rows and rows[0]["digest"] else ""
+    return GenerationPlan(
+        from_date=from_date,
+        to_date=to_date,
+        account=account,
+        override=override,
+        missing_only=missing_only,
+        created_on=created_on,
+        kinds=kinds,
+        counts=counts,
+        digest=digest,
+    )
+
+
+def _created_on(run_time: datetime | None) -> date:
+    """``statements.created_on`` is the UTC date of the run (§5.6-10)."""
+    return (to_naive_utc(run_time) if run_time else utcnow_naive()).date()
+
+
+def plan_on(
+    conn: Connection,
+    from_date: date,
+    to_date: date,
+    *,
+    account: str | None = None,
+    override: bool = True,
+    missing_only: bool = False,
+    run_time: datetime | None = None,
+) -> GenerationPlan:
+    """Dry run on an open connection (read-only is enough)."""
+    periods = periods_for_range(from_date, to_date)
+    rows = db.fetch_all(conn, _DRY_RUN_SQL, _params(periods, account, override, missing_only))
+    return _plan_from_rows(
+        rows,
+        from_date=from_date,
+        to_date=to_date,
+        periods=periods,
+        account=account,
+        override=override,
+        missing_only=missing_only,
+        created_on=_created_on(run_time),
+    )
+
+
+def apply_on(
+    conn: Connection,
+    from_date: date,
+    to_date: date,
+    *,
+    confirm: str | None,
+    account: str | None = None,
+    override: bool = True,
+    missing_only: bool = False,
+    run_time: datetime | None = None,
+) -> tuple[GenerationPlan, dict[str, int]]:
+    """Apply inside the caller's write transaction. Re-plans there and checks ``confirm`` first."""
+    if not confirm:
+        raise ConfirmMismatch("applying statements needs the sha256 of the reviewed dry run (confirm)")
+    periods = periods_for_range(from_date, to_date)
+    params = _params(periods, account, override, missing_only)
+    created_on = _created_on(run_time)
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    for name, select in _CREATE_TEMP:
+        # names are module constants; values stay bound parameters
+        conn.execute(sa.text(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS {select}"), params)
+        conn.exec_driver_sql(f"ANALYZE {name}")
+    rows = db.fetch_all(conn, _APPLY_REPORT_SQL, params)
+    plan = _plan_from_rows(
+        rows,
+        from_date=from_date,
+        to_date=to_date,
+        periods=periods,
+        account=account,
+        override=override,
+        missing_only=missing_only,
+        created_on=created_on,
+    )
+    if confirm.strip().lower() != plan.sha256:
+        raise StalePlanError(
+            f"the statement plan is now {plan.sha256[:12]}…, not the confirmed {confirm.strip()[:12]}…"
+        )
+    written: dict[str, int] = {"statement_invoices_deleted": 0}
+    if override:
+        written["statement_invoices_deleted"] = conn.execute(sa.text(_DELETE_REPLACED_INVOICES)).rowcount
+    written["statements_updated"] = conn.execute(sa.text(_UPDATE_REUSED), {"created_on": created_on}).rowcount
+    conn.execute(sa.text(_REUSED_IDS))
+    conn.execute(sa.text(_ASSIGN_IDS))
+    written["statements_inserted"] = conn.execute(
+        sa.text(_INSERT_STATEMENTS), {"created_on": created_on}
+    ).rowcount
+    written["statement_invoices_inserted"] = conn.execute(sa.text(_INSERT_STATEMENT_INVOICES)).rowcount
+    return plan, written
+
+
+# -- public API ----------------------------------------------------------------------------------
+
+
+def _run(
+    from_date: date,
+    to_date: date,
+    *,
+    account: str | None,
+    override: bool,
+    missing_only: bool,
+    apply: bool,
+    confirm: str | None,
+    engine: Engine | None,
+    run_id: str | None,
+    run_time: datetime | None,
+) -> GenerationPlan | GenerationResult:
+    check_range(from_date, to_date)
+    engine = engine or db.create_engine(run_id=run_id)
+    kwargs = dict(account=account, override=override, missing_only=missing_only, run_time=run_time)
+    if not apply:
+        with db.read_connection(engine) as conn:
+            return plan_on(conn, from_date, to_date, **kwargs)
+    rid = run_id or db.engine_meta(engine).get("run_id") or db.current_run_id()
+    with db.write_transaction(engine, run_id=rid) as conn:
+        plan, written = apply_on(conn, from_date, to_date, confirm=confirm, **kwargs)
+    return GenerationResult(plan=plan, run_id=rid, written=written)
+
+
+def generate(
+    statement_day: date | str,
+    account: str | None = None,
+    *,
+    override: bool = True,
+    apply: bool = False,
+    confirm: str | None = None,
+    engine: Engine | None = None,
+    run_id: str | None = None,
+    run_time: datetime | None = None,
+) -> GenerationPlan | GenerationResult:
+    """What ``invoke_jobs.py GENERATE_STATEMENTS <statement_day> [account]`` does, set-based.
+
+    ``override=True`` is the job with a date argument (cleanup and id reuse, notifications SKIP);
+    ``override=False`` is the nightly run for that day (no cleanup; PENDING when notifications are on).
+    Dry run by default: returns a :class:`GenerationPlan`. With ``apply=True`` and ``confirm`` equal to
+    the dry run's ``sha256``, writes everything in one transaction and returns a :class:`GenerationResult`.
+
+    Example::
+
+        plan = generate("2025-03-08")
+        generate("2025-03-08", apply=True, confirm=plan.sha256)
+    """
+    day = require_day(statement_day, "statement_day")
+    return _run(
+        day,
+        day,
+        account=parse_account(account),
+        override=override,
+        missing_only=False,
+        apply=apply,
+        confirm=confirm,
+        engine=engine,
+        run_id=run_id,
+        run_time=run_time,
+    )
+
+
+def generate_range(
+    from_date: date | str,
+    to_date: date | str,
+    account: str | None = None,
+    *,
+    missing_only: bool = True,
+    override: bool = True,
+    apply: bool = False,
+    confirm: str | None = None,
+    engine: Engine | None = None,
+    run_id: str | None = None,
+    run_time: datetime | None = None,
+) -> GenerationPlan | GenerationResult:
+    """Every statement day from ``from_date`` to ``to_date`` in one run (one transaction).
+
+    ``missing_only=True`` (default) writes only the statements no row exists for yet, which fills
+    the gaps :func:`find_statement_gaps` reports and leaves existing statements untouched.
+    ``missing_only=False`` does what running the job once per day with a date override would do.
+    """
+    start = require_day(from_date, "from_date")
+    end = require_day(to_date, "to_date")
+    return _run(
+        start,
+        end,
+        account=parse_account(account),
+        override=override,
+        missing_only=missing_only,
+        apply=apply,
+        confirm=confirm,
+        engine=engine,
+        run_id=run_id,
+        run_time=run_time,
+    )
