@@ -20,6 +20,7 @@ from paynb.formats.feedback import (
     parse_feedback_name,
     render_feedback,
 )
+from paynb.formats.flowthrough import format_flowthrough, parse_flowthrough
 from paynb.formats.inbox import parse_inbox_file
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -434,3 +435,79 @@ def test_truncated_file_is_an_error_or_a_correct_parse(data: st.DataObject) -> N
     text = data.draw(st.sampled_from([PAYMENT, PARTNER])).read_text(encoding="utf-8")
     cut = data.draw(st.integers(0, len(text)))
     _check_parse(text[:cut])
+
+
+# --- flow-through ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "form"),
+    [
+        ("1111", (1111, None, None, False), "invoice"),
+        ("1111-2222", (1111, 2222, None, False), "invoice-disbursement"),
+        ("1111-2222-PR", (1111, 2222, None, True), "invoice-disbursement-PR"),
+        ("1111-PR-3333", (1111, None, 3333, True), "invoice-PR-refund"),
+        ("1111-PR", (1111, None, None, True), "invoice-PR"),
+        ("0042", (42, None, None, False), "invoice"),
+    ],
+)
+def test_flowthrough_forms(text: str, expected: tuple[object, ...], form: str) -> None:
+    flow = parse_flowthrough(text)
+    assert (
+        flow.invoice_id,
+        flow.partner_disbursement_id,
+        flow.refunds_partial_id,
+        flow.is_partial_refund,
+    ) == expected
+    assert flow.form == form and flow.text == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "-1",
+        "1-",
+        "1--2",
+        "1-PR-",
+        "1-2-3",
+        "PR",
+        "1 2",
+        " 1",
+        "\uff11\uff12",
+        "1-pr-2",
+        "1-2-PR-3",
+        "1" * 19,
+    ],
+)
+def test_flowthrough_rejects_other_shapes(text: str) -> None:
+    with pytest.raises(ParseError) as info:
+        parse_flowthrough(text, file="f", line=3)
+    assert (info.value.file, info.value.line, info.value.field) == ("f", 3, "flowthrough")
+
+
+@HYPOTHESIS
+@given(
+    invoice=st.integers(0, 10**18 - 1),
+    other=st.one_of(st.none(), st.integers(0, 10**18 - 1)),
+    kind=st.sampled_from(["disbursement", "refund"]),
+    partial=st.booleans(),
+)
+def test_flowthrough_format_parse_round_trip(
+    invoice: int, other: int | None, kind: str, partial: bool
+) -> None:
+    if kind == "refund" and other is not None:
+        text = format_flowthrough(invoice, refunds_partial_id=other)
+        expected = (invoice, None, other, True)
+    else:
+        text = format_flowthrough(invoice, partner_disbursement_id=other, is_partial_refund=partial)
+        expected = (invoice, other, None, partial)
+    flow = parse_flowthrough(text)
+    assert (
+        flow.invoice_id,
+        flow.partner_disbursement_id,
+        flow.refunds_partial_id,
+        flow.is_partial_refund,
+    ) == expected
+    with pytest.raises(ValueError):
+        format_flowthrough(invoice, partner_disbursement_id=1, refunds_partial_id=2)

@@ -286,6 +286,8 @@ CSV_ERRORS = {
     "amount with currency": (_replace_cell(5, 9, "$300.00"), 6, "target_transaction_original_amount"),
     "bad outstanding": (_replace_cell(5, 10, "n/a"), 6, "target_transaction_outstanding_amount"),
     "application id not integer": (_replace_cell(7, 3, "1000x"), 8, "application_id"),
+    "application id too long": (_replace_cell(7, 3, "9" * 5000), 8, "application_id"),
+    "huge amount text": (_replace_cell(7, 5, "1" * 5000 + "x"), 8, "application_amount"),
     "too few columns": (_sample_text().replace(',"",""\r\n', ',""\r\n', 1), 2, "columns"),
     "too many columns": (_sample_text().replace(',"",""\r\n', ',"","",""\r\n', 1), 2, "columns"),
     "unterminated quote at end": (_sample_text() + '"PADP,"x', 10, "columns"),

@@ -18,6 +18,7 @@ _BREAK = re.compile(r"\r\n|\n|\r")
 
 # characters that ``str.splitlines`` treats as line ends besides \r and \n
 OTHER_LINE_BREAKS = "\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+_OTHER_BREAK = re.compile(f"[{re.escape(OTHER_LINE_BREAKS)}]")
 
 BOM = "\ufeff"
 
@@ -41,6 +42,14 @@ def split_lines(text: str) -> list[Line]:
     if pos < len(text):
         lines.append(Line(number + 1, text[pos:], ""))
     return lines
+
+
+def find_other_line_break(text: str) -> tuple[int, str] | None:
+    """(1-based line, character) of the first splitlines-only line break in ``text``, if any."""
+    match = _OTHER_BREAK.search(text)
+    if match is None:
+        return None
+    return len(_BREAK.findall(text, 0, match.start())) + 1, match.group()
 
 
 def decode(data: bytes | str, *, file: str, encoding: str = "utf-8-sig") -> str:
@@ -102,7 +111,9 @@ def parse_plain_amount(text: str, *, file: str, line: int, field: str) -> Decima
     """A CSV amount such as ``300.0``, ``0`` or ``-25.50`` (surrounding blanks allowed, no thousands sep)."""
     value = text.strip()
     if not _CSV_AMOUNT.match(value):
-        raise ParseError(f"expected an amount like 300.00, got {text!r}", file=file, line=line, field=field)
+        raise ParseError(
+            f"expected an amount like 300.00, got {text[:40]!r}", file=file, line=line, field=field
+        )
     try:
         return Decimal(value)
     except InvalidOperation:  # pragma: no cover - the regex admits only valid literals

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from paynb.errors import ParseError
 from paynb.formats._text import (
     BOM,
-    OTHER_LINE_BREAKS,
     decode,
+    find_other_line_break,
     is_digits,
     parse_fixed_amount,
     parse_yyyymmdd,
@@ -211,6 +211,14 @@ def parse_feedback(
     content = decode(text, file=file, encoding="utf-8-sig")
     if content.startswith(BOM):
         content = content[1:]
+    odd = find_other_line_break(content)
+    if odd is not None:
+        raise ParseError(
+            f"control character {odd[1]!r} inside the line (sbc-pay would split the line there)",
+            file=file,
+            line=odd[0],
+            field="line",
+        )
     parser = _Parser(file)
     records: list[FeedbackRecord] = []
     blanks: list[int] = []
@@ -279,13 +287,6 @@ class _Parser:
         return ParseError(message, file=self.file, line=line, field=field)
 
     def parse_line(self, text: str, number: int) -> FeedbackRecord:
-        bad = next((c for c in text if c in OTHER_LINE_BREAKS), None)
-        if bad is not None:
-            raise self.fail(
-                f"control character {bad!r} inside the line (sbc-pay would split the line there)",
-                number,
-                "line",
-            )
         if len(text) < 4:
             raise self.fail(f"line too short for a record type: {text!r}", number, "record_type")
         batch_type, record_type = text[BATCH_TYPE], text[RECORD_TYPE]

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from paynb.errors import ParseError
 
 _FORM = re.compile(
-    r"(?P<invoice>[0-9]+)"
-    r"(?:-PR-(?P<refund>[0-9]+)|-(?P<disbursement>[0-9]+)(?P<pd_pr>-PR)?|(?P<bare_pr>-PR))?\Z"
+    r"(?P<invoice>[0-9]{1,18})"
+    r"(?:-PR-(?P<refund>[0-9]{1,18})|-(?P<disbursement>[0-9]{1,18})(?P<pd_pr>-PR)?|(?P<bare_pr>-PR))?\Z"
 )
 
 
@@ -51,7 +51,7 @@ def parse_flowthrough(text: str, *, file: str | None = None, line: int | None = 
     match = _FORM.match(text)
     if match is None:
         raise ParseError(
-            f"not a flow-through (<invoice>, <invoice>-<disbursement>[-PR], <invoice>-PR-<refund>): {text!r}",
+            f"not a flow-through (<invoice>, <invoice>-<disbursement>[-PR], <invoice>-PR-<refund>): {text[:120]!r}",
             file=file,
             line=line,
             field="flowthrough",

@@ -228,7 +228,10 @@ def parse_application_date(text: str, *, file: str | None = None, line: int | No
     month = _MONTHS.get(match.group(2).lower()) if match else None
     if match is None or month is None:
         raise ParseError(
-            f"expected a date like 30-Jul-26, got {text!r}", file=file, line=line, field="application_date"
+            f"expected a date like 30-Jul-26, got {text[:40]!r}",
+            file=file,
+            line=line,
+            field="application_date",
         )
     yy = int(match.group(3))
     try:
@@ -349,9 +352,12 @@ def _row(
         raise ParseError("amount is empty", file=file, line=line, field="application_amount")
 
     raw_id = (cell("application_id") or "").strip()
-    if raw_id and not is_digits(raw_id):
+    if raw_id and (not is_digits(raw_id) or len(raw_id) > 18):
         raise ParseError(
-            f"expected an integer id, got {raw_id!r}", file=file, line=line, field="application_id"
+            f"expected an integer id (up to 18 digits), got {raw_id[:40]!r}",
+            file=file,
+            line=line,
+            field="application_id",
         )
     used = set(index.values())
     return SettlementRow(
