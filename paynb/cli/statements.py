@@ -1,7 +1,160 @@
-"""CLI: statements commands."""
+"""CLI: ``paynb statements gaps`` and ``paynb statements generate`` (thin over paynb.ops.statements)."""
 
 from __future__ import annotations
 
 import click
 
-commands: list[click.Command] = []
+from paynb.cli.options import json_option
+from paynb.errors import InputError
+from paynb.output import format_table, print_json
+
+
+@click.group()
+def statements() -> None:
+    """Statements: missing periods for every frequency, and set-based generation.
+
+    \b
+    Example:
+      paynb statements gaps --from 2025-01-01 --frequency WEEKLY
+      paynb statements generate 2025-03-08
+      paynb statements generate --range 2025-03-01 2025-03-31
+    """
+
+
+@statements.command()
+@click.option(
+    "--from", "from_date", default=None, metavar="YYYY-MM-DD", help="First statement day [first setting]."
+)
+@click.option(
+    "--to", "to_date", default=None, metavar="YYYY-MM-DD", help="Last statement day [yesterday, Pacific]."
+)
+@click.option("--frequency", default=None, help="DAILY, WEEKLY or MONTHLY [all].")
+@click.option("--account", default=None, metavar="AUTH_ID", help="Only this auth account id.")
+@json_option
+def gaps(
+    from_date: str | None, to_date: str | None, frequency: str | None, account: str | None, as_json: bool
+) -> None:
+    """Statement periods that should exist (from statement_settings) but do not, per account.
+
+    Also lists duplicated statements for one period, statements whose is_empty disagrees with their
+    invoices, and the fewest `invoke_jobs.py GENERATE_STATEMENTS` runs that would recreate the gaps.
+
+    \b
+    Example:
+      paynb statements gaps --from 2025-01-01 --to 2025-03-31
+      paynb statements gaps --frequency MONTHLY --account 6819 --json
+    """
+    from paynb.ops.statements import find_statement_gaps
+
+    report = find_statement_gaps(from_date, to_date, frequency, account)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    scope = f"statement days {report.from_date}..{report.to_date}"
+    scope += f", {report.frequency}" if report.frequency else ""
+    scope += f", account {report.account}" if report.account else ""
+    click.echo(f"Statement gaps: {scope}")
+    click.echo(format_table(report.summary()))
+    click.echo("")
+    click.echo(format_table(report.missing, title=f"Missing periods ({len(report.missing)})"))
+    if not report.duplicates.empty:
+        click.echo("")
+        click.echo(format_table(report.duplicates, title=f"Duplicated periods ({len(report.duplicates)})"))
+    if not report.inconsistent.empty:
+        click.echo("")
+        click.echo(
+            format_table(report.inconsistent, title=f"Inconsistent statements ({len(report.inconsistent)})")
+        )
+    if report.commands:
+        click.echo("")
+        click.echo(f"Job runs that recreate the gaps ({len(report.commands)}):")
+        for command in report.commands:
+            click.echo(f"  {command}")
+        click.echo(f"or, in one run from here: {report.generate_command()}")
+    elif report.ok:
+        click.echo("\nNo gaps, duplicates or inconsistent statements.")
+
+
+@statements.command()
+@click.argument("day", required=False, metavar="[DATE]")
+@click.option(
+    "--range", "day_range", nargs=2, default=None, metavar="FROM TO", help="Every statement day FROM..TO."
+)
+@click.option("--account", default=None, metavar="AUTH_ID", help="Only this auth account id.")
+@click.option(
+    "--all-periods",
+    is_flag=True,
+    help="With --range: regenerate every period as the job would, not only the missing ones.",
+)
+@click.option("--apply", "do_apply", is_flag=True, help="Write (needs --confirm). Default: dry run.")
+@click.option("--confirm", default=None, metavar="SHA256", help="The sha256 printed by the dry run.")
+@json_option
+def generate(
+    day: str | None,
+    day_range: tuple[str, str] | None,
+    account: str | None,
+    all_periods: bool,
+    do_apply: bool,
+    confirm: str | None,
+    as_json: bool,
+) -> None:
+    """Generate statements like `invoke_jobs.py GENERATE_STATEMENTS DATE [AUTH_ID]`, set-based.
+
+    DATE is the statement day: DAILY always, WEEKLY on a Saturday, MONTHLY on a month's last day,
+    gap statements otherwise. Existing statements of the period are reused (same ids), their
+    invoices replaced, notifications set to SKIP. --range fills the missing periods of every day
+    in one transaction. Dry run by default: prints per-frequency counts and the plan sha256.
+
+    \b
+    Example:
+      paynb statements generate 2025-03-08
+      paynb statements generate 2025-03-08 --apply --confirm <sha256 from the dry run>
+      paynb statements generate --range 2025-03-01 2025-03-31 --account 6819
+    """
+    from paynb.ops.statements import generate as generate_day
+    from paynb.ops.statements import generate_range
+
+    if (day is None) == (day_range is None):
+        raise InputError("give either DATE or --range FROM TO", field="DATE")
+    if all_periods and day_range is None:
+        raise InputError("--all-periods only applies to --range", field="all_periods")
+    if confirm and not do_apply:
+        raise InputError("--confirm is only used with --apply", field="confirm")
+    if day_range is not None:
+        result = generate_range(
+            day_range[0],
+            day_range[1],
+            account,
+            missing_only=not all_periods,
+            apply=do_apply,
+            confirm=confirm,
+        )
+    else:
+        result = generate_day(day, account, apply=do_apply, confirm=confirm)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    plan = result.plan if do_apply else result
+    days = str(plan.from_date) if plan.from_date == plan.to_date else f"{plan.from_date}..{plan.to_date}"
+    what = "missing periods of " if plan.missing_only else ""
+    click.echo(f"Statements for {what}{days}" + (f", account {plan.account}" if plan.account else ""))
+    click.echo(format_table(plan.to_frame()))
+    for warning in plan.to_plan().warnings:
+        click.echo(f"warning: {warning}")
+    if do_apply:
+        written = ", ".join(f"{k}={v}" for k, v in result.written.items())
+        click.echo(f"applied (run {result.run_id}): {written}")
+        return
+    click.echo(f"\nplan sha256: {plan.sha256}")
+    if plan.total_statements == 0:
+        click.echo("nothing to write")
+        return
+    args = f"--range {plan.from_date} {plan.to_date}" if day_range is not None else f"{plan.from_date}"
+    args += f" --account {plan.account}" if plan.account else ""
+    args += " --all-periods" if all_periods else ""
+    click.echo(
+        f"dry run: nothing written. To apply: paynb statements generate {args} --apply --confirm {plan.sha256}"
+    )
+
+
+commands = [statements]

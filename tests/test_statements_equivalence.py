@@ -1,0 +1,95 @@
+"""paynb's set-based generation vs the per-account reference, on the `small` sandbox.
+
+For every statement day of a 10-week range (Saturdays and month ends included), with and without a
+date override, with and without an account filter: the reference runs in a transaction that is rolled
+back, then paynb applies through its public API from the same state, and the statements ending on that
+day (ids masked unless reused) and their invoices must be identical. The state carries over from day to
+day, so later days also see the duplicates that earlier non-override runs made.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from paynb.db import create_engine
+from paynb.ops.statements import generate
+from paynb.timez import utcnow_naive
+from tests.statements_reference import connect, reference_generate, snapshot, table_counts
+
+WEEKS = 10
+
+
+def busiest_account(url: str) -> str:
+    """An auth account with several frequencies in its settings history and many invoices."""
+    eng = sa.create_engine(url, poolclass=NullPool)
+    sql = """SELECT pa.auth_account_id
+               FROM payment_accounts pa
+               JOIN statement_settings ss ON ss.payment_account_id = pa.id
+              WHERE pa.auth_account_id IS NOT NULL
+              GROUP BY pa.id, pa.auth_account_id
+              ORDER BY count(DISTINCT ss.frequency) DESC,
+                       (SELECT count(*) FROM invoices i WHERE i.payment_account_id = pa.id) DESC, pa.id
+              LIMIT 1"""
+    with eng.connect() as c:
+        account = c.execute(sa.text(sql)).scalar_one()
+    eng.dispose()
+    return account
+
+
+def days_under_test(as_of: date) -> list[date]:
+    end = as_of - timedelta(days=1)
+    days = [end - timedelta(days=n) for n in range(7 * WEEKS)][::-1]
+    assert sum(d.weekday() == 5 for d in days) == WEEKS
+    assert sum((d + timedelta(days=1)).day == 1 for d in days) >= 2
+    return days
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("override", [True, False], ids=["override", "nightly"])
+@pytest.mark.parametrize("filtered", [False, True], ids=["all-accounts", "one-account"])
+def test_same_statements_as_reference(
+    sandbox_db_url: str, sandbox_as_of: date, override: bool, filtered: bool
+):
+    account = busiest_account(sandbox_db_url) if filtered else None
+    engine = create_engine(url=sandbox_db_url)
+    conn = connect(sandbox_db_url)
+    written = 0
+    try:
+        for day in days_under_test(sandbox_as_of):
+            run_date = utcnow_naive()
+            with conn.cursor() as cur:
+                max_id = table_counts(cur)[2]
+                reference_generate(conn, day, account, override=override, created_on=run_date.date())
+                expected = snapshot(cur, day, max_id)
+                expected_counts = table_counts(cur)[:2]
+            conn.rollback()
+
+            plan = generate(day, account, override=override, engine=engine, run_time=run_date)
+            result = generate(
+                day,
+                account,
+                override=override,
+                apply=True,
+                confirm=plan.sha256,
+                engine=engine,
+                run_time=run_date,
+            )
+            with conn.cursor() as cur:
+                got = snapshot(cur, day, max_id)
+                got_counts = table_counts(cur)[:2]
+            conn.rollback()
+
+            assert got == expected, f"{day} account={account} override={override}"
+            assert got_counts == expected_counts, day
+            # the dry run said exactly what the apply wrote
+            assert result.written["statements_inserted"] == sum(c.new for c in plan.counts)
+            assert result.written["statements_updated"] == sum(c.reused for c in plan.counts)
+            assert result.written["statement_invoices_inserted"] == plan.total_statement_invoices
+            written += plan.total_statements
+    finally:
+        conn.close()
+    assert written > 0
