@@ -94,6 +94,15 @@ def test_state_from_database(empty_db_url: str) -> None:
         assert client.get_invoice("11", "21", "31", "REG00000101")["amount_due"] == Decimal("0.00")
 
 
+def test_state_from_a_database_without_the_sandbox_schema(empty_db_url: str) -> None:
+    engine = sa.create_engine(empty_db_url, poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA paynb_sandbox CASCADE")
+    engine.dispose()
+    with pytest.raises(SandboxError, match="paynb_sandbox.cfs_invoices"):
+        CfsState.from_database(empty_db_url)
+
+
 def test_state_round_trips_through_a_dict() -> None:
     state = small_cfs_state()
     state.create_credit_memo(PARTY, ACCOUNT, SITE, {

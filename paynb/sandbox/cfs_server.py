@@ -446,6 +446,12 @@ class CfsState:
                     else:
                         state.add_receipt(*key, r["paid_amount"], applied={r["invoice_number"]: r["paid_amount"]},
                                           receipt_date=r["receipt_date"])  # fmt: skip
+        except sa.exc.DBAPIError as err:
+            first = str(getattr(err, "orig", err)).strip().splitlines()
+            raise SandboxError(
+                f"cannot load the CFS state from the sandbox database: {first[0] if first else type(err).__name__}",
+                hint="point --db-url at a sandbox pay-db (one with the paynb_sandbox schema)",
+            ) from None
         finally:
             engine.dispose()
         numbers = [int(k[3]) for k in state.credit_memos if k[3].isdigit()]
