@@ -222,10 +222,12 @@ class CfsClient:
             )
             session.mount("http://", adapter)
             session.mount("https://", adapter)
+            # no ~/.netrc: its credentials would replace our Authorization header; proxies still apply
+            session.trust_env = False
+            session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
             self._owns_session = True
         else:
             self._owns_session = False
-        session.trust_env = False  # never pick up credentials from ~/.netrc
         self._session = session
         self._lock = threading.Lock()
         self._token: str | None = None
