@@ -1,7 +1,63 @@
-"""CLI: paynb pad commands (pad_triage)."""
+"""CLI: ``paynb pad triage`` — why each stuck PAD invoice is still APPROVED, and what to do."""
 
 from __future__ import annotations
 
 import click
 
-commands: list[click.Command] = []
+from paynb.cli.options import json_option, non_negative
+from paynb.output import format_table, print_json
+
+
+@click.command("triage")
+@click.option(
+    "--days", default=20, show_default=True, type=int, callback=non_negative, help="Minimum age in days."
+)
+@click.option("--account", default=None, help="Only this auth account id.")
+@json_option
+def triage(days: int, account: str | None, as_json: bool) -> None:
+    """Classify every PAD invoice APPROVED for more than --days (pay-domain.md §9.2).
+
+    Asks CFS once per distinct CFS invoice, searches the settlement CSVs (ar/ and the legacy payment-sftp
+    bucket) for invoices CAS shows as paid, and ends each row in one action. Read-only.
+
+    \b
+    Example:
+      paynb pad triage --days 20
+      paynb pad triage --account 1234 --json | jq '.rows[] | select(.action == "replay_settlement_csv")'
+    """
+    import sys
+
+    from paynb.ops.pad.triage import drill_down, settlement_refs, triage_stuck_pad
+
+    report = triage_stuck_pad(days, account, progress=sys.stderr.isatty())
+    if as_json:
+        print_json(report.to_dict())
+        return
+    table = drill_down(report)[
+        [
+            "invoice_id",
+            "account",
+            "amount",
+            "age_days",
+            "cfs_invoice_number",
+            "cfs_amount_due",
+            "action",
+            "action_text",
+        ]
+    ]
+    click.echo(f"PAD invoices APPROVED for more than {days} days (as of {report.now_utc:%Y-%m-%d %H:%M} UTC)")
+    click.echo(format_table(table))
+    click.echo("")
+    click.echo(format_table(report.summary_by_action(), title="By action"))
+    total = sum((r.amount for r in report.rows), start=0)
+    click.echo(f"\n{len(report)} invoices, total {total}; {report.cfs_calls} CFS invoice(s) asked")
+    for w in report.warnings:
+        click.echo(f"warning: {w}", err=True)
+    refs = settlement_refs(report)
+    if refs:
+        click.echo(
+            "Next: plan the replay of " + ", ".join(f"`paynb settlement plan-replay {r}`" for r in refs)
+        )
+
+
+commands: list[click.Command] = [triage]

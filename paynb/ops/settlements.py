@@ -1,0 +1,775 @@
+"""CAS settlement CSVs in the object store, and a read-only replay planner (pay-domain.md §4, §8).
+
+Where the files live:
+
+* now: ``ar/<file>`` in the GCS bucket ``settings.bucket`` (``FTP_POLLER_BUCKET_NAME``);
+* before 2025-08: bare ``<file>`` in the MinIO bucket ``settings.legacy_settlement_bucket`` (``payment-sftp``).
+
+A file is named by a *reference*: a local path, ``ar/<file>`` (current bucket), ``<legacy bucket>/<file>``
+(legacy bucket) or a bare ``<file>`` (looked up in ``ar/`` first, then the legacy bucket).
+
+:func:`plan_replay` answers "what would re-processing this file do?" without changing anything: the
+``cas_settlements`` guard row, which rows would move which invoices, which are already applied, the NSF-risk
+rows (``Not PAID``, ``PADR``, ``PAYR``), and a filtered CSV holding only the safe, not-yet-applied rows. The
+filtered CSV gets a new name (``ar/<stem>.replay-<sha8>.csv``), so publishing it needs no guard deletion and
+the original (with its NSF rows) stays guarded. Writing that CSV is the only write, and only on request.
+
+Example::
+
+    plan = plan_replay("ar/BCR_PAYMENT_APPL_20260730.csv")
+    plan.sha256, plan.body["counts"], plan.body["queue_message"]
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from paynb import db
+from paynb.canonical import sha256_hex
+from paynb.errors import InputError, ParseError, StoreError
+from paynb.formats.settlement_csv import (
+    RecordType,
+    SettlementFile,
+    SettlementRow,
+    TargetStatus,
+    TargetType,
+    parse_settlement_csv,
+    write_settlement_csv,
+)
+from paynb.ids import consolidated_invoice_number
+from paynb.plan import Plan
+from paynb.settings import Settings, get_settings
+from paynb.store import Store, open_store
+
+AR_FOLDER = "ar"
+EVENT_TYPE = "bc.registry.payment.casSettlementUploaded"
+EVENT_SOURCE = "sbc-pay-FTP-POLLER"  # what the poller sends; a replay looks exactly like it
+DEFAULT_TOPIC = "ftp-poller-payment-reconciliation-dev"
+PLAN_KIND = "settlement_replay"
+_NAME_DATE = re.compile(r"(20[0-9]{2})([01][0-9])([0-3][0-9])")
+
+
+# -- where the files are ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SettlementSource:
+    """One place settlement CSVs live: ``bucket`` (``ar/`` folder) or ``legacy`` (bucket root)."""
+
+    name: str  # "bucket" | "legacy"
+    store: Store
+    folder: str  # "ar" or "" (legacy: bare file names)
+    bucket: str  # for references and messages; no credentials
+
+    def key_for(self, file_name: str) -> str:
+        return f"{self.folder}/{file_name}" if self.folder else file_name
+
+    def ref_for(self, file_name: str) -> str:
+        return f"{AR_FOLDER}/{file_name}" if self.name == "bucket" else f"{self.bucket}/{file_name}"
+
+
+@dataclass(frozen=True)
+class SettlementFileRef:
+    """A settlement CSV found somewhere: ``ref`` is what ``paynb settlement plan-replay`` accepts."""
+
+    source: str  # "bucket" | "legacy" | "local"
+    ref: str
+    key: str  # store key, or the local path
+    file_name: str  # bare name, as in cas_settlements.file_name
+    url: str  # s3://bucket/key or file path (no credentials)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"source": self.source, "ref": self.ref, "key": self.key, "file_name": self.file_name,
+                "url": self.url}  # fmt: skip
+
+
+def settlement_sources(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    legacy_store: Store | None = None,
+) -> tuple[list[SettlementSource], list[str]]:
+    """The current bucket (``store`` or ``s3://<settings.bucket>``) and the legacy bucket (``legacy_store``
+    or ``s3://<settings.legacy_settlement_bucket>``). A given ``store`` means "search only what I give you":
+    the legacy bucket is then used only when ``legacy_store`` is given too. Returns (sources, problems):
+    a bucket that cannot be opened is a problem to report, not an exception."""
+    sources: list[SettlementSource] = []
+    problems: list[str] = []
+    explicit = store is not None or legacy_store is not None
+    if store is None and not explicit:
+        settings = settings or get_settings()
+        if settings.bucket and settings.s3_endpoint:
+            try:
+                store = open_store(f"s3://{settings.bucket}", settings)
+            except StoreError as err:
+                problems.append(f"bucket {settings.bucket}: {err}")
+        else:
+            problems.append(
+                "no bucket configured (PAYNB_BUCKET / FTP_POLLER_BUCKET_NAME and PAYNB_S3_ENDPOINT)"
+            )
+    if store is not None:
+        sources.append(SettlementSource("bucket", store, AR_FOLDER, _bucket_name(store)))
+    if legacy_store is None and not explicit:
+        settings = settings or get_settings()
+        if settings.legacy_settlement_bucket and settings.s3_endpoint:
+            try:
+                legacy_store = open_store(f"s3://{settings.legacy_settlement_bucket}", settings)
+            except StoreError as err:
+                problems.append(f"legacy bucket {settings.legacy_settlement_bucket}: {err}")
+    if legacy_store is not None:
+        sources.append(SettlementSource("legacy", legacy_store, "", _bucket_name(legacy_store)))
+    return sources, problems
+
+
+def _bucket_name(store: Store) -> str:
+    bucket = getattr(store, "bucket", None)
+    if bucket:
+        return str(bucket)
+    return Path(store.url.partition("://")[2]).name or store.url
+
+
+def list_settlement_files(
+    sources: Sequence[SettlementSource], *, since: date | None = None
+) -> tuple[list[SettlementFileRef], list[str]]:
+    """CSV files (``*.csv``, any case) of every source, in key order. With ``since``, files whose name
+    carries a date (``…YYYYMMDD…``) before it are left out; undated names are always kept. A source that
+    cannot be listed is reported in the second list (a missing legacy bucket is normal after 2025-08)."""
+    found: list[SettlementFileRef] = []
+    problems: list[str] = []
+    for src in sources:
+        prefix = f"{src.folder}/" if src.folder else ""
+        try:
+            items = list(src.store.list(prefix, recursive=False))
+        except StoreError as err:
+            problems.append(f"{src.name} ({src.bucket}): {str(err).splitlines()[0]}")
+            continue
+        for info in items:
+            if info.is_prefix or not info.key.lower().endswith(".csv"):
+                continue
+            name = info.key.rsplit("/", 1)[-1]
+            if since is not None:
+                dated = _name_date(name)
+                if dated is not None and dated < since:
+                    continue
+            found.append(
+                SettlementFileRef(src.name, src.ref_for(name), info.key, name, src.store.url_for(info.key))
+            )
+    return found, problems
+
+
+def _name_date(name: str) -> date | None:
+    match = _NAME_DATE.search(name)
+    if not match:
+        return None
+    try:
+        return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError:
+        return None
+
+
+def read_settlement_ref(ref: SettlementFileRef, sources: Sequence[SettlementSource]) -> bytes:
+    if ref.source == "local":
+        try:
+            return Path(ref.key).read_bytes()
+        except OSError as err:
+            raise InputError(f"cannot read the file: {err.strerror}", file=ref.key) from None
+    src = next((s for s in sources if s.name == ref.source), None)
+    if src is None:
+        raise StoreError(f"no {ref.source} store to read {ref.ref} from")
+    return src.store.get(ref.key)
+
+
+def resolve_settlement_file(file_key_or_path: str, sources: Sequence[SettlementSource]) -> SettlementFileRef:
+    """A local path, ``ar/<file>``, ``<legacy bucket>/<file>`` or a bare name -> where the file is.
+    Raises InputError naming what was tried when it is nowhere."""
+    text = str(file_key_or_path).strip()
+    if not text:
+        raise InputError("give a settlement CSV: a local path or a store key like ar/BCR_PAYMENT_APPL_20260730.csv",
+                         field="file")  # fmt: skip
+    local = Path(text)
+    if local.is_file():
+        return SettlementFileRef("local", str(local), str(local), local.name, str(local.resolve()))
+    if local.is_dir():
+        raise InputError("is a folder, not a settlement CSV", file=text)
+    tried: list[str] = [f"local file {text}"]
+    by_name = {s.name: s for s in sources}
+    candidates: list[tuple[SettlementSource, str]] = []
+    head, sep, rest = text.partition("/")
+    if sep and head == AR_FOLDER and "bucket" in by_name and rest and "/" not in rest:
+        candidates.append((by_name["bucket"], rest))
+    elif sep and "legacy" in by_name and head == by_name["legacy"].bucket and rest and "/" not in rest:
+        candidates.append((by_name["legacy"], rest))
+    elif not sep:
+        candidates.extend((s, text) for s in sources)
+    for src, name in candidates:
+        key = src.key_for(name)
+        tried.append(f"{src.store.url_for(key)}")
+        try:
+            info = src.store.stat(key)
+        except StoreError as err:
+            raise StoreError(f"cannot look for {text} in {src.bucket}: {str(err).splitlines()[0]}") from None
+        if info is not None:
+            return SettlementFileRef(src.name, src.ref_for(name), key, name, src.store.url_for(key))
+    if not sources:
+        tried.append("no bucket is configured (PAYNB_BUCKET, PAYNB_S3_ENDPOINT)")
+    raise InputError("settlement file not found (tried: " + "; ".join(tried) + ")", file=text)
+
+
+# -- the replay plan ----------------------------------------------------------------------------------------
+class Disposition:
+    """What a replay would do with one CSV row."""
+
+    APPLY = "apply"  # safe and not yet applied: goes into the filtered CSV
+    ALREADY_APPLIED = "already_applied"
+    NSF_RISK = "nsf_risk"  # Not PAID / PADR / PAYR: never replayed by this planner
+    BLOCKED = "blocked"  # pay-queue would log an error for the row, or abort the file
+    NO_EFFECT = "no_effect"  # logged or skipped by pay-queue
+    UNSUPPORTED = "unsupported"  # unknown record type / status / target type, or ONAP
+
+    ALL = (APPLY, ALREADY_APPLIED, NSF_RISK, BLOCKED, NO_EFFECT, UNSUPPORTED)
+
+
+@dataclass
+class _Context:
+    refs: dict[str, list[dict]]  # invoice number -> references joined with their invoice
+    payments: dict[str, list[dict]]  # invoice number -> payments
+    nsf_numbers: set[str]
+    credits: set[str]  # credits.cfs_identifier
+    applied_credit_ids: set[int]  # applied_credits.application_id
+    account_cfs: dict[int, set[str]]  # payment account id -> its cfs_accounts.cfs_account values
+    paid_in_file: dict[str, int] = field(default_factory=dict)  # number -> first line that pays it
+
+
+@dataclass(frozen=True)
+class RowPlan:
+    line: int
+    record_type: str
+    source_number: str
+    target_type: str
+    target_number: str
+    status: str
+    amount: Decimal
+    customer_account: str
+    disposition: str
+    reason: str
+    nsf_risk: bool
+    changes: tuple[dict, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "line": self.line,
+            "record_type": self.record_type,
+            "source_number": self.source_number,
+            "target_type": self.target_type,
+            "target_number": self.target_number,
+            "status": self.status,
+            "amount": self.amount,
+            "customer_account": self.customer_account,
+            "disposition": self.disposition,
+            "reason": self.reason,
+            "nsf_risk": self.nsf_risk,
+            "changes": list(self.changes),
+        }
+
+
+_REFS_SQL = """
+SELECT ir.id AS reference_id, ir.invoice_id, ir.invoice_number, ir.status_code, ir.is_consolidated,
+       i.invoice_status_code, i.payment_method_code, i.total, i.paid, i.payment_account_id,
+       ca.cfs_account AS invoice_cfs_account
+  FROM invoice_references ir
+  JOIN invoices i ON i.id = ir.invoice_id
+  LEFT JOIN cfs_accounts ca ON ca.id = i.cfs_account_id
+ WHERE ir.invoice_number = ANY(:numbers)
+ ORDER BY ir.invoice_number, ir.invoice_id, ir.id
+"""
+_PAYMENTS_SQL = """
+SELECT id, invoice_number, receipt_number, payment_status_code, paid_amount
+  FROM payments WHERE invoice_number = ANY(:numbers) ORDER BY id
+"""
+_NSF_SQL = "SELECT DISTINCT invoice_number FROM non_sufficient_funds WHERE invoice_number = ANY(:numbers)"
+_CREDITS_SQL = "SELECT DISTINCT cfs_identifier FROM credits WHERE cfs_identifier = ANY(:ids)"
+_APPLIED_SQL = "SELECT DISTINCT application_id FROM applied_credits WHERE application_id = ANY(:ids)"
+_ACCOUNTS_SQL = """
+SELECT account_id, cfs_account FROM cfs_accounts WHERE account_id = ANY(:ids) AND cfs_account IS NOT NULL
+"""
+GUARD_SQL = """
+SELECT id, file_name, received_on, processed_on FROM cas_settlements WHERE file_name = ANY(:names) ORDER BY id
+"""
+DELETE_GUARD_SQL = "DELETE FROM cas_settlements WHERE id = :id AND file_name = :file_name"
+
+
+def guard_rows(conn, names: Iterable[str]) -> dict[str, list[dict]]:
+    """``cas_settlements`` rows by file name (the table has no unique constraint: a list per name)."""
+    wanted = sorted(set(names))
+    out: dict[str, list[dict]] = {n: [] for n in wanted}
+    if not wanted:
+        return out
+    for row in db.fetch_all(conn, GUARD_SQL, {"names": wanted}):
+        out.setdefault(row["file_name"], []).append(row)
+    return out
+
+
+def guard_state(rows: Sequence[Mapping[str, Any]]) -> str:
+    """``absent`` (never reached the queue), ``processing_failed`` (a row with processed_on NULL) or
+    ``processed``."""
+    if not rows:
+        return "absent"
+    if any(r.get("processed_on") is None for r in rows):
+        return "processing_failed"
+    return "processed"
+
+
+def _load_context(conn, parsed: SettlementFile) -> _Context:
+    numbers = sorted({r.target_transaction_number for r in parsed.rows if r.target_transaction_number})
+    wanted = sorted({*numbers, *(consolidated_invoice_number(n) for n in numbers)})
+    refs: dict[str, list[dict]] = {}
+    for row in db.fetch_all(conn, _REFS_SQL, {"numbers": wanted}):
+        refs.setdefault(row["invoice_number"], []).append(row)
+    payments: dict[str, list[dict]] = {}
+    for row in db.fetch_all(conn, _PAYMENTS_SQL, {"numbers": numbers}):
+        payments.setdefault(row["invoice_number"], []).append(row)
+    nsf = {r["invoice_number"] for r in db.fetch_all(conn, _NSF_SQL, {"numbers": numbers})}
+    sources = sorted({r.source_transaction_number for r in parsed.rows if r.source_transaction_number})
+    credits = {r["cfs_identifier"] for r in db.fetch_all(conn, _CREDITS_SQL, {"ids": sources})}
+    app_ids = sorted({r.application_id for r in parsed.rows if r.application_id is not None})
+    applied = {int(r["application_id"]) for r in db.fetch_all(conn, _APPLIED_SQL, {"ids": app_ids})}
+    account_ids = sorted(
+        {r["payment_account_id"] for rs in refs.values() for r in rs if r["payment_account_id"]}
+    )
+    account_cfs: dict[int, set[str]] = {}
+    for row in db.fetch_all(conn, _ACCOUNTS_SQL, {"ids": account_ids}):
+        account_cfs.setdefault(int(row["account_id"]), set()).add(str(row["cfs_account"]))
+    return _Context(refs, payments, nsf, credits, applied, account_cfs)
+
+
+def _change(ref: Mapping[str, Any], to_status: str) -> dict[str, Any]:
+    return {
+        "invoice_id": ref["invoice_id"],
+        "reference_id": ref["reference_id"],
+        "from_status": ref["invoice_status_code"],
+        "to_status": to_status,
+        "total": db.to_money(ref["total"]),
+        "payment_method": ref["payment_method_code"],
+    }
+
+
+def _account_mismatch(refs: Sequence[Mapping[str, Any]], account: str, ctx: _Context) -> dict | None:
+    """The first reference whose invoice's CFS account differs from the CSV ``Customer Account``
+    (sbc-pay's ``_validate_account`` raises, which aborts the rest of the file)."""
+    for ref in refs:
+        expected = ref.get("invoice_cfs_account")
+        known = (
+            {str(expected)} if expected else ctx.account_cfs.get(int(ref["payment_account_id"] or 0), set())
+        )
+        if known and account not in known:
+            return {"invoice_id": ref["invoice_id"], "cfs_account": sorted(known)}
+    return None
+
+
+def _classify(row: SettlementRow, ctx: _Context) -> tuple[str, str, tuple[dict, ...]]:
+    """(disposition, reason, invoice changes) for one row, following pay-queue's reconcile_payments."""
+    rtype = row.record_type_enum
+    status = row.status
+    number = row.target_transaction_number
+    refs = ctx.refs.get(number, [])
+    active = [r for r in refs if r["status_code"] == "ACTIVE"]
+    completed = [r for r in refs if r["status_code"] == "COMPLETED"]
+    if row.is_nsf_risk:
+        if number in ctx.nsf_numbers or any(
+            p["payment_status_code"] == "FAILED" for p in ctx.payments.get(number, [])
+        ):
+            return (
+                Disposition.NSF_RISK,
+                "NSF already recorded for this invoice (pay-queue would ignore it); never replayed",
+                (),
+            )
+        paid = [r for r in completed if r["payment_method_code"] == "PAD"]
+        ids = ", ".join(str(r["invoice_id"]) for r in paid) or "none yet"
+        return (
+            Disposition.NSF_RISK,
+            f"would run the NSF branch: freeze CFS account {row.customer_account}, set has_nsf_invoices, stop PAD "
+            f"(BCR-PAD Stop), reverse PAID invoices ({ids}) to SETTLEMENT_SCHED and create an NSF fee invoice",
+            (),
+        )  # fmt: skip
+    if rtype is None or rtype is RecordType.ONAP:
+        why = (
+            "ONAP has no handler in pay-queue (error row)"
+            if rtype is RecordType.ONAP
+            else "unknown record type"
+        )
+        return Disposition.UNSUPPORTED, why, ()
+    if rtype in (RecordType.ADJS, RecordType.EFTR):
+        return Disposition.NO_EFFECT, f"{rtype.value} rows are only logged by pay-queue", ()
+    if status is None:
+        return Disposition.UNSUPPORTED, f"unknown target status {row.target_transaction_status!r}", ()
+    if row.target_type is None:
+        return Disposition.UNSUPPORTED, f"unknown target type {row.target_transaction_type!r}", ()
+    if row.application_amount == 0 and not row.is_pad:
+        return Disposition.NO_EFFECT, "application amount is 0: pay-queue skips the row", ()
+
+    if row.is_pad:  # PADP Fully PAID (the NSF cases were handled above)
+        if row.target_type is not TargetType.INV:
+            return Disposition.NO_EFFECT, "PAD row whose target is not an invoice", ()
+        if status is not TargetStatus.FULLY_PAID:
+            return (
+                Disposition.BLOCKED,
+                f"PAD row with status {row.target_transaction_status!r}: pay-queue logs an error",
+                (),
+            )
+        return _paid_rows(row, active, completed, ctx, pad=True)
+    if rtype in (RecordType.BOLP, RecordType.EFTP):
+        if rtype is RecordType.EFTP and row.source_transaction_type == "BC REG EFT Wire Cheque":
+            return (
+                Disposition.NO_EFFECT,
+                "EFTP from 'BC REG EFT Wire Cheque' is ignored (the EFT job handles it)",
+                (),
+            )
+        if row.target_type is not TargetType.INV:
+            return Disposition.NO_EFFECT, f"{rtype.value} row whose target is not an invoice", ()
+        if len(active) > 1:
+            return (
+                Disposition.BLOCKED,
+                f"{len(active)} ACTIVE references for {number}; pay-queue expects exactly one",
+                (),
+            )
+        if not active:
+            if len(completed) == 1:
+                return Disposition.ALREADY_APPLIED, f"{number} is already COMPLETED", ()
+            return Disposition.BLOCKED, f"no ACTIVE reference for {number}: pay-queue logs an error", ()
+        if status is TargetStatus.FULLY_PAID:
+            return _paid_rows(row, active, completed, ctx, pad=False)
+        if status is TargetStatus.PARTIALLY_PAID:
+            return (
+                Disposition.APPLY,
+                "partial payment: the invoice becomes PARTIAL_PAID",
+                (_change(active[0], "PARTIAL_PAID"),),
+            )
+        return (
+            Disposition.BLOCKED,
+            f"{rtype.value} with status {row.target_transaction_status!r}: pay-queue logs an error",
+            (),
+        )
+    # ONAC / CMAP / DRWP
+    if row.target_type is TargetType.RECEIPT:
+        if rtype is RecordType.ONAC:
+            if row.source_transaction_number in ctx.credits:
+                return Disposition.ALREADY_APPLIED, "the on-account credit already exists in credits", ()
+            return (
+                Disposition.APPLY,
+                f"creates a credits row for on-account receipt {row.source_transaction_number}",
+                (),
+            )
+        return Disposition.NO_EFFECT, f"{rtype.value} row on a receipt", ()
+    if row.target_type is not TargetType.INV:
+        return Disposition.NO_EFFECT, f"{rtype.value} row whose target is not an invoice", ()
+    credit_pending = rtype is RecordType.CMAP and row.application_id not in ctx.applied_credit_ids
+    if status is TargetStatus.FULLY_PAID:
+        disp, reason, changes = _paid_rows(row, active, completed, ctx, pad=False)
+        if disp == Disposition.ALREADY_APPLIED and credit_pending:
+            return (
+                Disposition.APPLY,
+                "invoices already PAID; records the applied credit (applied_credits)",
+                (),
+            )
+        return disp, reason, changes
+    if status is TargetStatus.PARTIALLY_PAID:
+        if credit_pending:
+            return Disposition.APPLY, "partial credit application: records applied_credits only", ()
+        return Disposition.NO_EFFECT, "Partially PAID credit rows are ignored by pay-queue", ()
+    return (
+        Disposition.BLOCKED,
+        f"{rtype.value} with status {row.target_transaction_status!r}: pay-queue logs an error",
+        (),
+    )
+
+
+def _paid_rows(
+    row: SettlementRow, active: list[dict], completed: list[dict], ctx: _Context, *, pad: bool
+) -> tuple[str, str, tuple[dict, ...]]:
+    number = row.target_transaction_number
+    if active:
+        if any(r["payment_method_code"] == "CC" for r in active):
+            return (
+                Disposition.NO_EFFECT,
+                "an ACTIVE reference belongs to a CC invoice (NSF fee / consolidated): pay-queue skips the row",
+                (),
+            )
+        mismatch = _account_mismatch(active, row.customer_account, ctx)
+        if mismatch is not None:
+            return (
+                Disposition.BLOCKED,
+                f"Customer Account {row.customer_account} is not invoice {mismatch['invoice_id']}'s CFS account "
+                f"({', '.join(mismatch['cfs_account'])}): pay-queue raises and aborts the rest of the file",
+                (),
+            )  # fmt: skip
+        first = ctx.paid_in_file.setdefault(number, row.line_number)
+        if first != row.line_number:
+            return (
+                Disposition.APPLY,
+                f"line {first} of this file pays the invoices; this row records its payment",
+                (),
+            )
+        ids = ", ".join(str(r["invoice_id"]) for r in active)
+        return (
+            Disposition.APPLY,
+            f"{len(active)} invoice(s) -> PAID ({ids})",
+            tuple(_change(r, "PAID") for r in active),
+        )
+    if completed:
+        paid = any(
+            p["payment_status_code"] == "COMPLETED" and p["receipt_number"] == row.source_transaction_number
+            for p in ctx.payments.get(number, [])
+        )
+        note = "payment recorded" if paid else "no payments row for this receipt"
+        return Disposition.ALREADY_APPLIED, f"references of {number} are COMPLETED ({note})", ()
+    if not pad:
+        return Disposition.NO_EFFECT, f"no ACTIVE reference for {number}: nothing to pay", ()
+    cons = ctx.refs.get(consolidated_invoice_number(number), [])
+    if any(r["status_code"] == "COMPLETED" for r in cons):
+        return (
+            Disposition.ALREADY_APPLIED,
+            f"paid by credit card through {consolidated_invoice_number(number)}",
+            (),
+        )
+    if number.startswith("REGUT"):
+        return Disposition.NO_EFFECT, "REGUT (DEV) invoice: pay-queue skips it", ()
+    return Disposition.BLOCKED, f"no invoice found for {number}: pay-queue logs an error", ()
+
+
+def filtered_name(file_name: str, content: bytes) -> str:
+    stem = file_name[:-4] if file_name.lower().endswith(".csv") else file_name
+    return f"{stem}.replay-{sha256_hex(content)[:8]}.csv"
+
+
+def queue_message(file_name: str, event_id: str) -> dict[str, Any]:
+    """The CloudEvent the ftp-poller publishes for a new file in ``ar/`` (structured JSON mode)."""
+    return {
+        "specversion": "1.0",
+        "type": EVENT_TYPE,
+        "source": EVENT_SOURCE,
+        "id": event_id,
+        "datacontenttype": "application/json",
+        "data": {"fileSource": "GOOGLE_BUCKET", "location": AR_FOLDER, "fileName": file_name},
+    }
+
+
+def gcloud_command(message: Mapping[str, Any]) -> str:
+    import json
+
+    body = json.dumps(message, separators=(",", ":"), sort_keys=True)
+    return f"gcloud pubsub topics publish \"${{FTP_POLLER_TOPIC:-{DEFAULT_TOPIC}}}\" --message='{body}'"
+
+
+def _guard_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"], "file_name": row["file_name"], "received_on": row["received_on"],
+            "processed_on": row["processed_on"]}  # fmt: skip
+
+
+def plan_replay(
+    file_key_or_path: str,
+    *,
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    store: Store | None = None,
+    legacy_store: Store | None = None,
+    write_filtered: bool = False,
+) -> Plan:
+    """Plan the re-processing of one settlement CSV. Read-only, except that ``write_filtered=True`` writes
+    the filtered CSV (never over an existing object). The plan's sha256 does not depend on
+    ``write_filtered``: plan first, review, then plan again with ``write_filtered=True``.
+
+    ``store`` is the current bucket (``ar/`` folder) and the place the filtered CSV goes; ``legacy_store``
+    the pre-2025 ``payment-sftp`` bucket. Both default to the settings.
+    """
+    if engine is None or (store is None and legacy_store is None):
+        settings = settings or get_settings()
+    sources, problems = settlement_sources(settings, store=store, legacy_store=legacy_store)
+    ref = resolve_settlement_file(file_key_or_path, sources)
+    data = read_settlement_ref(ref, sources)
+    if not data.strip():
+        raise ParseError("empty file: no header row", file=ref.ref, line=1, field="header")
+    parsed = parse_settlement_csv(data, file=ref.ref)
+    engine = engine or db.create_engine(settings)
+
+    filtered_rows: list[SettlementRow] = []
+    row_plans: list[RowPlan] = []
+    with db.read_connection(engine) as conn:
+        ctx = _load_context(conn, parsed)
+        for row in parsed.rows:
+            disposition, reason, changes = _classify(row, ctx)
+            row_plans.append(
+                RowPlan(row.line_number, row.record_type, row.source_transaction_number, row.target_transaction_type,
+                        row.target_transaction_number, row.target_transaction_status, row.application_amount,
+                        row.customer_account, disposition, reason, row.is_nsf_risk, changes)
+            )  # fmt: skip
+            if disposition == Disposition.APPLY:
+                filtered_rows.append(row)
+        header_style = parsed.header_style if parsed.header_style in ("test", "parser") else "parser"
+        filtered = write_settlement_csv(filtered_rows, header_style).encode("utf-8") if filtered_rows else b""
+        new_name = filtered_name(ref.file_name, filtered) if filtered_rows else None
+        guards = guard_rows(conn, [ref.file_name, *([new_name] if new_name else [])])
+
+    counts = {d: 0 for d in Disposition.ALL}
+    for rp in row_plans:
+        counts[rp.disposition] += 1
+    original_guard = guards.get(ref.file_name, [])
+    warnings = _warnings(ref, row_plans, original_guard, problems)
+    body: dict[str, Any] = {
+        "file": {
+            **ref.to_dict(),
+            "sha256": sha256_hex(data),
+            "rows": len(parsed.rows),
+            "header_style": parsed.header_style,
+        },
+        "guard": {
+            "file_name": ref.file_name,
+            "state": guard_state(original_guard),
+            "rows": [_guard_dict(r) for r in original_guard],
+        },
+        "rows": [rp.to_dict() for rp in row_plans],
+        "counts": counts,
+        "invoices_to_change": sorted({c["invoice_id"] for rp in row_plans for c in rp.changes}),
+        "nsf_risk_lines": [rp.line for rp in row_plans if rp.nsf_risk],
+        "unsupported_lines": [rp.line for rp in row_plans if rp.disposition == Disposition.UNSUPPORTED],
+        "filtered_csv": None,
+        "queue_message": None,
+        "gcloud_command": None,
+        "guard_change": None,
+    }
+    if new_name is not None:
+        key = f"{AR_FOLDER}/{new_name}"
+        digest = sha256_hex(filtered)
+        body["filtered_csv"] = {
+            "key": key,
+            "file_name": new_name,
+            "sha256": digest,
+            "bytes": len(filtered),
+            "rows": len(filtered_rows),
+            "lines": [r.line_number for r in filtered_rows],
+            "header_style": header_style,
+        }
+        message = queue_message(new_name, f"paynb-replay-{digest[:8]}")
+        body["queue_message"] = message
+        body["gcloud_command"] = gcloud_command(message)
+        body["guard_change"] = _guard_change(
+            ref.file_name, original_guard, new_name, guards.get(new_name, [])
+        )
+    plan = Plan(kind=PLAN_KIND, body=body, summary=_summary(ref, counts, body), warnings=tuple(warnings))
+    if write_filtered and new_name is not None:
+        _write_filtered(sources, f"{AR_FOLDER}/{new_name}", filtered, ref)
+    return plan
+
+
+def _guard_change(
+    original: str, original_rows: list[dict], new_name: str, new_rows: list[dict]
+) -> dict[str, Any]:
+    statements = [
+        {
+            "sql": DELETE_GUARD_SQL,
+            "params": {"id": r["id"], "file_name": new_name},
+            "row": _guard_dict(r),
+            "why": "an earlier publish of this same filtered file left this row; it blocks processing",
+        }
+        for r in new_rows
+    ]
+    state = guard_state(original_rows)
+    keep = {
+        "absent": "the original never reached pay-queue: do not publish it (it holds the excluded rows)",
+        "processing_failed": "keep this row: it stops the unfiltered original from being processed again",
+        "processed": "keep this row: the original was processed; only the filtered rows are replayed",
+    }[state]
+    return {
+        "published_file": new_name,
+        "statements": statements,
+        "original": {
+            "file_name": original,
+            "state": state,
+            "rows": [_guard_dict(r) for r in original_rows],
+            "statements": [],
+            "note": keep,
+        },  # fmt: skip
+        "note": (
+            f"pay-queue inserts cas_settlements(file_name='{new_name}', received_on=now()) itself when the message "
+            "arrives and sets processed_on when the whole file (incl. the credit sync) succeeded"
+        ),
+    }
+
+
+def _write_filtered(
+    sources: Sequence[SettlementSource], key: str, data: bytes, ref: SettlementFileRef
+) -> None:
+    target = next((s for s in sources if s.name == "bucket"), None)
+    if target is None:
+        raise StoreError("no current bucket to write the filtered CSV to (set PAYNB_BUCKET)")
+    existing = target.store.stat(key)
+    if existing is not None:
+        if target.store.get(key) == data:
+            return  # the same plan written before: nothing to do
+        raise StoreError(f"{key} already exists with other content; not overwriting it")
+    target.store.put(
+        key,
+        data,
+        content_type="text/csv",
+        metadata={"paynb-source": ref.ref, "paynb-kind": PLAN_KIND},
+    )
+
+
+def _warnings(
+    ref: SettlementFileRef,
+    rows: Sequence[RowPlan],
+    guard: Sequence[Mapping[str, Any]],
+    problems: Sequence[str],
+) -> list[str]:
+    out: list[str] = []
+    for rp in rows:
+        if rp.nsf_risk:
+            out.append(
+                f"NSF RISK line {rp.line} ({rp.record_type} {rp.target_number}, {rp.status}): {rp.reason}. "
+                "Excluded from the filtered CSV."
+            )
+    paid_numbers = {rp.target_number for rp in rows if rp.disposition == Disposition.APPLY}
+    for number in sorted({rp.target_number for rp in rows if rp.nsf_risk} & paid_numbers):
+        lines = [str(rp.line) for rp in rows if rp.target_number == number]
+        out.append(
+            f"{number} has both NSF-risk and paid rows (lines {', '.join(lines)}): confirm with CAS which one is "
+            "current before replaying"
+        )
+    for rp in rows:
+        if rp.disposition == Disposition.BLOCKED and "aborts" in rp.reason:
+            out.append(f"line {rp.line}: {rp.reason}")
+        elif rp.disposition == Disposition.UNSUPPORTED:
+            out.append(f"line {rp.line}: unsupported row ({rp.record_type}): {rp.reason}")
+    state = guard_state(guard)
+    if state == "processing_failed":
+        out.append(
+            f"{ref.file_name} started processing but never finished (cas_settlements.processed_on is NULL): "
+            "find the cause in the reconciliation error email before replaying"
+        )
+    if not any(rp.disposition == Disposition.APPLY for rp in rows):
+        out.append("nothing to replay: no row is both safe and not yet applied")
+    out.extend(f"store: {p}" for p in problems)
+    return out
+
+
+def _summary(ref: SettlementFileRef, counts: Mapping[str, int], body: Mapping[str, Any]) -> str:
+    parts = [f"{ref.file_name}: {counts[Disposition.APPLY]} row(s) to replay"]
+    n_inv = len(body["invoices_to_change"])
+    if n_inv:
+        parts.append(f"{n_inv} invoice(s) change status")
+    for d in (Disposition.ALREADY_APPLIED, Disposition.NSF_RISK, Disposition.BLOCKED, Disposition.NO_EFFECT,
+              Disposition.UNSUPPORTED):  # fmt: skip
+        if counts[d]:
+            parts.append(f"{counts[d]} {d.replace('_', ' ')}")
+    parts.append(f"guard {body['guard']['state']}")
+    return "; ".join(parts)
+
+
+def iter_rows_for_numbers(parsed: SettlementFile, numbers: set[str]) -> Iterator[SettlementRow]:
+    """Rows of ``parsed`` whose target is one of ``numbers``."""
+    return (r for r in parsed.rows if r.target_transaction_number in numbers)
