@@ -8,15 +8,24 @@ upload_store_objects) serves it exactly as it serves the generated data.
 from __future__ import annotations
 
 import itertools
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from paynb.cfs import CfsClient
 from paynb.formats.settlement_csv import SettlementRow, write_settlement_csv
+from paynb.sandbox.cfs_server import CfsState, RunningCfsServer, start_cfs_server
+from paynb.secrets import Secret
+from paynb.settings import Settings
 from paynb.timez import utcnow_naive
+from tests.plugins.sandbox import SANDBOX_CFS_ID, SANDBOX_CFS_SECRET, SANDBOX_CONNECTOR, upload_store_objects
 
 NOW = utcnow_naive().replace(microsecond=0)
 
@@ -242,3 +251,52 @@ def build_pad_world(url: str) -> PadWorld:
     w.put_object(f"ar/{day_name(7)}.ACK", b"ack", content_type="text/plain")
     w.put_object("ar/notes_20990101.csv", b"this is not a settlement file\n")
     return w
+
+
+_bucket_counter = itertools.count()
+
+
+@dataclass
+class PadEnv:
+    world: PadWorld
+    settings: Settings
+    env: dict[str, str]
+    cfs: RunningCfsServer
+    bucket: str
+
+    def client(self, **overrides) -> CfsClient:
+        kwargs = {"base_url": self.cfs.url, "client_id": SANDBOX_CFS_ID, "client_secret": Secret(SANDBOX_CFS_SECRET),
+                  "pay_connector": Secret(SANDBOX_CONNECTOR), "backoff_s": 0.01, "concurrency": 4}  # fmt: skip
+        kwargs.update(overrides)
+        return CfsClient(**kwargs)
+
+
+@pytest.fixture
+def pad_env(
+    empty_db_url: str, s3_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[PadEnv]:
+    """The hand-made PAD world served like the sandbox: pay-db, S3 bucket (+ legacy bucket), CFS server."""
+    world = build_pad_world(empty_db_url)
+    bucket = f"pad-{os.getpid()}-{next(_bucket_counter)}"
+    upload_store_objects(empty_db_url, s3_server.client(), bucket)
+    server = start_cfs_server(CfsState.from_database(empty_db_url),
+                              credentials={SANDBOX_CFS_ID: SANDBOX_CFS_SECRET}, pay_connector=SANDBOX_CONNECTOR)  # fmt: skip
+    env = {
+        "PAYNB_ENVIRONMENT": "test",
+        "PAYNB_DATABASE_URL": empty_db_url,
+        **s3_server.env(),
+        "PAYNB_BUCKET": bucket,
+        "PAYNB_LEGACY_SETTLEMENT_BUCKET": f"{bucket}-payment-sftp",
+        "PAYNB_CFS_BASE_URL": server.url,
+        "PAYNB_CFS_CLIENT_ID": SANDBOX_CFS_ID,
+        "PAYNB_CFS_CLIENT_SECRET": SANDBOX_CFS_SECRET,
+        "PAYNB_PAY_CONNECTOR_AUTH": SANDBOX_CONNECTOR,
+        "PAYNB_DATA_DIR": str(tmp_path / "paynb-data"),
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    try:
+        yield PadEnv(world, Settings.load(env=env, dotenv=None), env, server, bucket)
+    finally:
+        server.stop()
+        world.close()

@@ -6,79 +6,20 @@ generator's named scenarios (``paynb_sandbox.scenarios``) through the full ``san
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
-from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from sqlalchemy.pool import NullPool
 
-from paynb.cfs import CfsClient
 from paynb.ops.pad.triage import Action, TriageReport, effective_cfs_account, invoice_picker, triage_stuck_pad
-from paynb.sandbox.cfs_server import CfsState, RunningCfsServer, start_cfs_server
-from paynb.secrets import Secret
 from paynb.settings import Settings
-from tests.pad_scenarios import PadWorld, build_pad_world, day_name
-from tests.plugins.sandbox import (
-    SANDBOX_CFS_ID,
-    SANDBOX_CFS_SECRET,
-    SANDBOX_CONNECTOR,
-    upload_store_objects,
-)
+from tests import pad_scenarios
+from tests.pad_scenarios import PadEnv, PadWorld, day_name
 
-_counter = itertools.count()
-
-
-@dataclass
-class PadEnv:
-    world: PadWorld
-    settings: Settings
-    env: dict[str, str]
-    cfs: RunningCfsServer
-    bucket: str
-
-    def client(self, **overrides) -> CfsClient:
-        kwargs = {"base_url": self.cfs.url, "client_id": SANDBOX_CFS_ID, "client_secret": Secret(SANDBOX_CFS_SECRET),
-                  "pay_connector": Secret(SANDBOX_CONNECTOR), "backoff_s": 0.01, "concurrency": 4}  # fmt: skip
-        kwargs.update(overrides)
-        return CfsClient(**kwargs)
-
-
-@pytest.fixture
-def pad_env(
-    empty_db_url: str, s3_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[PadEnv]:
-    """The hand-made PAD world served like the sandbox: pay-db, S3 bucket (+ legacy bucket), CFS server."""
-    world = build_pad_world(empty_db_url)
-    bucket = f"pad-{os.getpid()}-{next(_counter)}"
-    upload_store_objects(empty_db_url, s3_server.client(), bucket)
-    server = start_cfs_server(CfsState.from_database(empty_db_url),
-                              credentials={SANDBOX_CFS_ID: SANDBOX_CFS_SECRET}, pay_connector=SANDBOX_CONNECTOR)  # fmt: skip
-    env = {
-        "PAYNB_ENVIRONMENT": "test",
-        "PAYNB_DATABASE_URL": empty_db_url,
-        **s3_server.env(),
-        "PAYNB_BUCKET": bucket,
-        "PAYNB_LEGACY_SETTLEMENT_BUCKET": f"{bucket}-payment-sftp",
-        "PAYNB_CFS_BASE_URL": server.url,
-        "PAYNB_CFS_CLIENT_ID": SANDBOX_CFS_ID,
-        "PAYNB_CFS_CLIENT_SECRET": SANDBOX_CFS_SECRET,
-        "PAYNB_PAY_CONNECTOR_AUTH": SANDBOX_CONNECTOR,
-        "PAYNB_DATA_DIR": str(tmp_path / "paynb-data"),
-    }
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    try:
-        yield PadEnv(world, Settings.load(env=env, dotenv=None), env, server, bucket)
-    finally:
-        server.stop()
-        world.close()
+pad_env = pad_scenarios.pad_env  # the fixture
 
 
 def _triage(pad: PadEnv, **kwargs) -> TriageReport:

@@ -329,7 +329,7 @@ def _build_csv_index(
         try:
             parsed: SettlementFile = parse_settlement_csv(st.read_settlement_ref(ref, sources), file=ref.ref)
         except PaynbError as err:
-            problems.append(f"{ref.ref}: {str(err).splitlines()[0]}")
+            problems.append(str(err).splitlines()[0])  # names the file and line
             continue
         for row in parsed.rows:
             if row.target_transaction_number not in numbers:

@@ -1,0 +1,248 @@
+"""The settlement replay planner: read-only plans over real PostgreSQL and moto S3; the filtered CSV is the
+only write and only on request."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from paynb.errors import InputError, ParseError
+from paynb.formats.settlement_csv import SettlementRow, parse_settlement_csv
+from paynb.ops.settlements import EVENT_TYPE, plan_replay
+from paynb.store import open_store
+from tests import pad_scenarios
+from tests.pad_scenarios import PadEnv, day_name, padp
+
+pad_env = pad_scenarios.pad_env  # the fixture
+
+NSF_FILE = f"ar/{day_name(10)}"  # already-applied row, a payable row, a Not PAID row and a PADR row
+
+
+def _store(pad: PadEnv):
+    return open_store(f"s3://{pad.bucket}", pad.settings)
+
+
+def _keys(pad: PadEnv) -> list[str]:
+    return [o.key for o in _store(pad).list("ar/")]
+
+
+def _plan(pad: PadEnv, ref: str, **kwargs):
+    return plan_replay(ref, settings=pad.settings, **kwargs)
+
+
+def test_nsf_rows_are_flagged_and_left_out_of_the_filtered_csv(pad_env: PadEnv) -> None:
+    plan = _plan(pad_env, NSF_FILE)
+    body = plan.body
+    assert plan.kind == "settlement_replay"
+    by_line = {r["line"]: r for r in body["rows"]}
+    assert [by_line[n]["disposition"] for n in (2, 3, 4, 5)] == [
+        "already_applied",
+        "apply",
+        "nsf_risk",
+        "nsf_risk",
+    ]
+    assert body["nsf_risk_lines"] == [4, 5]
+    assert "payment recorded" in by_line[2]["reason"]
+    assert "freeze CFS account" in by_line[4]["reason"]
+    # the payable row moves both pay-db invoices that share REG00300001
+    changes = by_line[3]["changes"]
+    assert [(c["from_status"], c["to_status"]) for c in changes] == [("APPROVED", "PAID")] * 2
+    assert body["invoices_to_change"] == sorted(c["invoice_id"] for c in changes)
+    assert body["counts"] == {"apply": 1, "already_applied": 1, "nsf_risk": 2, "blocked": 0, "no_effect": 0,
+                              "unsupported": 0}  # fmt: skip
+    nsf_warnings = [w for w in plan.warnings if w.startswith("NSF RISK")]
+    assert len(nsf_warnings) == 2 and all("Excluded from the filtered CSV" in w for w in nsf_warnings)
+    assert body["guard"] == {"file_name": day_name(10), "state": "absent", "rows": []}
+
+    filtered = body["filtered_csv"]
+    stem = day_name(10)[:-4]
+    assert filtered["key"] == f"ar/{stem}.replay-{filtered['sha256'][:8]}.csv"
+    assert filtered["lines"] == [3] and filtered["rows"] == 1
+    msg = body["queue_message"]
+    assert msg["type"] == EVENT_TYPE == "bc.registry.payment.casSettlementUploaded"
+    assert msg["data"] == {"fileSource": "GOOGLE_BUCKET", "location": "ar", "fileName": filtered["file_name"]}
+    assert msg["specversion"] == "1.0" and msg["datacontenttype"] == "application/json"
+    assert body["gcloud_command"].startswith("gcloud pubsub topics publish")
+    assert filtered["file_name"] in body["gcloud_command"]
+    change = body["guard_change"]
+    assert change["statements"] == [] and change["published_file"] == filtered["file_name"]
+    assert "do not publish it" in change["original"]["note"]
+
+
+def test_dry_run_writes_nothing_and_the_hash_is_stable(pad_env: PadEnv) -> None:
+    before = _keys(pad_env)
+    first = _plan(pad_env, NSF_FILE)
+    second = _plan(pad_env, NSF_FILE)
+    assert first.sha256 == second.sha256 and first.to_json() == second.to_json()
+    assert _keys(pad_env) == before
+
+
+def test_write_filtered_writes_a_new_object_with_only_the_safe_rows(pad_env: PadEnv) -> None:
+    dry = _plan(pad_env, NSF_FILE)
+    written = _plan(pad_env, NSF_FILE, write_filtered=True)
+    assert written.sha256 == dry.sha256  # writing does not change the plan
+    filtered = written.body["filtered_csv"]
+    store = _store(pad_env)
+    data = store.get(filtered["key"])
+    assert store.stat(filtered["key"]).sha256 == filtered["sha256"] and len(data) == filtered["bytes"]
+    parsed = parse_settlement_csv(data, file=filtered["key"])
+    assert [r.target_transaction_number for r in parsed.rows] == ["REG00300001"]
+    assert not parsed.nsf_risk_rows()
+    original = store.get(NSF_FILE)
+    assert len(parse_settlement_csv(original).rows) == 4  # the original is untouched
+    # again: same plan, same object, nothing overwritten
+    again = _plan(pad_env, NSF_FILE, write_filtered=True)
+    assert again.sha256 == dry.sha256
+    assert sum(1 for k in _keys(pad_env) if ".replay-" in k) == 1
+
+
+def test_midway_failure_shows_the_guard_row(pad_env: PadEnv) -> None:
+    plan = _plan(pad_env, f"ar/{day_name(8)}")
+    guard = plan.body["guard"]
+    assert guard["state"] == "processing_failed"
+    (row,) = guard["rows"]
+    assert row["file_name"] == day_name(8) and row["processed_on"] is None
+    assert any("processed_on is NULL" in w for w in plan.warnings)
+    assert plan.body["counts"]["apply"] == 1
+    assert plan.body["filtered_csv"]["header_style"] == "parser"  # the header is kept as CAS wrote it
+    assert "keep this row" in plan.body["guard_change"]["original"]["note"]
+
+
+def test_an_earlier_publish_of_the_filtered_file_gets_a_delete(pad_env: PadEnv) -> None:
+    first = _plan(pad_env, f"ar/{day_name(8)}")
+    name = first.body["filtered_csv"]["file_name"]
+    guard_id = pad_env.world.settlement(name, processed=False)
+    plan = _plan(pad_env, f"ar/{day_name(8)}")
+    (stmt,) = plan.body["guard_change"]["statements"]
+    assert stmt["sql"] == "DELETE FROM cas_settlements WHERE id = :id AND file_name = :file_name"
+    assert stmt["params"] == {"id": guard_id, "file_name": name}
+    assert stmt["row"]["id"] == guard_id and stmt["row"]["processed_on"] is None
+    assert plan.sha256 != first.sha256
+
+
+def test_legacy_bucket_and_bare_names(pad_env: PadEnv) -> None:
+    legacy = f"{pad_env.bucket}-payment-sftp/{day_name(12)}"
+    by_ref = _plan(pad_env, legacy)
+    assert by_ref.body["file"]["source"] == "legacy"
+    bare = _plan(pad_env, day_name(12))  # not in ar/, found in the legacy bucket
+    assert bare.body["file"]["ref"] == legacy
+    assert bare.body["counts"]["apply"] == 1
+    # the filtered copy always goes to the current bucket's ar/ folder, which pay-queue reads today
+    assert bare.body["filtered_csv"]["key"].startswith("ar/")
+    assert _plan(pad_env, day_name(10)).body["file"]["ref"] == NSF_FILE
+
+
+def test_local_file(pad_env: PadEnv, tmp_path: Path) -> None:
+    path = tmp_path / day_name(10)
+    path.write_bytes(_store(pad_env).get(NSF_FILE))
+    plan = _plan(pad_env, str(path))
+    assert plan.body["file"]["source"] == "local"
+    assert plan.body["counts"] == _plan(pad_env, NSF_FILE).body["counts"]
+
+
+def test_account_mismatch_and_other_row_kinds(pad_env: PadEnv, tmp_path: Path) -> None:
+    w = pad_env.world
+    acct = w.account()
+    inv = w.invoice(acct, ref="REG00800001", total="25.00")
+    cm = w.invoice(acct, ref="REG00800002", total="30.00")
+
+    def row(record: str, number: str, status: str = "Fully PAID", **kw) -> SettlementRow:
+        base = padp(number, acct.account, "25.00", status=status, record=record, app_id=90 + len(rows))
+        return SettlementRow(**{**{f: getattr(base, f) for f in base.__dataclass_fields__}, **kw})
+
+    rows: list[SettlementRow] = []
+    rows.append(row("PADP", "REG00800001", customer_account="WRONG"))
+    rows.append(row("CMAP", "REG00800002", source_transaction_type="CM", source_transaction_number="CM1"))
+    rows.append(row("PADP", "REG00800002", source_transaction_number="RCPT-X"))
+    rows.append(row("ONAP", "REG00800002"))
+    rows.append(row("XXXX", "REG00800002"))
+    rows.append(row("ADJS", "REG00800002"))
+    rows.append(row("PADP", "REG09999999"))
+    rows.append(row("PADP", "REG00800001", status="Partially PAID"))
+    from paynb.formats.settlement_csv import write_settlement_csv
+
+    path = tmp_path / "BCR_PAYMENT_APPL_mixed.csv"
+    path.write_text(write_settlement_csv(rows))
+    plan = _plan(pad_env, str(path))
+    got = [(r["line"], r["disposition"]) for r in plan.body["rows"]]
+    assert got == [(2, "blocked"), (3, "apply"), (4, "apply"), (5, "unsupported"), (6, "unsupported"),
+                   (7, "no_effect"), (8, "blocked"), (9, "blocked")]  # fmt: skip
+    by_line = {r["line"]: r for r in plan.body["rows"]}
+    assert "aborts the rest of the file" in by_line[2]["reason"]
+    assert [c["invoice_id"] for c in by_line[3]["changes"]] == [cm]
+    assert by_line[4]["changes"] == [] and "line 3 of this file pays" in by_line[4]["reason"]
+    assert "no invoice found" in by_line[8]["reason"]
+    assert plan.body["unsupported_lines"] == [5, 6]
+    assert plan.body["filtered_csv"]["lines"] == [3, 4]
+    assert any("aborts" in w for w in plan.warnings)
+    assert inv not in plan.body["invoices_to_change"]
+
+
+# -- bad input --------------------------------------------------------------------------------------------
+def test_missing_file_is_a_clear_error(pad_env: PadEnv) -> None:
+    before = _keys(pad_env)
+    with pytest.raises(InputError, match="settlement file not found") as err:
+        _plan(pad_env, "ar/BCR_PAYMENT_APPL_19990101.csv", write_filtered=True)
+    assert "ar/BCR_PAYMENT_APPL_19990101.csv" in str(err.value)
+    with pytest.raises(InputError, match="not found"):
+        _plan(pad_env, "BCR_PAYMENT_APPL_19990101.csv")
+    assert _keys(pad_env) == before
+
+
+def test_non_csv_input_is_a_parse_error_and_nothing_is_written(pad_env: PadEnv, tmp_path: Path) -> None:
+    before = _keys(pad_env)
+    with pytest.raises(ParseError, match="missing required column") as err:
+        _plan(pad_env, "ar/notes_20990101.csv", write_filtered=True)
+    assert "ar/notes_20990101.csv" in str(err.value)
+    binary = tmp_path / "picture.csv"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
+    with pytest.raises(ParseError, match="not valid utf-8"):
+        _plan(pad_env, str(binary), write_filtered=True)
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(ParseError, match="empty file"):
+        _plan(pad_env, str(empty), write_filtered=True)
+    with pytest.raises(InputError, match="folder"):
+        _plan(pad_env, str(tmp_path))
+    assert _keys(pad_env) == before
+
+
+# -- CLI -----------------------------------------------------------------------------------------------------
+def test_cli_plan_replay(pad_env: PadEnv) -> None:
+    from paynb.cli import cli
+
+    expected = _plan(pad_env, NSF_FILE)
+    runner = CliRunner()
+    res = runner.invoke(cli, ["settlement", "plan-replay", NSF_FILE], env=pad_env.env)
+    assert res.exit_code == 0, res.output
+    assert f"plan sha256: {expected.sha256}" in res.output
+    assert "!! NSF RISK" in res.output and "dry run, not written" in res.output
+    assert "gcloud pubsub topics publish" in res.output
+    assert not any(".replay-" in k for k in _keys(pad_env))
+
+    res = runner.invoke(cli, ["settlement", "plan-replay", NSF_FILE, "--json"], env=pad_env.env)
+    data = json.loads(res.output)
+    assert data["sha256"] == expected.sha256 and data["written"] is False
+    assert data["plan"]["body"]["counts"]["nsf_risk"] == 2
+
+    res = runner.invoke(cli, ["settlement", "plan-replay", NSF_FILE, "--write-filtered"], env=pad_env.env)
+    assert res.exit_code == 0, res.output
+    assert "[written]" in res.output and f"plan sha256: {expected.sha256}" in res.output
+    assert expected.body["filtered_csv"]["key"] in _keys(pad_env)
+
+
+def test_cli_bad_input_exit_code() -> None:
+    from paynb.cli import main
+
+    assert main(["settlement", "plan-replay", "/nonexistent/BCR_PAYMENT_APPL_19990101.csv"]) == 2
+
+
+def test_plan_amounts_are_exact(pad_env: PadEnv) -> None:
+    plan = _plan(pad_env, f"ar/{day_name(8)}")
+    (row,) = plan.body["rows"]
+    assert row["amount"] == Decimal("40.00")
+    assert json.loads(plan.to_json())["body"]["rows"][0]["amount"] == "40.00"
