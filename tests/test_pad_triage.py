@@ -14,7 +14,9 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from sqlalchemy.pool import NullPool
 
+from paynb.cfs import CfsClient
 from paynb.ops.pad.triage import Action, TriageReport, effective_cfs_account, invoice_picker, triage_stuck_pad
+from paynb.sandbox.cfs_server import RunningCfsServer
 from paynb.settings import Settings
 from tests import pad_scenarios
 from tests.pad_scenarios import PadEnv, PadWorld, day_name
@@ -229,3 +231,104 @@ def test_cli_rejects_negative_days(pad_env: PadEnv) -> None:
 
     res = CliRunner().invoke(cli, ["pad", "triage", "--days", "-1"], env=pad_env.env)
     assert res.exit_code != 0 and "must be 0 or more" in res.output
+
+
+# -- the generator's named scenarios, through the full sandbox ----------------------------------------------
+NOREF_ACTIONS = {
+    "FREEZE": "account_frozen_nsf",
+    "PENDING_PAD_ACTIVATION": "wait_pad_activation",
+    "PENDING": "wait_cfs_account",
+    "ACTIVE": "check_create_invoices",
+}
+
+
+def scenario_expectations(db_url: str) -> tuple[dict[int, str], set[int]]:
+    """(invoice id -> expected action, invoices that must not be listed) from paynb_sandbox.scenarios."""
+    from paynb.sandbox.scenarios import scenario_details, scenario_ids
+
+    expected: dict[int, str] = {}
+    eng = sa.create_engine(db_url, poolclass=NullPool)
+    try:
+        with eng.connect() as c:
+
+            def ids_of(numbers: list[str]) -> list[int]:
+                rows = c.execute(
+                    sa.text(
+                        "SELECT DISTINCT invoice_id FROM invoice_references WHERE invoice_number = ANY(:n)"
+                    ),
+                    {"n": numbers},
+                )
+                return [r[0] for r in rows]
+
+            noref = scenario_details(c, "pad_stuck_no_reference")
+            status = {a["account_id"]: a["cfs_status"] for a in noref["accounts"]}
+            ids = scenario_ids(c, "pad_stuck_no_reference", "invoices")
+            owner = dict(
+                c.execute(
+                    sa.text("SELECT id, payment_account_id FROM invoices WHERE id = ANY(:i)"), {"i": ids}
+                ).all()
+            )
+            assert set(status.values()) >= {"FREEZE", "PENDING_PAD_ACTIVATION", "ACTIVE"}
+            for i in ids:
+                expected[i] = NOREF_ACTIONS[status[owner[i]]]
+            for i in scenario_ids(c, "pad_stuck_uncharged", "invoices"):
+                expected[i] = "escalate_cas_not_debited"
+            for i in scenario_ids(c, "pad_stuck_cfs_missing", "invoices"):
+                expected[i] = "cas_invoice_missing"
+            files = scenario_details(c, "pad_stuck_settled_csv_unprocessed")["files"]
+            assert len(files) == 2
+            for f in files:
+                action = (
+                    "settlement_failed_midway"
+                    if "processed_on NULL" in f["variant"]
+                    else "replay_settlement_csv"
+                )
+                for i in ids_of(f["invoice_numbers"]):
+                    expected[i] = action
+            nsf_csv = scenario_details(c, "cas_csv_with_nsf")
+            nsf_numbers = set(nsf_csv["nsf_invoice_numbers"])
+            for number in nsf_csv["invoice_numbers"]:
+                # a 'Not PAID' row means CAS did not collect: the CFS invoice is still due
+                action = "escalate_cas_not_debited" if number in nsf_numbers else "replay_settlement_csv"
+                for i in ids_of([number]):
+                    expected[i] = action
+            # NSF'd roll-up: SETTLEMENT_SCHED (and the CC fee invoice), never APPROVED PAD: not listed
+            absent = set(scenario_ids(c, "pad_nsf_freeze", "invoices"))
+    finally:
+        eng.dispose()
+    return expected, absent
+
+
+def test_sandbox_scenarios_are_classified(sandbox_env: dict[str, str], sandbox_settings: Settings) -> None:
+    expected, absent = scenario_expectations(sandbox_env["PAYNB_DATABASE_URL"])
+    report = triage_stuck_pad(20, settings=sandbox_settings, progress=False)
+    got = report.actions()
+    assert {i: got.get(i) for i in expected} == expected
+    assert not absent & set(got)
+    # nothing else is stuck in the sandbox: every listed invoice comes from a scenario
+    assert set(got) == set(expected)
+    assert report.warnings == ()
+
+
+def test_sandbox_with_cfs_faults(
+    sandbox_env: dict[str, str], sandbox_settings: Settings, sandbox_cfs: RunningCfsServer
+) -> None:
+    """A 500 then success on one invoice, a 429 burst, and tokens expiring in the middle of the batch."""
+    expected, _ = scenario_expectations(sandbox_env["PAYNB_DATABASE_URL"])
+    uncharged = next(
+        r.cfs_invoice_number
+        for r in triage_stuck_pad(20, settings=sandbox_settings, progress=False).rows
+        if r.action is Action.ESCALATE_CAS_NOT_DEBITED
+    )
+    sandbox_cfs.reset_stats()
+    sandbox_cfs.set_knobs(fail_next=[[f"invs/{uncharged}/", 500]], burst_429=2, retry_after_s=0,
+                          expire_tokens_after=4)  # fmt: skip
+    client = CfsClient(sandbox_settings, backoff_s=0.01, concurrency=3)
+    try:
+        report = triage_stuck_pad(20, settings=sandbox_settings, cfs=client, progress=False)
+        assert client.token_requests >= 2  # the first token died mid-batch and was replaced
+    finally:
+        client.close()
+    assert report.actions() == expected
+    statuses = sandbox_cfs.stats()["statuses"]
+    assert statuses.get("500") == 1 and statuses.get("429") == 2 and statuses.get("401", 0) >= 1

@@ -246,3 +246,57 @@ def test_plan_amounts_are_exact(pad_env: PadEnv) -> None:
     (row,) = plan.body["rows"]
     assert row["amount"] == Decimal("40.00")
     assert json.loads(plan.to_json())["body"]["rows"][0]["amount"] == "40.00"
+
+
+# -- the generator's scenarios -------------------------------------------------------------------------------
+def _details(db_url: str, name: str) -> dict:
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    from paynb.sandbox.scenarios import scenario_details
+
+    eng = sa.create_engine(db_url, poolclass=NullPool)
+    try:
+        with eng.connect() as c:
+            return scenario_details(c, name)
+    finally:
+        eng.dispose()
+
+
+def test_sandbox_csv_with_nsf(sandbox_env: dict[str, str], sandbox_settings) -> None:
+    d = _details(sandbox_env["PAYNB_DATABASE_URL"], "cas_csv_with_nsf")
+    plan = plan_replay(d["key"], settings=sandbox_settings)
+    body = plan.body
+    nsf_numbers = set(d["nsf_invoice_numbers"])
+    nsf_rows = [r for r in body["rows"] if r["nsf_risk"]]
+    assert nsf_rows and {r["target_number"] for r in nsf_rows} == nsf_numbers
+    assert {r["record_type"] for r in nsf_rows} >= {"PADR"} or {r["status"] for r in nsf_rows} == {"Not PAID"}
+    assert all(r["disposition"] == "nsf_risk" for r in nsf_rows)
+    assert sum(w.startswith("NSF RISK") for w in plan.warnings) == len(nsf_rows)
+    payable = {r["target_number"] for r in body["rows"] if r["disposition"] == "apply"}
+    # every stuck PAD roll-up of the scenario, plus any other safe row of the file (e.g. an online-banking BOLP)
+    assert set(d["invoice_numbers"]) - nsf_numbers <= payable
+    assert payable == {r["target_number"] for r in body["rows"] if not r["nsf_risk"]}
+    filtered = body["filtered_csv"]
+    assert not set(filtered["lines"]) & {r["line"] for r in nsf_rows}
+    assert body["guard"]["state"] == "absent"
+    # written, it holds exactly the payable rows
+    written = plan_replay(d["key"], settings=sandbox_settings, write_filtered=True)
+    assert written.sha256 == plan.sha256
+    store = open_store(f"s3://{sandbox_settings.bucket}", sandbox_settings)
+    rows = parse_settlement_csv(store.get(filtered["key"])).rows
+    assert {r.target_transaction_number for r in rows} == payable and not any(r.is_nsf_risk for r in rows)
+
+
+def test_sandbox_unprocessed_files(sandbox_env: dict[str, str], sandbox_settings) -> None:
+    files = _details(sandbox_env["PAYNB_DATABASE_URL"], "pad_stuck_settled_csv_unprocessed")["files"]
+    for f in files:
+        plan = plan_replay(f["key"], settings=sandbox_settings)
+        state = "processing_failed" if "processed_on NULL" in f["variant"] else "absent"
+        assert plan.body["guard"]["state"] == state
+        stuck = {
+            r["target_number"] for r in plan.body["rows"] if r["disposition"] == "apply" and r["changes"]
+        }
+        assert set(f["invoice_numbers"]) <= stuck
+        assert plan.body["nsf_risk_lines"] == []
+        assert plan_replay(f["key"], settings=sandbox_settings).sha256 == plan.sha256
