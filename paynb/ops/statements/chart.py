@@ -19,10 +19,14 @@ def _sunday(day: date) -> date:
 
 
 def week_grid(counts: pd.DataFrame, start: date, end: date) -> tuple[np.ndarray, list[date]]:
-    """Missing counts per statement day as rows = weeks (Sunday first), columns = Sun..Sat."""
+    """Missing counts per statement day as rows = weeks (Sunday first), columns = Sun..Sat (NaN outside)."""
     first = _sunday(start)
     weeks = [first + timedelta(days=7 * i) for i in range((end - first).days // 7 + 1)]
-    grid = np.zeros((len(weeks), 7), dtype=int)
+    grid = np.zeros((len(weeks), 7))
+    for w in range(len(weeks)):  # days outside the range are blank, not "nothing missing"
+        for d in range(7):
+            if not start <= first + timedelta(days=7 * w + d) <= end:
+                grid[w, d] = np.nan
     for day, missing in zip(counts["statement_day"], counts["missing"], strict=True):
         if start <= day <= end:
             grid[(day - first).days // 7, (day.weekday() + 1) % 7] += int(missing)
@@ -30,9 +34,14 @@ def week_grid(counts: pd.DataFrame, start: date, end: date) -> tuple[np.ndarray,
 
 
 def month_grid(counts: pd.DataFrame, start: date, end: date) -> tuple[np.ndarray, list[int]]:
-    """Missing counts as rows = years, columns = Jan..Dec."""
+    """Missing counts as rows = years, columns = Jan..Dec (NaN for month ends outside the range)."""
     years = list(range(start.year, end.year + 1))
-    grid = np.zeros((len(years), 12), dtype=int)
+    grid = np.zeros((len(years), 12))
+    for y, year in enumerate(years):
+        for m in range(12):
+            month_end = (date(year + (m + 1) // 12, (m + 1) % 12 + 1, 1)) - timedelta(days=1)
+            if not start <= month_end <= end:
+                grid[y, m] = np.nan
     for day, missing in zip(counts["statement_day"], counts["missing"], strict=True):
         if start <= day <= end:
             grid[day.year - start.year, day.month - 1] += int(missing)
@@ -48,6 +57,7 @@ def _ticks(labels: list[str], limit: int = 26) -> tuple[list[int], list[str]]:
 def plot_gap_calendar(report: GapReport, frequencies: tuple[str, ...] | None = None):
     """One heatmap panel per frequency; the colour is the number of accounts missing that period."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     freqs = frequencies or ((report.frequency,) if report.frequency else FREQUENCIES)
     by_day = report.missing_by_day()
@@ -65,9 +75,13 @@ def plot_gap_calendar(report: GapReport, frequencies: tuple[str, ...] | None = N
             idx, labels = _ticks([f"{w:%Y-%m-%d}" for w in weeks])
             ax.set_yticks(idx, labels)
             ax.set_ylabel("week starting")
-        image = ax.imshow(grid, aspect="auto", cmap="Reds", vmin=0, vmax=max(1, int(grid.max())))
+        cmap = plt.get_cmap("Reds").with_extremes(bad="#e8e8e8")
+        top = max(1, int(np.nanmax(grid))) if np.isfinite(grid).any() else 1
+        image = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap=cmap, vmin=0, vmax=top)
         ax.set_title(f"{freq}: {total} missing")
-        fig.colorbar(image, ax=ax, shrink=0.6, label="accounts missing")
+        bar = fig.colorbar(image, ax=ax, shrink=0.6, label="accounts missing")
+        bar.locator = MaxNLocator(integer=True)
+        bar.update_ticks()
     fig.suptitle(f"Missing statements, statement days {report.from_date}..{report.to_date}")
     fig.tight_layout()
     plt.close(fig)  # the caller displays it; no second copy from pyplot's state

@@ -1,0 +1,87 @@
+"""Both statement notebooks run headless with papermill against the sandbox database."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+ROOT = Path(__file__).resolve().parents[1]
+GAPS = ROOT / "notebooks" / "reports" / "statement_gaps.ipynb"
+GENERATE = ROOT / "notebooks" / "jobs" / "generate_statements.ipynb"
+
+pytestmark = [pytest.mark.notebook, pytest.mark.slow]
+
+
+def run(path: Path, out: Path, **parameters) -> nbformat.NotebookNode:
+    papermill.execute_notebook(
+        str(path), str(out), parameters=parameters, kernel_name="python3", progress_bar=False, cwd=str(ROOT)
+    )
+    return nbformat.read(out, as_version=4)
+
+
+def text_of(nb: nbformat.NotebookNode) -> str:
+    parts = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", ""))
+            parts.append(output.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def has_image(nb: nbformat.NotebookNode) -> bool:
+    return any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+
+
+def whole_day_gap(url: str) -> str:
+    eng = sa.create_engine(url, poolclass=NullPool)
+    with eng.connect() as c:
+        day = c.execute(
+            sa.text("SELECT details->>'missing_day_all_accounts' FROM paynb_sandbox.scenarios "
+                    "WHERE name = 'statement_gap_daily' LIMIT 1")
+        ).scalar_one()  # fmt: skip
+        count = c.execute(
+            sa.text("SELECT count(*) FROM statements WHERE to_date = CAST(:d AS date)"), {"d": day}
+        )
+        n = count.scalar_one()
+    eng.dispose()
+    return day, n
+
+
+def test_gaps_notebook_shows_calendar_table_and_commands(pay_env: dict, tmp_path: Path) -> None:
+    nb = run(GAPS, tmp_path / "gaps.ipynb")
+    text = text_of(nb)
+    assert has_image(nb)
+    assert "python3 invoke_jobs.py GENERATE_STATEMENTS" in text
+    assert "missing periods" in text
+    weekly = run(GAPS, tmp_path / "weekly.ipynb", frequency="WEEKLY", from_date="2026-01-01")
+    assert has_image(weekly)
+
+
+def test_generate_notebook_dry_run_then_confirmed_apply(pay_env: dict, tmp_path: Path) -> None:
+    url = pay_env["PAYNB_DATABASE_URL"]
+    day, before = whole_day_gap(url)
+    dry = run(GENERATE, tmp_path / "dry.ipynb", statement_day=day)
+    text = text_of(dry)
+    assert "Dry run: nothing written." in text
+    sha = re.search(r"\b[0-9a-f]{64}\b", text).group(0)
+    assert whole_day_gap(url)[1] == before
+
+    refused = tmp_path / "refused.ipynb"
+    with pytest.raises(papermill.PapermillExecutionError):
+        run(GENERATE, refused, statement_day=day, apply=True, confirm="0" * 64)
+    assert whole_day_gap(url)[1] == before
+
+    applied = run(GENERATE, tmp_path / "apply.ipynb", statement_day=day, apply=True, confirm=sha)
+    assert "applied, run" in text_of(applied)
+    assert whole_day_gap(url)[1] > before
+
+
+def test_generate_notebook_default_parameters_are_a_dry_run(pay_env: dict, tmp_path: Path) -> None:
+    nb = run(GENERATE, tmp_path / "default.ipynb")
+    assert "Dry run: nothing written." in text_of(nb)
