@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from paynb.cli.options import json_option
@@ -101,67 +99,15 @@ def plan_replay_command(file: str, write_filtered: bool, as_json: bool) -> None:
       paynb settlement plan-replay ar/BCR_PAYMENT_APPL_20260730.csv --write-filtered
       paynb settlement plan-replay BCR_PAYMENT_APPL_20230605.csv --json | jq .plan.body.counts
     """
-    from paynb.ops.settlements import plan_replay
+    from paynb.ops.settlements import describe_plan, plan_replay
     from paynb.output import print_json
 
     plan = plan_replay(file, write_filtered=write_filtered)
-    body = plan.body
-    filtered = body["filtered_csv"]
+    written = bool(write_filtered and plan.body["filtered_csv"])
     if as_json:
-        print_json(
-            {"sha256": plan.sha256, "written": bool(write_filtered and filtered), "plan": plan.to_dict()}
-        )
+        print_json({"sha256": plan.sha256, "written": written, "plan": plan.to_dict()})
         return
-    src = body["file"]
-    click.echo(plan.summary)
-    click.echo(f"file:   {src['url']} ({src['rows']} rows, sha256 {src['sha256']})")
-    guard = body["guard"]
-    click.echo(f"guard:  cas_settlements for {guard['file_name']}: {guard['state']}")
-    for row in guard["rows"]:
-        click.echo(
-            f"        id {row['id']} received_on {row['received_on']} processed_on {row['processed_on']}"
-        )
-    click.echo("")
-    rows = [
-        {
-            "line": r["line"],
-            "record": r["record_type"],
-            "target": r["target_number"],
-            "status": r["status"],
-            "amount": r["amount"],
-            "disposition": ("!! NSF RISK" if r["nsf_risk"] else r["disposition"]),
-            "invoices": " ".join(
-                f"{c['invoice_id']}:{c['from_status']}->{c['to_status']}" for c in r["changes"]
-            ),
-            "reason": r["reason"],
-        }
-        for r in body["rows"]
-    ]
-    click.echo(format_table(rows_frame(rows)))
-    if plan.warnings:
-        click.echo("")
-        for w in plan.warnings:
-            click.echo(("!! " if w.startswith("NSF RISK") else "warning: ") + w)
-    click.echo("")
-    if filtered is None:
-        click.echo("No filtered CSV: there is nothing safe to replay.")
-    else:
-        state = "written" if write_filtered else "dry run, not written (add --write-filtered)"
-        click.echo(
-            f"filtered CSV: {filtered['key']} ({filtered['rows']} rows, sha256 {filtered['sha256']}) [{state}]"
-        )
-        change = body["guard_change"]
-        if change["statements"]:
-            click.echo("guard change (run by hand, in a reviewed transaction):")
-            for stmt in change["statements"]:
-                click.echo(f"  {stmt['sql']}  -- {stmt['params']}  touches {stmt['row']}")
-        else:
-            click.echo(f"guard change: none for {change['published_file']} ({change['note']})")
-        click.echo(f"original guard: {change['original']['note']}")
-        click.echo("queue message (type bc.registry.payment.casSettlementUploaded):")
-        click.echo(f"  {json.dumps(body['queue_message'], sort_keys=True)}")
-        click.echo(f"publish with:\n  {body['gcloud_command']}")
-    click.echo(f"\nplan sha256: {plan.sha256}")
+    click.echo(describe_plan(plan, written=written))
 
 
 commands: list[click.Command] = [settlement]

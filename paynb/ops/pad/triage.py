@@ -630,3 +630,44 @@ def settlement_refs(report: TriageReport) -> Sequence[str]:
                                 Action.SETTLEMENT_ROW_NOT_APPLIED):  # fmt: skip
             counts[ref] = counts.get(ref, 0) + 1
     return [k for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def plot_summary(report: TriageReport) -> Any:
+    """A horizontal bar chart of invoices per action (a matplotlib Figure), worst-first colours: red for
+    data fixes (replay, missing in CAS), orange for waiting on someone else, grey for unknown."""
+    import matplotlib.pyplot as plt
+
+    summary = report.summary_by_action()
+    fig, ax = plt.subplots(figsize=(8, 0.45 * max(len(summary), 1) + 1.4))
+    if summary.empty:
+        ax.text(0.5, 0.5, "No stuck PAD invoices", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    colours = {
+        Action.REPLAY_SETTLEMENT_CSV: "#c0392b",
+        Action.SETTLEMENT_FAILED_MIDWAY: "#c0392b",
+        Action.SETTLEMENT_ROW_NOT_APPLIED: "#c0392b",
+        Action.CAS_INVOICE_MISSING: "#c0392b",
+        Action.CHECK_CREATE_INVOICES: "#e67e22",
+        Action.ESCALATE_CAS_NOT_DEBITED: "#e67e22",
+        Action.ASK_CAS_FOR_CSV: "#e67e22",
+        Action.UNKNOWN_RETRY: "#7f8c8d",
+    }
+    ordered = summary.iloc[::-1]
+    ax.barh(ordered["action"], ordered["invoices"],
+            color=[colours.get(Action(a), "#2980b9") for a in ordered["action"]])  # fmt: skip
+    for y, (n, amount) in enumerate(zip(ordered["invoices"], ordered["amount"], strict=True)):
+        ax.text(n, y, f" {n} (${amount})", va="center", fontsize=9)
+    ax.set_xlabel("stuck PAD invoices")
+    ax.set_title(f"PAD invoices APPROVED > {report.days} days, by action ({len(report)} in all)")
+    ax.margins(x=0.25)
+    fig.tight_layout()
+    plt.close(fig)  # the caller displays it; do not also draw it twice in a notebook
+    return fig
+
+
+def suggest_replay_file(days: int = 20, **kwargs: Any) -> str | None:
+    """The settlement file ``triage_stuck_pad`` most often says to replay, or None."""
+    kwargs.setdefault("progress", False)
+    refs = settlement_refs(triage_stuck_pad(days, **kwargs))
+    return refs[0] if refs else None

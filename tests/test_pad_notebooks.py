@@ -1,0 +1,111 @@
+"""The PAD notebooks run headless under papermill against the full sandbox (pay-db, S3 bucket, CFS server)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from paynb.settings import Settings
+from paynb.store import open_store
+
+ROOT = Path(__file__).resolve().parents[1]
+TRIAGE = ROOT / "notebooks" / "triage" / "pad_stuck.ipynb"
+REPLAY = ROOT / "notebooks" / "datafix" / "settlement_replay.ipynb"
+
+pytestmark = [pytest.mark.notebook, pytest.mark.slow]
+
+
+def run(path: Path, out: Path, **parameters) -> nbformat.NotebookNode:
+    papermill.execute_notebook(
+        str(path), str(out), parameters=parameters, kernel_name="python3", progress_bar=False, cwd=str(ROOT)
+    )
+    return nbformat.read(out, as_version=4)
+
+
+def text_of(nb: nbformat.NotebookNode) -> str:
+    parts = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", ""))
+            data = output.get("data", {})
+            parts.append(data.get("text/plain", ""))
+            parts.append(data.get("text/html", ""))
+    return "\n".join(parts)
+
+
+def output_types(nb: nbformat.NotebookNode) -> set[str]:
+    return {k for c in nb.cells for o in c.get("outputs", []) for k in o.get("data", {})}
+
+
+def nsf_file_key(db_url: str) -> str:
+    eng = sa.create_engine(db_url, poolclass=NullPool)
+    try:
+        with eng.connect() as c:
+            return c.execute(
+                sa.text(
+                    "SELECT details->>'key' FROM paynb_sandbox.scenarios WHERE name = 'cas_csv_with_nsf' LIMIT 1"
+                )
+            ).scalar_one()
+    finally:
+        eng.dispose()
+
+
+@pytest.mark.parametrize("path", [TRIAGE, REPLAY], ids=["pad_stuck", "settlement_replay"])
+def test_notebooks_are_stored_clean(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert "parameters" in first_code.metadata.get("tags", [])
+    for line in first_code.source.splitlines():
+        assert re.match(r"^\w+: (int|str|bool|float) = ", line), line  # every parameter annotated
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+            assert "SELECT " not in cell.source.upper() and "requests." not in cell.source  # no SQL, no HTTP
+
+
+def test_triage_notebook_headless(sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    nb = run(TRIAGE, tmp_path / "triage.ipynb", days=20, interactive=False)
+    text = text_of(nb)
+    assert "PAD invoices APPROVED for more than 20 days" in text
+    assert "image/png" in output_types(nb)  # the summary chart
+    for action in ("replay_settlement_csv", "settlement_failed_midway", "escalate_cas_not_debited",
+                   "cas_invoice_missing", "account_frozen_nsf"):  # fmt: skip
+        assert action in text
+    assert "No picker in a headless run" in text
+    assert "paynb settlement plan-replay ar/" in text
+
+
+def test_triage_notebook_picker_does_not_block(sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    """With the default interactive=True under papermill the widget is rendered and the run still ends."""
+    nb = run(TRIAGE, tmp_path / "picker.ipynb", action="replay_settlement_csv")
+    assert "application/vnd.jupyter.widget-view+json" in output_types(nb)
+
+
+def test_replay_notebook_plans_the_nsf_file(sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    key = nsf_file_key(sandbox_env["PAYNB_DATABASE_URL"])
+    settings = Settings.load(env=sandbox_env, dotenv=None)
+    store = open_store(f"s3://{settings.bucket}", settings)
+    before = [o.key for o in store.list("ar/")]
+    nb = run(REPLAY, tmp_path / "replay.ipynb", file=key)
+    text = text_of(nb)
+    assert "NSF RISK" in text and "plan sha256:" in text and "dry run, not written" in text
+    assert "gcloud pubsub topics publish" in text
+    assert "#f8d0d0" in text  # NSF rows painted red in the styled table
+    assert [o.key for o in store.list("ar/")] == before
+    sha = re.search(r"plan sha256: ([0-9a-f]{64})", text).group(1)
+
+    written = text_of(run(REPLAY, tmp_path / "written.ipynb", file=key, write_filtered=True))
+    assert f"plan sha256: {sha}" in written and "[written]" in written
+    new = set(o.key for o in store.list("ar/")) - set(before)
+    assert len(new) == 1 and ".replay-" in new.pop()
+
+
+def test_replay_notebook_defaults_follow_triage(sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    text = text_of(run(REPLAY, tmp_path / "default.ipynb"))
+    assert "plan sha256:" in text and "row(s) to replay" in text
