@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from paynb.cli.options import json_option
-from paynb.output import format_table, print_json_lines, rows_frame
+from paynb.output import format_table, print_json, print_json_lines, rows_frame
 
 
 @click.group()
@@ -116,6 +116,165 @@ def parse_inbox_command(file: str, as_json: bool) -> None:
     )
     for problem in parsed.verify_totals():
         click.echo(f"WARNING: {problem}")
+
+
+@ejv.command("health")
+@click.option(
+    "--days", default=3, show_default=True, type=click.IntRange(min=0),
+    help="Business days (Pacific) FEEDBACK or a job may take before it counts as stuck.",
+)  # fmt: skip
+@click.option("--include-resolved", is_flag=True, help="Also list ERRORED rows a later line has since fixed.")
+@json_option
+def health_command(days: int, include_resolved: bool, as_json: bool) -> None:
+    """EJV health: files without FEEDBACK, ERRORED files/journals/lines, stop_ejv GLs, stale APPROVED EJV
+    invoices and stuck partner disbursements, each with the action it needs. Read-only.
+
+    \b
+    Example:
+      paynb ejv health
+      paynb ejv health --days 5 --json | jq '.findings[] | select(.kind == "ejv_file_no_feedback")'
+    """
+    from paynb.ops.ejv.health import ejv_health
+
+    report = ejv_health(days, include_resolved=include_resolved)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    click.echo(format_table(report.summary_frame(), title=f"EJV health as of {report.as_of} (--days {days})"))
+    if report.ok:
+        click.echo("\nNothing is stuck.")
+        return
+    for f in report.findings:
+        age = f" [{f.age_business_days} business day(s)]" if f.age_business_days is not None else ""
+        click.echo(f"\n{f.kind} {f.table}.id={f.id}{age}\n  {f.summary}\n  -> {f.action}")
+
+
+@ejv.command("search")
+@click.argument("invoice_ids", nargs=-1, required=True)
+@click.option("--reindex", is_flag=True, help="Forget the local index and read every file again.")
+@click.option(
+    "--workers", default=8, show_default=True, type=click.IntRange(min=1), help="Parallel downloads."
+)
+@json_option
+def search_command(invoice_ids: tuple[str, ...], reindex: bool, workers: int, as_json: bool) -> None:
+    """Find every FEEDBACK (and INBOX) record naming these invoices in cgi_feedback/, cgi_processing/,
+    cgi_processed/ and the legacy cgi-ejv bucket: file, line, batch, journal, C/D, amount, return code.
+
+    Ids may be invoice ids or CFS numbers (REG01234567), space or comma separated. Files already read are
+    answered from a local index (PAYNB_DATA_DIR/ejv-index.sqlite); only new or changed files are read.
+
+    \b
+    Example:
+      paynb ejv search 10011001 10021002
+      paynb ejv search REG10011001 --json | jq '.mentions[] | select(.is_success == false)'
+    """
+    from paynb.ops.ejv.search import search_feedback
+
+    result = search_feedback(invoice_ids, workers=workers, reindex=reindex, progress=not as_json)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    click.echo(format_table(result.by_invoice(), title="By invoice"))
+    columns = ["invoice_id", "kind", "location", "name", "line", "batch_number", "journal_name", "record_type",
+               "debit_credit", "amount", "effective_date", "return_code", "return_message"]  # fmt: skip
+    frame = result.to_frame()
+    click.echo("")
+    click.echo(format_table(frame[columns] if not frame.empty else frame, title="Records"))
+    s = result.summary()
+    click.echo(
+        f"\n{s['files_listed']} file(s) listed, {s['files_scanned']} read, {s['files_from_index']} from the index"
+        f" ({result.elapsed_s:.1f} s)"
+    )
+    for problem in result.problems:
+        click.echo(f"UNPARSEABLE {problem.file}: {problem.error}")
+    for warning in result.warnings:
+        click.echo(f"WARNING: {warning}")
+
+
+@ejv.group("redate")
+def redate_group() -> None:
+    """Re-send INBOX files whose FEEDBACK never came, re-dated into the open period (plan, then apply).
+
+    \b
+    Example:
+      paynb ejv redate plan cgi_processed/INBOX.F3505.20261102200107 --out plan.json
+      paynb ejv redate apply --plan plan.json --confirm <sha256 printed by plan>
+    """
+
+
+@redate_group.command("plan")
+@click.argument("files", nargs=-1, required=True)
+@click.option(
+    "--date",
+    "new_date",
+    default=None,
+    help="New effective date YYYY-MM-DD (default: today or next business day).",
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, writable=True), help="Write the plan JSON to this file."
+)
+@json_option
+def redate_plan_command(files: tuple[str, ...], new_date: str | None, out: str | None, as_json: bool) -> None:
+    """Plan re-dated copies of INBOX files (keys, bare names or s3:// URLs). Read-only.
+
+    Checks that no FEEDBACK exists for their batches and that the new names are free, and shows the
+    field-level diff (only JD effective dates change).
+
+    \b
+    Example:
+      paynb ejv redate plan INBOX.F3505.20261102200107 --date 2026-11-27 --out plan.json
+    """
+    from paynb.ops.ejv.redate import plan_redate
+
+    plan = plan_redate(files, new_date=new_date, progress=not as_json)
+    if out:
+        plan.write(out)
+    if as_json:
+        print_json({**plan.to_dict(), "sha256": plan.sha256})
+        return
+    click.echo(plan.summary)
+    for f in plan.body["files"]:
+        changes = f["diff"]
+        click.echo(
+            f"\n{f['source']['url']}\n  -> {f['target']['url']} (+ {f['trigger']['name']})"
+            f"\n  batch {', '.join(map(str, f['batch_numbers']))}; {len(f['invoice_ids'])} invoice(s);"
+            f" effective {', '.join(f['old_effective_dates'])} -> {f['new_effective_date']};"
+            f" {len(changes)} field change(s), all effective_date"
+        )
+        for note in f["name_notes"]:
+            click.echo(f"  note: {note}")
+        rows = [{"line": c["line"], "field": c["field"], "old": c["old"], "new": c["new"]} for c in changes]
+        click.echo(format_table(_text_frame(rows), max_rows=20))
+    for warning in plan.warnings:
+        click.echo(f"WARNING: {warning}")
+    click.echo(f"\nplan sha256: {plan.sha256}")
+    where = out or "plan.json"
+    click.echo(f"Next: paynb ejv redate apply --plan {where} --confirm {plan.sha256}")
+
+
+@redate_group.command("apply")
+@click.option("--plan", "plan_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--confirm", required=True, help="The sha256 printed by `paynb ejv redate plan`.")
+@json_option
+def redate_apply_command(plan_path: str, confirm: str, as_json: bool) -> None:
+    """Upload the re-dated copies of a reviewed plan to cgi_processing/, once (a re-run says they are there).
+
+    \b
+    Example:
+      paynb ejv redate apply --plan plan.json --confirm 3f2a…
+    """
+    from paynb.ops.ejv.redate import apply_redate
+    from paynb.plan import Plan
+
+    result = apply_redate(Plan.read(plan_path), confirm, progress=not as_json)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    click.echo(result.message())
+    for key in result.uploaded:
+        click.echo(f"  uploaded {key}")
+    for key in result.already_present:
+        click.echo(f"  already there (same sha256) {key}")
 
 
 def _text_frame(rows: list[dict[str, Any]]) -> Any:

@@ -1,0 +1,446 @@
+"""Find every FEEDBACK (and INBOX) record that names some invoices, across the EJV folders of the store.
+
+Where it looks (pay-domain.md §8):
+
+* the current bucket (``PAYNB_BUCKET``, prod ``ftp-poller-prod``): ``cgi_feedback/`` (FEEDBACK from CAS),
+  ``cgi_processing/`` (INBOX waiting for the SFTP poller) and ``cgi_processed/`` (INBOX already sent);
+* the pre-2025-08 MinIO bucket ``cgi-ejv`` (``PAYNB_LEGACY_EJV_BUCKET``): FEEDBACK and INBOX copies under
+  bare names. A missing legacy bucket is a warning, not an error.
+
+Objects are read in parallel (a thread pool) and what they say is kept in a local index
+(:mod:`paynb.ops.ejv.index`), so the next search only reads new or changed objects. A file that does not
+parse is reported with its error; the lines that could be decoded are still searched.
+
+Example::
+
+    from paynb.ops.ejv.search import search_feedback
+    result = search_feedback([10011001, 10021002])
+    result.by_invoice()          # one row per invoice: INBOX files, FEEDBACK files, latest outcome
+    result.to_frame()            # one row per record: file, line, batch, journal, C/D, amount, return code
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, fields
+from datetime import date
+from decimal import Decimal
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from paynb.errors import ConfigError, InputError, PaynbError, StoreError
+from paynb.formats.feedback import SUCCESS_CODE
+from paynb.ids import parse_invoice_number
+from paynb.ops.ejv.index import INDEX_FILE_NAME, SearchIndex
+from paynb.ops.ejv.scan import FEEDBACK, INBOX, ROW_FIELDS, FileScan, Row, file_kind, scan_file
+from paynb.settings import Settings, get_settings
+from paynb.store import ObjectInfo, Store, open_store
+
+SEARCH_SCHEMA_VERSION = 1
+FEEDBACK_FOLDER = "cgi_feedback/"
+PROCESSING_FOLDER = "cgi_processing/"
+PROCESSED_FOLDER = "cgi_processed/"
+EJV_FOLDERS = (FEEDBACK_FOLDER, PROCESSING_FOLDER, PROCESSED_FOLDER)
+COMMIT_EVERY = 200
+
+
+@dataclass(frozen=True)
+class Source:
+    """One place to search: a store and a key prefix. ``required=False``: a missing bucket is a warning."""
+
+    store: Store
+    prefix: str = ""
+    required: bool = True
+    label: str = ""
+
+    @property
+    def url_prefix(self) -> str:
+        """The URL every object of this source starts with (``s3://bucket/cgi_feedback/``)."""
+        return self.store.url_for(self.prefix + "x")[:-1]
+
+    @property
+    def name(self) -> str:
+        return self.label or self.url_prefix
+
+
+def default_sources(settings: Settings) -> list[Source]:
+    """The three EJV folders of ``settings.bucket`` and the legacy ``cgi-ejv`` bucket."""
+    if not settings.bucket:
+        raise ConfigError(
+            "no bucket is configured for EJV files",
+            hint="set PAYNB_BUCKET (prod: ftp-poller-prod), or start the sandbox: `paynb sandbox up`",
+        )
+    main = open_store(f"s3://{settings.bucket}", settings)
+    sources = [Source(main, folder, True, folder.rstrip("/")) for folder in EJV_FOLDERS]
+    if settings.legacy_ejv_bucket:
+        legacy = open_store(f"s3://{settings.legacy_ejv_bucket}", settings)
+        sources.append(Source(legacy, "", False, f"{settings.legacy_ejv_bucket} (legacy)"))
+    return sources
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One record naming an invoice: a JD detail line (or an AP IH line whose reference is the id)."""
+
+    invoice_id: int
+    kind: str  # FEEDBACK or INBOX
+    file: str  # URL of the object
+    name: str  # file name
+    location: str  # folder / bucket it was found in
+    line: int
+    offset: int | None
+    record_type: str
+    batch_type: str | None
+    batch_number: int | None
+    journal_name: str | None
+    ejv_header_id: int | None
+    flowthrough: str | None
+    partner_disbursement_id: int | None
+    refunds_partial_id: int | None
+    debit_credit: str | None
+    amount: Decimal | None
+    effective_date: date | None
+    return_code: str | None
+    return_message: str | None
+    batch_return_code: str | None
+    journal_return_code: str | None
+    file_ok: bool = True
+
+    @property
+    def is_success(self) -> bool | None:
+        return None if self.return_code is None else self.return_code == SUCCESS_CODE
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["is_success"] = self.is_success
+        return out
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    file: str
+    kind: str
+    error: str
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    invoice_ids: tuple[int, ...]
+    mentions: tuple[Mention, ...]
+    files_listed: int
+    files_scanned: int
+    files_from_index: int
+    bytes_read: int
+    problems: tuple[FileProblem, ...] = ()
+    warnings: tuple[str, ...] = ()
+    index_path: str | None = None
+    elapsed_s: float = 0.0
+    sources: tuple[str, ...] = field(default_factory=tuple)
+
+    def for_invoice(self, invoice_id: int) -> list[Mention]:
+        return [m for m in self.mentions if m.invoice_id == invoice_id]
+
+    def feedback(self) -> list[Mention]:
+        return [m for m in self.mentions if m.kind == FEEDBACK]
+
+    def not_found(self) -> list[int]:
+        """Invoices no FEEDBACK and no INBOX record names."""
+        seen = {m.invoice_id for m in self.mentions}
+        return [i for i in self.invoice_ids if i not in seen]
+
+    def without_feedback(self) -> list[int]:
+        """Invoices with no FEEDBACK record (maybe in an INBOX, maybe nowhere)."""
+        seen = {m.invoice_id for m in self.mentions if m.kind == FEEDBACK}
+        return [i for i in self.invoice_ids if i not in seen]
+
+    def to_frame(self) -> pd.DataFrame:
+        columns = [f.name for f in fields(Mention)] + ["is_success"]
+        if not self.mentions:
+            return pd.DataFrame(columns=columns)
+        return pd.DataFrame.from_records([m.to_dict() for m in self.mentions], columns=columns)
+
+    def by_invoice(self) -> pd.DataFrame:
+        """One row per invoice: where it appears and what its latest FEEDBACK said."""
+        rows = []
+        for invoice_id in self.invoice_ids:
+            found = self.for_invoice(invoice_id)
+            inbox = sorted({m.name for m in found if m.kind == INBOX})
+            feedback = [m for m in found if m.kind == FEEDBACK]
+            feedback_files = sorted({m.name for m in feedback})
+            latest = feedback_files[-1] if feedback_files else None
+            rows.append(
+                {
+                    "invoice_id": invoice_id,
+                    "inbox_files": ", ".join(inbox),
+                    "feedback_files": ", ".join(feedback_files),
+                    "latest_feedback": latest,
+                    "outcome": _outcome(inbox, [m for m in feedback if m.name == latest]),
+                }
+            )
+        return pd.DataFrame.from_records(
+            rows, columns=["invoice_id", "inbox_files", "feedback_files", "latest_feedback", "outcome"]
+        )
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "invoices": len(self.invoice_ids),
+            "with_feedback": len(self.invoice_ids) - len(self.without_feedback()),
+            "inbox_only": len(set(self.without_feedback()) - set(self.not_found())),
+            "not_found": len(self.not_found()),
+            "records": len(self.mentions),
+            "error_records": sum(1 for m in self.mentions if m.is_success is False),
+            "files_listed": self.files_listed,
+            "files_scanned": self.files_scanned,
+            "files_from_index": self.files_from_index,
+            "unparseable_files": len(self.problems),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SEARCH_SCHEMA_VERSION,
+            "report": "ejv_search",
+            "invoice_ids": list(self.invoice_ids),
+            "summary": self.summary(),
+            "sources": list(self.sources),
+            "bytes_read": self.bytes_read,
+            "elapsed_s": Decimal(f"{self.elapsed_s:.3f}"),
+            "index_path": self.index_path,
+            "warnings": list(self.warnings),
+            "problems": [{"file": p.file, "kind": p.kind, "error": p.error} for p in self.problems],
+            "by_invoice": self.by_invoice().to_dict(orient="records"),
+            "mentions": [m.to_dict() for m in self.mentions],
+        }
+
+
+def _outcome(inbox: list[str], latest: list[Mention]) -> str:
+    if not latest:
+        return "INBOX sent, no FEEDBACK found" if inbox else "not found in any EJV file"
+    errors = sorted({f"{m.return_code} {m.return_message}".strip() for m in latest if m.is_success is False})
+    if errors:
+        return "FEEDBACK error: " + "; ".join(errors)
+    return "FEEDBACK 0000 (success)"
+
+
+def normalise_invoice_ids(values: Iterable[int | str]) -> tuple[int, ...]:
+    """Ints, digit strings, comma lists and CFS numbers (``REG01234567``) -> unique ids in input order."""
+    out: dict[int, None] = {}
+    for value in values:
+        parts = [value] if isinstance(value, int) else [p.strip() for p in str(value).split(",")]
+        for part in parts:
+            if part == "":
+                continue
+            if isinstance(part, int):
+                out[part] = None
+            elif part.isascii() and part.isdigit():
+                out[int(part)] = None
+            else:
+                try:
+                    out[parse_invoice_number(part.upper())[1]] = None
+                except InputError:
+                    raise InputError(
+                        f"{part!r} is not an invoice id (e.g. 10011001) or number (e.g. REG10011001)",
+                        field="invoice_ids",
+                    ) from None
+    if not out:
+        raise InputError("give at least one invoice id", field="invoice_ids")
+    return tuple(out)
+
+
+def search_feedback(
+    invoice_ids: Iterable[int | str],
+    *,
+    settings: Settings | None = None,
+    stores: Sequence[Source | Store] | None = None,
+    index_path: str | Path | None = None,
+    workers: int = 8,
+    progress: bool = True,
+    reindex: bool = False,
+) -> SearchResult:
+    """Every FEEDBACK/INBOX record that names one of ``invoice_ids``.
+
+    ``stores`` overrides where to look (default :func:`default_sources`); a bare Store is searched whole.
+    ``index_path`` defaults to ``<data_dir>/ejv-index.sqlite``; ``reindex`` empties it first.
+    """
+    started = time.perf_counter()
+    ids = normalise_invoice_ids(invoice_ids)
+    if workers < 1:
+        raise InputError("must be 1 or more", field="workers")
+    settings = settings or get_settings()
+    sources = (
+        [s if isinstance(s, Source) else Source(s) for s in stores] if stores else default_sources(settings)
+    )
+    path = Path(index_path) if index_path else settings.data_dir / INDEX_FILE_NAME
+
+    warnings: list[str] = []
+    listed = _list_sources(sources, workers, warnings)
+    with SearchIndex(path) as index:
+        if reindex:
+            index.clear()
+        todo, current, cached = _plan_scan(index, sources, listed)
+        scanned, bytes_read, unreadable = _scan(index, todo, workers, progress)
+        for url in unreadable:
+            current.pop(url, None)
+        warnings.extend(unreadable.values())
+        rows = index.mentions(ids, current.keys())
+        problems = _problems(index, sources, current)
+    mentions = tuple(_mention(url, row, current[url], {p.file for p in problems}) for url, row in rows)
+    return SearchResult(
+        invoice_ids=ids,
+        mentions=mentions,
+        files_listed=len(current) + len(unreadable),
+        files_scanned=scanned,
+        files_from_index=cached,
+        bytes_read=bytes_read,
+        problems=tuple(problems),
+        warnings=tuple(warnings),
+        index_path=str(path),
+        elapsed_s=time.perf_counter() - started,
+        sources=tuple(s.name for s in sources),
+    )
+
+
+# --- steps ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Listed:
+    source: Source
+    info: ObjectInfo
+    kind: str
+    url: str
+
+    @property
+    def identity(self) -> str:
+        """What says the object is unchanged: its etag (or size + time where a store has none)."""
+        info = self.info
+        return info.etag or info.sha256 or f"{info.size}:{info.last_modified}"
+
+
+def _list_sources(sources: Sequence[Source], workers: int, warnings: list[str]) -> list[list[_Listed]]:
+    def one(source: Source) -> list[_Listed]:
+        try:
+            infos = list(source.store.list(source.prefix, recursive=True))
+        except StoreError as err:
+            if source.required:
+                raise
+            warnings.append(f"skipped {source.name}: {err}")
+            return []
+        out = []
+        for info in infos:
+            kind = None if info.is_prefix else file_kind(info.key)
+            if kind is not None:
+                out.append(_Listed(source, info, kind, source.store.url_for(info.key)))
+        return out
+
+    if len(sources) == 1:
+        return [one(sources[0])]
+    with ThreadPoolExecutor(max_workers=min(workers, len(sources))) as pool:
+        return list(pool.map(one, sources))
+
+
+def _plan_scan(
+    index: SearchIndex, sources: Sequence[Source], listed: list[list[_Listed]]
+) -> tuple[list[_Listed], dict[str, _Listed], int]:
+    todo: list[_Listed] = []
+    current: dict[str, _Listed] = {}
+    cached = 0
+    for source, items in zip(sources, listed, strict=True):
+        known = index.files_under(source.url_prefix)
+        here = {item.url for item in items}
+        index.forget(url for url in known if url not in here)  # gone from the store
+        for item in items:
+            current[item.url] = item
+            entry = known.get(item.url)
+            if entry is not None and entry.identity == item.identity and entry.size == item.info.size:
+                cached += 1
+            else:
+                todo.append(item)
+    index.commit()
+    return todo, current, cached
+
+
+def _scan(
+    index: SearchIndex, todo: list[_Listed], workers: int, progress: bool
+) -> tuple[int, int, dict[str, str]]:
+    """Read and scan ``todo`` in a thread pool; the index is written on this thread as results arrive."""
+    if not todo:
+        return 0, 0, {}
+
+    def work(item: _Listed) -> tuple[_Listed, FileScan | None, int, str | None]:
+        try:
+            data = item.source.store.get(item.info.key)
+        except PaynbError as err:
+            return item, None, 0, f"could not read {item.url}: {err}"
+        return item, scan_file(data, file=item.url, kind=item.kind), len(data), None
+
+    scanned = bytes_read = 0
+    unreadable: dict[str, str] = {}
+    bar = tqdm(total=len(todo), desc="scanning EJV files", unit="file", disable=not progress, file=sys.stderr)
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        pending = {pool.submit(work, item) for item in todo}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                item, scan, size, error = future.result()
+                bar.update(1)
+                if scan is None:
+                    unreadable[item.url] = error or f"could not read {item.url}"
+                    continue
+                index.store(item.url, item.identity, item.info.size, scan)
+                scanned += 1
+                bytes_read += size
+                if scanned % COMMIT_EVERY == 0:
+                    index.commit()  # a long cold scan that is interrupted keeps what it did
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+        index.commit()
+    return scanned, bytes_read, unreadable
+
+
+def _problems(
+    index: SearchIndex, sources: Sequence[Source], current: dict[str, _Listed]
+) -> list[FileProblem]:
+    out: list[FileProblem] = []
+    for source in sources:
+        for url, entry in sorted(index.files_under(source.url_prefix).items()):
+            if entry.error and url in current:
+                out.append(FileProblem(url, entry.kind, entry.error))
+    return out
+
+
+def _mention(url: str, row: Row, item: _Listed, bad_files: set[str]) -> Mention:
+    v = dict(zip(ROW_FIELDS, row, strict=True))
+    journal = v["journal_name"]
+    return Mention(
+        invoice_id=v["invoice_id"],
+        kind=item.kind,
+        file=url,
+        name=PurePosixPath(item.info.key).name,
+        location=item.source.name,
+        line=v["line"],
+        offset=v["offset"],
+        record_type=v["record_type"],
+        batch_type=v["batch_type"],
+        batch_number=v["batch_number"],
+        journal_name=journal,
+        ejv_header_id=int(journal[2:]) if journal else None,
+        flowthrough=v["flowthrough"],
+        partner_disbursement_id=v["partner_disbursement_id"],
+        refunds_partial_id=v["refunds_partial_id"],
+        debit_credit=v["debit_credit"],
+        amount=Decimal(v["amount"]) if v["amount"] is not None else None,
+        effective_date=date.fromisoformat(v["effective_date"]) if v["effective_date"] else None,
+        return_code=v["return_code"],
+        return_message=v["return_message"],
+        batch_return_code=v["batch_return_code"],
+        journal_return_code=v["journal_return_code"],
+        file_ok=url not in bad_files,
+    )
