@@ -250,6 +250,10 @@ class CfsClient:
         self.close()
 
     # -- token ---------------------------------------------------------------------------------------------
+    def check_credentials(self) -> None:
+        """Fetch a token (or reuse the cached one): raises CfsError when CFS refuses the credentials."""
+        self._current_token()
+
     def _current_token(self) -> str:
         with self._lock:
             if self._token is None or time.monotonic() >= self._token_expires:

@@ -36,7 +36,10 @@ for _area in AREAS:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        cli.main(args=argv, prog_name="paynb", standalone_mode=False)
+        # without standalone mode click returns the code of a raised Exit instead of exiting
+        rv = cli.main(args=argv, prog_name="paynb", standalone_mode=False)
+        if isinstance(rv, int):
+            return rv
     except click.exceptions.Exit as ex:
         return ex.exit_code
     except click.ClickException as ex:

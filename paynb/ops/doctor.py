@@ -71,7 +71,7 @@ def check_cfs(settings: Settings) -> list[Check]:
         from paynb.cfs import CfsClient
 
         client = CfsClient(settings)
-        client.get_token()
+        client.check_credentials()
     except ImportError:
         return [Check("cfs", "skipped", "CFS client not available")]
     except PaynbError as err:
