@@ -104,6 +104,16 @@ class HealthReport:
     def ok(self) -> bool:
         return not self.findings
 
+    def invoices_to_search(self) -> list[int]:
+        """Invoices whose FEEDBACK is missing: those of files without FEEDBACK and stale sent invoices."""
+        ids = {i for f in self.of_kind(NO_FEEDBACK) for i in f.details.get("invoice_ids", [])}
+        ids |= {f.id for f in self.of_kind(STALE_INVOICE) if f.details.get("stage") == "sent_no_feedback"}
+        return sorted(ids)
+
+    def redate_candidates(self) -> list[str]:
+        """INBOX names of the files without FEEDBACK (to check with a search, then re-date)."""
+        return [f.details["file_ref"] for f in self.of_kind(NO_FEEDBACK)]
+
     def summary(self) -> dict[str, int]:
         counts = Counter(f.kind for f in self.findings)
         return {kind: counts.get(kind, 0) for kind in KINDS}

@@ -34,6 +34,7 @@ from datetime import date, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
 
+import pandas as pd
 from sqlalchemy.engine import Engine
 
 from paynb import db
@@ -186,6 +187,33 @@ def apply_redate(
         target=target_store.url_for(OUTBOUND_FOLDER + "x")[:-1],
         files=tuple({"source": f["source"]["name"], "new_name": f["target"]["name"]} for f in files),
     )
+
+
+def plan_files_frame(plan: Plan) -> pd.DataFrame:
+    """One row per file of a re-dating plan: source, new name, batch, invoices, dates, name notes."""
+    rows = [
+        {
+            "source": f["source"]["url"],
+            "new_name": f["target"]["name"],
+            "batch": ", ".join(str(b) for b in f["batch_numbers"]),
+            "invoices": len(f["invoice_ids"]),
+            "detail_lines": f["detail_lines"],
+            "old_dates": ", ".join(f["old_effective_dates"]),
+            "new_date": f["new_effective_date"],
+            "notes": "; ".join(f["name_notes"]),
+        }
+        for f in plan.body.get("files", [])
+    ]
+    columns = ["source", "new_name", "batch", "invoices", "detail_lines", "old_dates", "new_date", "notes"]
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def plan_diff_frame(plan: Plan) -> pd.DataFrame:
+    """The field-level diff of every file (only ``effective_date`` rows, by construction)."""
+    rows = [
+        {"file": f["source"]["name"], **change} for f in plan.body.get("files", []) for change in f["diff"]
+    ]
+    return pd.DataFrame.from_records(rows, columns=["file", "line", "field", "old", "new"])
 
 
 def _present_targets(store: Store, expected: dict[str, str]) -> list[str]:
