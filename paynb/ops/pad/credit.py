@@ -1,0 +1,1094 @@
+"""PAD partial credit as a guarded data fix: plan, confirm, apply exactly once.
+
+"We don't do PAD refunds; we credit the CFS account" (pay-domain.md §2.5, ops-practice.md N1). A credit
+is a CFS credit memo (``POST …/cms/``) plus pay-db rows: a ``credits`` row, ``payment_accounts.pad_credit``,
+``refunds_partial`` rows (``is_credit``, ``REFUND_PROCESSED``) and ``invoices.refund``/``refund_date``/status.
+
+* :func:`plan_partial_credit` is read-only and returns a :class:`~paynb.plan.Plan` listing the exact memo
+  payload and every pay-db change with before/after values. It holds nothing that moves by itself with
+  time: the memo's ``transaction_date``/``gl_date`` and the pay-db timestamps are stamped at apply.
+* :func:`apply_partial_credit` posts the memo at most once and writes pay-db in one transaction.
+
+Idempotency key: ``pcr-`` + 24 hex digits of sha256 over (invoice, the request's lines and amounts — or
+the ``amount`` — and the ticket). The key is written where each store can be searched for it: the ledger
+intent, the memo's ``comments`` in CFS, and ``credits.details`` in pay-db (``paynb:<key> …``).
+
+State machine of one apply (under a PostgreSQL advisory lock on the invoice, held to the end)::
+
+    confirm ok? ──no──> ConfirmMismatch (nothing happens)
+        │
+    ledger intent "done" ─────────────────────────────────────────────> ALREADY APPLIED (verify, no-op)
+        │ no
+    pay-db has credits.details "paynb:<key>…" ──> mark intent done ──> RESUMED (a run died after commit)
+        │ no
+    memo known? (intent "posted" with its number, else CFS memos of the site searched for the key)
+        │ no                                              │ yes (a run died after the post)
+    re-plan, check_fresh (refuse on any change)           │ memo amount must equal the plan's total
+    [before_intent] record intent "recorded"              │ intent recorded/marked "posted" if behind
+    [after_intent]  POST …/cms/ (a lost response is       │
+                    recovered by searching for the key)   │
+    [after_post]    mark intent "posted" + memo number    │
+        ├─────────────────────────────────────────────────┘
+    [before_db] one write transaction (run id stamped): lock invoice and account rows (FOR UPDATE);
+                if the key is already in credits -> nothing to do; guards: status, refund and earlier
+                partial credits still as planned (else StalePlanError: memo posted, pay-db changed,
+                reconcile by hand); insert credits, add to pad_credit, [mid_db], insert refunds_partial,
+                update the invoice; commit
+    [after_commit] mark intent "done" with the row ids   [after_done]  verify: re-read CFS and pay-db
+
+A crash at any ``[boundary]`` leaves one of: nothing; an intent without a memo (the re-run re-plans and
+posts); a memo without pay-db rows (the re-run finds it by key and does only the DB step); pay-db rows
+with the ledger behind (the re-run marks done). Neither the memo nor the rows can be made twice: the
+memo is looked for by key before every post, and the rows are looked for by key inside the transaction
+that would write them, after the invoice row lock. Once the memo exists, the apply no longer re-plans
+(that would refuse on a trivial change such as ``pad_credit`` moving when CAS applies credits); the
+transaction's guards protect what matters and ``pad_credit`` is added to, not overwritten.
+
+``faults`` (tests): a callable given each boundary name; raising from it simulates a crash there.
+
+Example::
+
+    plan = plan_partial_credit(10, amount="1.00", reason="duplicate filing", ticket="OPS-123")
+    print(plan.to_json(), plan.sha256)                # review
+    result = apply_partial_credit(plan, confirm=plan.sha256)
+    result.outcome                                    # 'applied' (again: 'already_applied')
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from paynb import db
+from paynb.canonical import canonical_sha256, to_jsonable
+from paynb.cfs import CfsClient
+from paynb.enums import (
+    CfsAccountStatus,
+    InvoiceReferenceStatus,
+    InvoiceStatus,
+    PaymentMethod,
+    RefundsPartialStatus,
+)
+from paynb.errors import CfsError, InputError, PaynbError, PlanError, StalePlanError
+from paynb.ids import new_run_id
+from paynb.ops.pad import intents
+from paynb.ops.pad.credit_facts import CreditFacts, line_owners, load_credit_facts
+from paynb.ops.pad.credit_lines import (
+    ZERO,
+    CreditEntry,
+    GstEntry,
+    build_memo_lines,
+    entry_code,
+    exhausts_pools,
+    gst_code,
+    money,
+    normalize_lines,
+    parse_amount,
+    remaining_totals,
+    spread_amount,
+)
+from paynb.plan import Plan, check_confirm, check_fresh
+from paynb.settings import Settings, get_settings
+from paynb.timez import PACIFIC, pacific_today, utcnow_naive
+
+PLAN_KIND = "pad_partial_credit"
+KEY_PREFIX = "pcr-"
+LOCK_NAMESPACE = 0x50414443  # "PADC": advisory locks of this flow, keyed (namespace, invoice id)
+BATCH_SOURCE = "MANUAL-OTHER"  # CFS_CM_BATCH_SOURCE
+CUST_TRX_TYPE = "BC_REG_CREDIT_MEMO"  # CFS_CMS_TRX_TYPE
+AT_APPLY = "<apply time, UTC>"
+MEMO_NUMBER = "<credit_memo_number from CFS>"
+RUN_STAMP = "paynb:<run id>"
+STEPS = ("before_intent", "after_intent", "after_post", "before_db", "mid_db", "after_commit", "after_done")
+SCENARIO = "pad_partial_credit_candidate"
+_TICKET_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_./#")
+
+FaultHook = Callable[[str], None]
+
+
+class CreditAlreadyApplied(PlanError):
+    """A credit with this idempotency key was already applied; ``evidence`` says what it made."""
+
+    hint = "nothing to do; for a further credit on the same invoice use a new ticket"
+
+    def __init__(self, message: str, evidence: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.evidence = evidence
+
+
+# -- request --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CreditRequest:
+    invoice_id: int
+    form: str  # "lines" | "amount"
+    lines: tuple[tuple[int, Decimal, str], ...]
+    amount: Decimal | None
+    reason: str
+    ticket: str
+
+    @property
+    def key(self) -> str:
+        return idempotency_key(self.invoice_id, self.lines if self.form == "lines" else None, self.amount,
+                               self.ticket)  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.form == "amount":
+            return {"form": "amount", "amount": self.amount}
+        return {"form": "lines", "lines": [[i, a, t] for i, a, t in self.lines]}
+
+
+def idempotency_key(
+    invoice_id: int,
+    lines: Sequence[tuple[int, Decimal, str]] | None,
+    amount: Decimal | None,
+    ticket: str,
+) -> str:
+    """``pcr-`` + 24 hex digits of sha256 over (invoice, lines and amounts or the amount, ticket)."""
+    what: dict[str, Any] = {"invoice_id": int(invoice_id), "ticket": ticket}
+    if lines is not None:
+        what["lines"] = sorted([int(i), str(a), str(t)] for i, a, t in lines)
+    else:
+        what["amount"] = str(amount)
+    return KEY_PREFIX + canonical_sha256(what)[:24]
+
+
+def _check_text(value: Any, name: str, limit: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"a {name} is required (it is recorded with the credit)", field=name)
+    text = " ".join(value.split())
+    if len(text) > limit:
+        raise InputError(f"the {name} is {len(text)} characters; at most {limit}", field=name)
+    return text
+
+
+def build_request(invoice_id: Any, lines: Any, amount: Any, reason: Any, ticket: Any) -> CreditRequest:
+    """Check the operator's input (no database needed)."""
+    if isinstance(invoice_id, bool) or not isinstance(invoice_id, int) or invoice_id <= 0:
+        raise InputError(f"{invoice_id!r} is not an invoice id (a positive whole number)", field="invoice_id")
+    if (lines is None) == (amount is None):
+        raise InputError("give either lines=[(payment_line_item_id, amount[, refund_type])…] or amount=",
+                         field="lines")  # fmt: skip
+    reason_text = _check_text(reason, "reason", 150)
+    ticket_text = _check_text(ticket, "ticket", 40)
+    if not set(ticket_text) <= _TICKET_CHARS:
+        raise InputError("a ticket holds letters, digits and - _ . / # only (e.g. OPS-1234)", field="ticket")
+    if amount is not None:
+        return CreditRequest(
+            invoice_id, "amount", (), parse_amount(amount, "amount"), reason_text, ticket_text
+        )
+    checked = normalize_lines(lines)
+    return CreditRequest(invoice_id, "lines", tuple(checked), None, reason_text, ticket_text)
+
+
+def request_from_plan(plan: Plan) -> CreditRequest:
+    body = plan.body
+    req = body["request"]
+    lines = None if req["form"] == "amount" else [tuple(x) for x in req["lines"]]
+    return build_request(body["invoice"]["id"], lines, req.get("amount"), body["reason"], body["ticket"])
+
+
+# -- plan -----------------------------------------------------------------------------------------------------
+def _memo_comments(full: bool, invoice_id: int, invoice_number: str, key: str, ticket: str) -> str:
+    kind = "Full" if full else "Partial"
+    return f"{kind} invoice credit for {invoice_id} ({invoice_number}) paynb:{key} ticket {ticket}"
+
+
+def credit_details(key: str, ticket: str, reason: str) -> str:
+    """``credits.details`` (varchar 200): the key first, so pay-db can be searched for it."""
+    return f"paynb:{key} {ticket}: {reason}"[:200]
+
+
+def _check_method_and_status(facts: CreditFacts) -> None:
+    """Refuse an invoice that is not PAD or whose status allows no credit (payment_methods facts)."""
+    inv = facts.invoice
+    if inv.payment_method != PaymentMethod.PAD.value:
+        raise InputError(
+            f"invoice {inv.id} is paid by {inv.payment_method}, not PAD; this fix credits PAD invoices only",
+            field="invoice_id",
+        )
+    if not facts.method.partial_refund:
+        raise PlanError(
+            f"payment_methods.partial_refund is false for {inv.payment_method}; no credit possible"
+        )
+    if inv.status not in facts.method.full_refund_statuses:
+        if inv.status in {s.value for s in InvoiceStatus.full_refund_statuses()}:
+            raise PlanError(
+                f"invoice {inv.id} (invoices.invoice_status_code) is {inv.status}: it was already refunded or "
+                "credited in full"
+            )
+        allowed = ", ".join(sorted(facts.method.full_refund_statuses))
+        raise PlanError(
+            f"invoice {inv.id} (invoices.invoice_status_code) is {inv.status}; a {inv.payment_method} credit needs "
+            f"one of {allowed} (payment_methods.full_refund_statuses)"
+        )
+    if inv.status == InvoiceStatus.APPROVED.value:
+        ref = facts.reference
+        if ref is None or ref.status != InvoiceReferenceStatus.ACTIVE.value:
+            raise PlanError(
+                f"invoice {inv.id} is APPROVED and not in a CFS invoice yet (no ACTIVE invoice_references row): "
+                "cancel it instead (sbc-pay sets CANCELLED, no credit memo)"
+            )
+
+
+def _status_after(facts: CreditFacts, full: bool) -> str:
+    inv = facts.invoice
+    if inv.status == InvoiceStatus.APPROVED.value and not full:
+        raise PlanError(
+            f"invoice {inv.id} is APPROVED: partial credits need a PAID invoice (pay-domain.md §2.5); an "
+            "APPROVED invoice already in CFS can only be credited in full"
+        )
+    return InvoiceStatus.CREDITED.value if full else inv.status
+
+
+def _check_cfs_account(facts: CreditFacts) -> list[str]:
+    cfs = facts.cfs_account
+    inv = facts.invoice
+    if cfs is None:
+        raise PlanError(
+            f"invoice {inv.id} has no CFS account (invoices.cfs_account_id is empty and payment account "
+            f"{inv.payment_account_id} has no PAD row in cfs_accounts)"
+        )
+    if not cfs.complete:
+        raise PlanError(f"CFS account {cfs.id} lacks cfs_party/cfs_account/cfs_site; CFS cannot be called")
+    if cfs.status == CfsAccountStatus.FREEZE.value:
+        raise PlanError(
+            f"CFS account {cfs.id} (cfs_accounts.status) is FREEZE — the PAD account is locked after an NSF; "
+            "settle the NSF first, then credit"
+        )
+    warnings = []
+    if cfs.status != CfsAccountStatus.ACTIVE.value:
+        warnings.append(f"CFS account {cfs.id} is {cfs.status}, not ACTIVE")
+    if cfs.source == "effective":
+        warnings.append(f"invoices.cfs_account_id is empty; using the account's PAD CFS account {cfs.id}")
+    return warnings
+
+
+def _find_cfs_invoice(facts: CreditFacts, cfs: CfsClient) -> dict[str, Any]:
+    ref = facts.reference
+    if ref is None or not ref.invoice_number:
+        raise PlanError(
+            f"invoice {facts.invoice.id} has no CFS invoice number (no usable invoice_references row)"
+        )
+    acct = facts.cfs_account
+    assert acct is not None and acct.party and acct.account and acct.site
+    try:
+        return cfs.get_invoice(acct.party, acct.account, acct.site, ref.invoice_number)
+    except CfsError as err:
+        if err.status == 404:
+            raise PlanError(
+                f"CFS has no invoice {ref.invoice_number} on site {acct.party}/{acct.account}/{acct.site} "
+                f"(invoice_references {ref.id})"
+            ) from None
+        raise
+
+
+def _resolve(
+    request: CreditRequest, facts: CreditFacts, owners: dict[int, int]
+) -> tuple[list[CreditEntry], list[GstEntry]]:
+    from paynb.ops.pad.credit_lines import check_lines
+
+    if request.form == "amount":
+        assert request.amount is not None
+        return spread_amount(request.amount, facts.lines.values())
+    return check_lines(request.lines, facts.lines, request.invoice_id, owners), []
+
+
+def _applied_marker(conn: Connection, invoice_id: int, key: str) -> dict[str, Any] | None:
+    return db.fetch_one(
+        conn,
+        "SELECT id, cfs_identifier, amount, created_on FROM credits "
+        "WHERE created_invoice_id = :inv AND details LIKE :prefix ORDER BY id LIMIT 1",
+        {"inv": invoice_id, "prefix": f"paynb:{key}%"},
+    )
+
+
+def plan_partial_credit(
+    invoice_id: int,
+    lines: Sequence[Any] | None = None,
+    amount: Any = None,
+    *,
+    reason: str,
+    ticket: str,
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    cfs: CfsClient | None = None,
+) -> Plan:
+    """Plan a credit on a PAD invoice (read-only: pay-db reads and a CFS GET of the invoice).
+
+    ``lines``: ``[(payment_line_item_id, amount[, refund_type]), …]`` (refund_type defaults to BASE_FEES),
+    or ``amount``: spread over the lines (see :mod:`paynb.ops.pad.credit_lines`). Amounts are strings or
+    Decimals with at most 2 decimals. Raises InputError/PlanError naming the field; writes nothing.
+    """
+    request = build_request(invoice_id, lines, amount, reason, ticket)
+    if engine is None or cfs is None or settings is None:
+        settings = settings or get_settings()
+    engine = engine or db.create_engine(settings)
+    with db.read_connection(engine) as conn:
+        facts = load_credit_facts(conn, request.invoice_id, pacific_today())
+        owners = line_owners(conn, [i for i, _, _ in request.lines if i not in facts.lines])
+        marker = _applied_marker(conn, request.invoice_id, request.key)
+    _refuse_if_applied(request.key, marker, settings)
+    _check_method_and_status(facts)
+    entries, gst_entries = _resolve(request, facts, owners)
+    credit_total = sum((e.amount for e in entries), ZERO) + sum((g.amount for g in gst_entries), ZERO)
+    refund_before = facts.invoice.refund or ZERO
+    refund_after = refund_before + credit_total
+    if refund_after > facts.invoice.total:
+        raise InputError(
+            f"the credit {credit_total} would take invoices.refund to {refund_after}, above the invoice total "
+            f"{facts.invoice.total}",
+            field="amount" if request.form == "amount" else "lines",
+        )
+    full = refund_after == facts.invoice.total
+    status_after = _status_after(facts, full)
+    warnings = _check_cfs_account(facts)
+    owned = cfs is None
+    client = cfs or CfsClient(settings)
+    try:
+        cfs_invoice = _find_cfs_invoice(facts, client)
+    finally:
+        if owned:
+            client.close()
+    warnings += _plan_warnings(facts, entries, gst_entries, full)
+    body = _plan_body(request, facts, entries, gst_entries, cfs_invoice, credit_total, refund_after, full,
+                      status_after)  # fmt: skip
+    ref = facts.reference
+    summary = (
+        f"Credit {credit_total} on PAD invoice {facts.invoice.id} ({ref.invoice_number if ref else '?'}) as a CFS "
+        f"credit memo; invoice {facts.invoice.status} -> {status_after}, refund {refund_before} -> {refund_after}"
+    )
+    return Plan(kind=PLAN_KIND, body=to_jsonable(body), summary=summary, warnings=tuple(warnings))
+
+
+def _refuse_if_applied(key: str, marker: dict[str, Any] | None, settings: Settings | None) -> None:
+    if marker is not None:
+        raise CreditAlreadyApplied(
+            f"a credit with key {key} is already in pay-db (credits {marker['id']}, memo {marker['cfs_identifier']})",
+            {"credit_id": marker["id"], "credit_memo_number": marker["cfs_identifier"]},
+        )
+    intent = intents.get_intent(key, settings=settings)
+    if intent is not None and intent.state == "done":
+        raise CreditAlreadyApplied(
+            f"a credit with key {key} was applied on {intent.updated_on} (memo "
+            f"{intent.evidence.get('credit_memo_number')})",
+            intent.evidence,
+        )
+
+
+def _plan_warnings(
+    facts: CreditFacts, entries: list[CreditEntry], gst_entries: list[GstEntry], full: bool
+) -> list[str]:
+    warnings = []
+    active = [ln for ln in facts.lines.values() if ln.active]
+    line_sum = sum(
+        (ln.total + ln.service_fees + ln.statutory_fees_gst + ln.service_fees_gst for ln in active), ZERO
+    )
+    if line_sum != facts.invoice.total:
+        warnings.append(
+            f"the active line items add up to {line_sum}; the invoice total is {facts.invoice.total}"
+        )
+    _, gst = remaining_totals(active)
+    if not full and not gst_entries and gst > 0 and exhausts_pools(entries, active):
+        warnings.append(
+            f"every line is credited but GST {gst} stays; to credit the invoice in full, give amount= everything "
+            "that remains (GST included)"
+        )
+    return warnings
+
+
+def _plan_body(
+    request: CreditRequest,
+    facts: CreditFacts,
+    entries: list[CreditEntry],
+    gst_entries: list[GstEntry],
+    cfs_invoice: dict[str, Any],
+    credit_total: Decimal,
+    refund_after: Decimal,
+    full: bool,
+    status_after: str,
+) -> dict[str, Any]:
+    inv = facts.invoice
+    acct = facts.cfs_account
+    ref = facts.reference
+    assert acct is not None and ref is not None and ref.invoice_number
+    key = request.key
+    memo_lines = build_memo_lines(entries, gst_entries, facts.lines, facts.codes)
+    credit_lines = []
+    for e in entries:
+        line = facts.lines[e.payment_line_item_id]
+        code = entry_code(e, line, facts.codes)
+        credit_lines.append(
+            {
+                "payment_line_item_id": e.payment_line_item_id,
+                "description": line.description,
+                "refund_type": e.refund_type,
+                "amount": e.amount,
+                "pool": "service_fees" if e.refund_type == "SERVICE_FEES" else "total",
+                "pool_amount": line.pool_amount(e.refund_type),
+                "credited_before": line.credited(e.refund_type),
+                "remaining_before": line.remaining(e.refund_type),
+                "distribution_code_id": code.id,
+                "gl_account": code.account,
+            }
+        )
+    # remaining_after per pool, after every entry of that pool
+    drawn: dict[tuple[int, str], Decimal] = {}
+    for row in credit_lines:
+        k = (row["payment_line_item_id"], row["pool"])
+        drawn[k] = drawn.get(k, ZERO) + row["amount"]
+        row["remaining_after"] = row["remaining_before"] - drawn[k]
+    gst_rows = []
+    for g in gst_entries:
+        code = gst_code(g, facts.lines[g.payment_line_item_id], facts.codes)
+        gst_rows.append({"payment_line_item_id": g.payment_line_item_id, "kind": g.kind, "amount": g.amount,
+                         "distribution_code_id": code.id, "gl_account": code.account})  # fmt: skip
+    pad_before = facts.account.pad_credit if facts.account else None
+    run_by = RUN_STAMP
+    details = credit_details(key, request.ticket, request.reason)
+    return {
+        "idempotency_key": key,
+        "ticket": request.ticket,
+        "reason": request.reason,
+        "request": request.to_dict(),
+        "invoice": {
+            "id": inv.id,
+            "payment_method": inv.payment_method,
+            "status": inv.status,
+            "total": inv.total,
+            "paid": inv.paid,
+            "refund": inv.refund,
+            "refund_date": inv.refund_date,
+            "service_fees": inv.service_fees,
+            "gst": inv.gst,
+            "payment_account_id": inv.payment_account_id,
+            "cfs_account_id": inv.cfs_account_id,
+        },
+        "credit": {
+            "total": credit_total,
+            "full": full,
+            "status_after": status_after,
+            "lines": credit_lines,
+            "gst": gst_rows,
+        },
+        "cfs": {
+            "party": acct.party,
+            "account": acct.account,
+            "site": acct.site,
+            "cfs_account_id": acct.id,
+            "cfs_account_status": acct.status,
+            "invoice": {
+                "invoice_number": ref.invoice_number,
+                "reference_id": ref.id,
+                "reference_status": ref.status,
+                "total": cfs_invoice.get("total"),
+                "amount_due": cfs_invoice.get("amount_due"),
+            },
+            "credit_memo": {
+                "method": "POST",
+                "path": f"/cfs/parties/{acct.party}/accs/{acct.account}/sites/{acct.site}/cms/",
+                "payload": {
+                    "batch_source": BATCH_SOURCE,
+                    "cust_trx_type": CUST_TRX_TYPE,
+                    "comments": _memo_comments(full, inv.id, ref.invoice_number, key, request.ticket),
+                    "lines": memo_lines,
+                },
+                "stamped_at_post": ["transaction_date", "gl_date"],
+            },
+        },
+        "pay_db": {
+            "credits": {
+                "insert": {
+                    "cfs_identifier": MEMO_NUMBER,
+                    "is_credit_memo": True,
+                    "amount": credit_total,
+                    "remaining_amount": credit_total,
+                    "account_id": inv.payment_account_id,
+                    "details": details,
+                    "created_on": AT_APPLY,
+                    "cfs_site": acct.site,
+                    "created_invoice_id": inv.id,
+                }
+            },
+            "payment_accounts": {
+                "id": inv.payment_account_id,
+                "pad_credit": {"before": pad_before, "after": (pad_before or ZERO) + credit_total},
+            },
+            "refunds_partial": {
+                "insert": [
+                    {
+                        "payment_line_item_id": row["payment_line_item_id"],
+                        "invoice_id": inv.id,
+                        "refund_type": row["refund_type"],
+                        "refund_amount": row["amount"],
+                        "is_credit": True,
+                        "status": RefundsPartialStatus.REFUND_PROCESSED.value,
+                        "created_on": AT_APPLY,
+                        "created_by": run_by,
+                    }
+                    for row in credit_lines
+                ]
+            },
+            "invoices": {
+                "id": inv.id,
+                "refund": {"before": inv.refund, "after": refund_after},
+                "refund_date": {"before": inv.refund_date, "after": AT_APPLY},
+                "invoice_status_code": {"before": inv.status, "after": status_after},
+                "updated_by": {"after": run_by},
+            },
+        },
+        "ledger_note": (
+            f"PAD credit {credit_total} on invoice {inv.id} ({ref.invoice_number}), ticket {request.ticket}: CFS "
+            f"credit memo on site {acct.party}/{acct.account}/{acct.site} (comments carry {key}); pay-db credits "
+            f"row for account {inv.payment_account_id}, {len(credit_lines)} refunds_partial row(s), pad_credit "
+            f"+{credit_total}. CAS applies the memo to a later PAD invoice; the settlement CSV then carries CMAP "
+            "rows (applied_credits)."
+        ),
+    }
+
+
+# -- apply ----------------------------------------------------------------------------------------------------
+@dataclass
+class ApplyResult:
+    """What an apply did and what pay-db and CFS hold afterwards."""
+
+    outcome: str  # applied | resumed | already_applied
+    message: str
+    idempotency_key: str
+    plan_sha256: str
+    run_id: str
+    invoice_id: int
+    credit_memo_number: str | None = None
+    credit_id: int | None = None
+    refunds_partial_ids: list[int] = field(default_factory=list)
+    rows_affected: int = 0
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    cfs_memo: dict[str, Any] = field(default_factory=dict)
+    steps: list[str] = field(default_factory=list)
+    verified: bool = False
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def no_op(self) -> bool:
+        return self.outcome == "already_applied"
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_jsonable({k: getattr(self, k) for k in self.__dataclass_fields__})
+
+    def to_frame(self) -> pd.DataFrame:
+        """Before/after values, one row per changed value."""
+        return pd.DataFrame(self.changes, columns=["where", "row", "column", "before", "after"])
+
+
+@contextmanager
+def invoice_lock(engine: Engine, invoice_id: int, wait_s: float = 30.0) -> Iterator[None]:
+    """A session advisory lock on (this flow, invoice) held until the block ends. Waits up to ``wait_s``.
+    A killed process loses its connection, and PostgreSQL releases the lock with it."""
+    conn = engine.connect()
+    got = False
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            got = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:ns, :id)"),
+                                    {"ns": LOCK_NAMESPACE, "id": invoice_id}).scalar())  # fmt: skip
+            conn.commit()  # a session lock outlives the transaction; don't sit idle in one
+            if got:
+                break
+            if time.monotonic() >= deadline:
+                raise PlanError(
+                    f"another apply for invoice {invoice_id} holds the lock; try again when it has finished"
+                )
+            time.sleep(0.05)
+        yield
+    except sa.exc.DBAPIError as err:
+        raise db.translate_error(err, engine) from None
+    finally:
+        try:
+            if got:
+                conn.execute(
+                    sa.text("SELECT pg_advisory_unlock(:ns, :id)"), {"ns": LOCK_NAMESPACE, "id": invoice_id}
+                )
+                conn.commit()
+        except Exception:
+            conn.invalidate()  # closing the session releases the lock
+        finally:
+            conn.close()
+
+
+def _stamped_payload(body: dict[str, Any]) -> dict[str, Any]:
+    """The planned payload plus the dates CFS needs, Pacific local time as sbc-pay formats it."""
+    from datetime import datetime
+
+    now = datetime.now(PACIFIC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    payload = dict(body["cfs"]["credit_memo"]["payload"])
+    return {**payload, "transaction_date": now, "gl_date": now}
+
+
+def _site(body: dict[str, Any]) -> tuple[str, str, str]:
+    c = body["cfs"]
+    return c["party"], c["account"], c["site"]
+
+
+def _memo_amount(memo: dict[str, Any]) -> Decimal | None:
+    total = memo.get("total")
+    if total is None:
+        lines = memo.get("lines") or []
+        try:
+            total = sum((money(ln.get("unit_price")) * int(ln.get("quantity", 1)) for ln in lines), ZERO)
+        except (TypeError, ValueError):
+            return None
+    return abs(money(total))
+
+
+def _find_memo(cfs: CfsClient, body: dict[str, Any]) -> dict[str, Any] | None:
+    key = body["idempotency_key"]
+    found = cfs.find_credit_memos(*_site(body), comment_contains=key)
+    if len(found) > 1:
+        numbers = ", ".join(str(m.get("credit_memo_number")) for m in found)
+        raise PlanError(f"CFS holds {len(found)} credit memos carrying {key} ({numbers}); reconcile by hand")
+    return found[0] if found else None
+
+
+def apply_partial_credit(
+    plan: Plan,
+    confirm: str,
+    *,
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    cfs: CfsClient | None = None,
+    run_id: str | None = None,
+    faults: FaultHook | None = None,
+    lock_wait_s: float = 30.0,
+) -> ApplyResult:
+    """Apply a reviewed plan: post the credit memo at most once and write pay-db in one transaction.
+
+    Refuses (nothing changed) on a wrong ``confirm`` or when re-planning gives a different plan. Safe to
+    re-run at any point: see the state machine in the module docstring.
+    """
+    check_confirm(plan, confirm)
+    if plan.kind != PLAN_KIND:
+        raise PlanError(f"this is a {plan.kind!r} plan, not a {PLAN_KIND!r} plan")
+    settings = settings or get_settings()
+    if run_id is None:
+        current = db.current_run_id()
+        run_id = current if current != "adhoc" else new_run_id()
+    # the process's engine (its application_name carries the job's run id); this apply's id is stamped
+    # by write_transaction
+    engine = engine or db.create_engine(settings)
+    owned = cfs is None
+    client = cfs or CfsClient(settings)
+    try:
+        with invoice_lock(engine, int(plan.body["invoice"]["id"]), lock_wait_s):
+            return _Apply(plan, settings, engine, client, run_id, faults).run()
+    finally:
+        if owned:
+            client.close()
+
+
+class _Apply:
+    """One apply, step by step (see the module docstring)."""
+
+    def __init__(self, plan: Plan, settings: Settings, engine: Engine, cfs: CfsClient, run_id: str,
+                 faults: FaultHook | None) -> None:  # fmt: skip
+        self.plan = plan
+        self.body = plan.body
+        self.key: str = self.body["idempotency_key"]
+        self.invoice_id = int(self.body["invoice"]["id"])
+        self.settings = settings
+        self.engine = engine
+        self.cfs = cfs
+        self.run_id = run_id
+        self.faults = faults
+        self.steps: list[str] = []
+
+    def hook(self, step: str) -> None:
+        if self.faults is not None:
+            self.faults(step)
+
+    def result(self, outcome: str, message: str, evidence: dict[str, Any], wrote: int) -> ApplyResult:
+        res = ApplyResult(
+            outcome=outcome,
+            message=message,
+            idempotency_key=self.key,
+            plan_sha256=self.plan.sha256,
+            run_id=self.run_id,
+            invoice_id=self.invoice_id,
+            credit_memo_number=evidence.get("credit_memo_number"),
+            credit_id=evidence.get("credit_id"),
+            refunds_partial_ids=list(evidence.get("refunds_partial_ids") or []),
+            rows_affected=wrote,
+            steps=self.steps,
+        )
+        _verify(res, self.body, evidence, self.engine, self.cfs)
+        return res
+
+    def run(self) -> ApplyResult:
+        intent = intents.get_intent(self.key, settings=self.settings)
+        if intent is not None and intent.state == "done":
+            self.steps.append("ledger: already done")
+            return self.result("already_applied", f"already applied (key {self.key}); nothing was changed",
+                               intent.evidence, 0)  # fmt: skip
+        with db.read_connection(self.engine) as conn:
+            marker = _applied_marker(conn, self.invoice_id, self.key)
+        if marker is not None:
+            evidence = self._evidence_from_db(marker)
+            self._ensure_intent()
+            intents.mark_intent(self.key, "done", settings=self.settings, found_in_pay_db=True, **evidence)
+            self.steps.append("pay-db: already committed; ledger marked done")
+            return self.result("resumed", "pay-db already held this credit (an earlier run stopped after its "
+                               "commit); the ledger is now up to date", evidence, 0)  # fmt: skip
+        memo_number = self._known_memo(intent)
+        resumed = memo_number is not None
+        if memo_number is None:
+            memo_number = self._post()
+        self.hook("before_db")
+        evidence, wrote = self._write_db(memo_number)
+        self.hook("after_commit")
+        intents.mark_intent(self.key, "done", settings=self.settings, run_id=self.run_id, **evidence)
+        self.steps.append("ledger: done")
+        self.hook("after_done")
+        if wrote == 0:
+            return self.result("resumed", "pay-db already held this credit; nothing was written", evidence, 0)
+        if resumed:
+            msg = (
+                f"resumed: credit memo {memo_number} was already in CFS; wrote the pay-db rows ({wrote} rows)"
+            )
+            return self.result("resumed", msg, evidence, wrote)
+        return self.result(
+            "applied", f"applied: credit memo {memo_number}, {wrote} pay-db rows", evidence, wrote
+        )
+
+    # -- steps --------------------------------------------------------------------------------------------
+    def _intent_payload(self) -> dict[str, Any]:
+        return {
+            "kind": PLAN_KIND,
+            "plan_sha256": self.plan.sha256,
+            "invoice_id": self.invoice_id,
+            "amount": self.body["credit"]["total"],
+            "ticket": self.body["ticket"],
+            "cfs_site": "/".join(_site(self.body)),
+            "note": self.body["ledger_note"],
+            "run_id": self.run_id,
+        }
+
+    def _ensure_intent(self) -> None:
+        intents.record_intent(self.key, self._intent_payload(), settings=self.settings)
+
+    def _known_memo(self, intent: intents.Intent | None) -> str | None:
+        """The memo of an earlier run: from the ledger, else from CFS (searched by key)."""
+        number = intent.evidence.get("credit_memo_number") if intent is not None else None
+        memo = None
+        if number:
+            memo = self.cfs.get_credit_memo(*_site(self.body), str(number))
+        else:
+            memo = _find_memo(self.cfs, self.body)
+        if memo is None:
+            return None
+        number = str(memo.get("credit_memo_number"))
+        amount = _memo_amount(memo)
+        planned = money(self.body["credit"]["total"])
+        if amount != planned:
+            raise PlanError(
+                f"credit memo {number} carries key {self.key} but is for {amount}, not {planned}; reconcile by hand"
+            )
+        self._ensure_intent()
+        intents.mark_intent(
+            self.key, "posted", settings=self.settings, credit_memo_number=number, found_in_cfs=True
+        )
+        self.steps.append(f"cfs: memo {number} already posted; resuming with the pay-db step")
+        return number
+
+    def _post(self) -> str:
+        fresh = plan_partial_credit(**_plan_args(self.plan), settings=self.settings, engine=self.engine,
+                                    cfs=self.cfs)  # fmt: skip
+        check_fresh(self.plan, fresh)
+        self.steps.append("re-planned: unchanged")
+        self.hook("before_intent")
+        self._ensure_intent()
+        self.steps.append("ledger: intent recorded")
+        self.hook("after_intent")
+        answer = self.cfs.create_credit_memo(
+            *_site(self.body), _stamped_payload(self.body), idempotency_key=self.key
+        )
+        number = answer.get("credit_memo_number")
+        if not number:
+            raise CfsError(
+                "POST …/cms/ answered without a credit_memo_number; look for the key in CFS before retrying"
+            )
+        number = str(number)
+        self.steps.append(
+            f"cfs: memo {number} posted" + (" (lost answer recovered)" if answer.get("_recovered") else "")
+        )
+        self.hook("after_post")
+        intents.mark_intent(
+            self.key, "posted", settings=self.settings, credit_memo_number=number, run_id=self.run_id
+        )
+        return number
+
+    def _evidence_from_db(self, marker: dict[str, Any]) -> dict[str, Any]:
+        with db.read_connection(self.engine) as conn:
+            rows = db.fetch_all(
+                conn,
+                "SELECT id FROM refunds_partial WHERE invoice_id = :inv AND created_on = :at AND is_credit ORDER BY id",
+                {"inv": self.invoice_id, "at": marker["created_on"]},
+            )
+        return {
+            "credit_memo_number": marker["cfs_identifier"],
+            "credit_id": int(marker["id"]),
+            "refunds_partial_ids": [int(r["id"]) for r in rows],
+            "committed_at": marker["created_on"],
+        }
+
+    def _write_db(self, memo_number: str) -> tuple[dict[str, Any], int]:
+        body = self.body
+        now = utcnow_naive()
+        stamp = f"paynb:{self.run_id}"[:50]
+        with db.write_transaction(self.engine, run_id=self.run_id) as conn:
+            inv = db.fetch_one(
+                conn, "SELECT invoice_status_code, refund FROM invoices WHERE id = :id FOR UPDATE",
+                {"id": self.invoice_id},
+            )  # fmt: skip
+            marker = _applied_marker(conn, self.invoice_id, self.key)
+            if marker is not None:  # another run committed while we waited for the row
+                self.steps.append("pay-db: already committed by another run")
+                return self._evidence_from_db(marker), 0
+            self._guard(conn, inv, memo_number)
+            total = money(body["credit"]["total"])
+            account_id = body["pay_db"]["payment_accounts"]["id"]
+            acct = db.fetch_one(conn, "SELECT pad_credit FROM payment_accounts WHERE id = :id FOR UPDATE",
+                                {"id": account_id})  # fmt: skip
+            if acct is None:
+                raise StalePlanError(
+                    f"payment account {account_id} is gone; memo {memo_number} is posted — reconcile by hand"
+                )
+            ins = body["pay_db"]["credits"]["insert"]
+            credit_id = conn.execute(
+                sa.text(
+                    "INSERT INTO credits (cfs_identifier, is_credit_memo, amount, remaining_amount, account_id, "
+                    "details, created_on, cfs_site, created_invoice_id) VALUES (:cm, true, :amt, :amt, :acct, "
+                    ":details, :now, :site, :inv) RETURNING id"
+                ),
+                {"cm": memo_number, "amt": total, "acct": account_id, "details": ins["details"], "now": now,
+                 "site": ins["cfs_site"], "inv": self.invoice_id},
+            ).scalar_one()  # fmt: skip
+            n = conn.execute(
+                sa.text(
+                    "UPDATE payment_accounts SET pad_credit = COALESCE(pad_credit, 0) + :amt WHERE id = :id"
+                ),
+                {"amt": total, "id": account_id},
+            ).rowcount
+            self.hook("mid_db")
+            rp_ids = []
+            for row in body["pay_db"]["refunds_partial"]["insert"]:
+                rp_ids.append(
+                    conn.execute(
+                        sa.text(
+                            "INSERT INTO refunds_partial (payment_line_item_id, invoice_id, refund_type, refund_amount, "
+                            "created_on, created_by, created_name, status, is_credit) VALUES (:pli, :inv, :rtype, :amt, "
+                            ":now, :by, :name, :status, true) RETURNING id"
+                        ),
+                        {"pli": row["payment_line_item_id"], "inv": self.invoice_id, "rtype": row["refund_type"],
+                         "amt": money(row["refund_amount"]), "now": now, "by": stamp,
+                         "name": f"paynb {body['ticket']}"[:100], "status": row["status"]},
+                    ).scalar_one()
+                )  # fmt: skip
+            change = body["pay_db"]["invoices"]
+            n += conn.execute(
+                sa.text(
+                    "UPDATE invoices SET refund = :refund, refund_date = :now, invoice_status_code = :status, "
+                    "updated_on = :now, updated_by = :by WHERE id = :id AND invoice_status_code = :before"
+                ),
+                {"refund": money(change["refund"]["after"]), "now": now, "status": change["invoice_status_code"]["after"],
+                 "by": stamp, "id": self.invoice_id, "before": change["invoice_status_code"]["before"]},
+            ).rowcount  # fmt: skip
+            if n != 2:
+                raise StalePlanError(f"expected 2 updated rows (account, invoice), got {n}; rolled back")
+        wrote = 2 + 1 + len(rp_ids)
+        self.steps.append(f"pay-db: committed {wrote} rows")
+        evidence = {
+            "credit_memo_number": memo_number,
+            "credit_id": int(credit_id),
+            "refunds_partial_ids": [int(i) for i in rp_ids],
+            "pad_credit_before": None if acct["pad_credit"] is None else money(acct["pad_credit"]),
+            "committed_at": now,
+        }
+        return evidence, wrote
+
+    def _guard(self, conn: Connection, inv: dict[str, Any] | None, memo_number: str) -> None:
+        """Inside the transaction: the rows the credit builds on are still as planned."""
+        body = self.body
+        posted = (
+            f"credit memo {memo_number} is posted in CFS; pay-db changed since the plan — reconcile by hand"
+        )
+        if inv is None:
+            raise StalePlanError(f"invoice {self.invoice_id} is gone; {posted}")
+        planned = body["invoice"]
+        if inv["invoice_status_code"] != planned["status"]:
+            raise StalePlanError(
+                f"invoice status is {inv['invoice_status_code']}, planned {planned['status']}; {posted}"
+            )
+        if money(inv["refund"]) != money(planned["refund"]):
+            raise StalePlanError(
+                f"invoices.refund is {money(inv['refund'])}, planned {money(planned['refund'])}; {posted}"
+            )
+        credited: dict[tuple[int, bool], Decimal] = {}
+        for r in db.fetch_all(
+            conn,
+            "SELECT payment_line_item_id AS pli, (refund_type = 'SERVICE_FEES') AS svc, SUM(refund_amount) AS amt "
+            "FROM refunds_partial WHERE invoice_id = :inv AND (status IS NULL OR status <> :declined) GROUP BY 1, 2",
+            {"inv": self.invoice_id, "declined": RefundsPartialStatus.REFUND_DECLINED.value},
+        ):
+            credited[(int(r["pli"]), bool(r["svc"]))] = money(r["amt"])
+        for row in body["credit"]["lines"]:
+            k = (int(row["payment_line_item_id"]), row["refund_type"] == "SERVICE_FEES")
+            if credited.get(k, ZERO) != money(row["credited_before"]):
+                raise StalePlanError(
+                    f"line item {k[0]} has {credited.get(k, ZERO)} credited, planned {row['credited_before']}; {posted}"
+                )
+
+
+def _plan_args(plan: Plan) -> dict[str, Any]:
+    req = request_from_plan(plan)
+    args: dict[str, Any] = {"invoice_id": req.invoice_id, "reason": req.reason, "ticket": req.ticket}
+    if req.form == "amount":
+        args["amount"] = req.amount
+    else:
+        args["lines"] = list(req.lines)
+    return args
+
+
+# -- verify ---------------------------------------------------------------------------------------------------
+def _verify(
+    res: ApplyResult, body: dict[str, Any], evidence: dict[str, Any], engine: Engine, cfs: CfsClient
+) -> None:
+    """Re-read CFS and pay-db; fill ``changes`` (before from the plan, after = now) and ``problems``."""
+    problems: list[str] = []
+    total = money(body["credit"]["total"])
+    key = body["idempotency_key"]
+    inv_id = int(body["invoice"]["id"])
+    memo_number = res.credit_memo_number
+    memos = cfs.find_credit_memos(*_site(body), comment_contains=key)
+    if len(memos) != 1:
+        problems.append(f"CFS holds {len(memos)} credit memos carrying {key}, expected 1")
+    memo = memos[0] if memos else {}
+    if memo_number and memo and str(memo.get("credit_memo_number")) != str(memo_number):
+        problems.append(
+            f"CFS memo {memo.get('credit_memo_number')} carries the key; pay-db names {memo_number}"
+        )
+    if memo and _memo_amount(memo) != total:
+        problems.append(f"CFS memo amount is {_memo_amount(memo)}, planned {total}")
+    res.cfs_memo = {
+        k: memo.get(k) for k in ("credit_memo_number", "total", "amount_due", "comments") if k in memo
+    }
+    with db.read_connection(engine) as conn:
+        credits = db.fetch_all(
+            conn,
+            "SELECT id, cfs_identifier, amount FROM credits WHERE created_invoice_id = :inv AND details LIKE :p",
+            {"inv": inv_id, "p": f"paynb:{key}%"},
+        )
+        rp = db.fetch_all(
+            conn,
+            "SELECT id, payment_line_item_id, refund_type, refund_amount FROM refunds_partial WHERE id = ANY(:ids)",
+            {"ids": res.refunds_partial_ids or [-1]},
+        )
+        inv = db.fetch_one(conn, "SELECT invoice_status_code, refund, refund_date FROM invoices WHERE id = :id",
+                           {"id": inv_id})  # fmt: skip
+        acct = db.fetch_one(conn, "SELECT pad_credit FROM payment_accounts WHERE id = :id",
+                            {"id": body["pay_db"]["payment_accounts"]["id"]})  # fmt: skip
+    if len(credits) != 1:
+        problems.append(f"pay-db holds {len(credits)} credits rows carrying {key}, expected 1")
+    elif money(credits[0]["amount"]) != total:
+        problems.append(f"credits {credits[0]['id']} amount is {credits[0]['amount']}, planned {total}")
+    elif memo_number and str(credits[0]["cfs_identifier"]) != str(memo_number):
+        problems.append(
+            f"credits {credits[0]['id']} names memo {credits[0]['cfs_identifier']}, not {memo_number}"
+        )
+    planned_rp = sorted((int(r["payment_line_item_id"]), r["refund_type"], money(r["refund_amount"]))
+                        for r in body["pay_db"]["refunds_partial"]["insert"])  # fmt: skip
+    found_rp = sorted(
+        (int(r["payment_line_item_id"]), r["refund_type"], money(r["refund_amount"])) for r in rp
+    )
+    if planned_rp != found_rp:
+        problems.append(f"refunds_partial rows {found_rp} differ from the plan {planned_rp}")
+    change = body["pay_db"]["invoices"]
+    pad_before = evidence.get("pad_credit_before", body["pay_db"]["payment_accounts"]["pad_credit"]["before"])
+    res.changes = [
+        {"where": "CFS credit memo", "row": "/".join(_site(body)), "column": "credit_memo_number",
+         "before": None, "after": memo.get("credit_memo_number")},
+        {"where": "CFS credit memo", "row": memo.get("credit_memo_number"), "column": "amount_due",
+         "before": None, "after": memo.get("amount_due")},
+        {"where": "credits", "row": res.credit_id, "column": "amount", "before": None,
+         "after": money(credits[0]["amount"]) if credits else None},
+        {"where": "payment_accounts", "row": body["pay_db"]["payment_accounts"]["id"], "column": "pad_credit",
+         "before": pad_before, "after": acct["pad_credit"] if acct else None},
+        *[{"where": "refunds_partial", "row": r["id"], "column": f"{r['refund_type']} of line {r['payment_line_item_id']}",
+           "before": None, "after": r["refund_amount"]} for r in sorted(rp, key=lambda r: r["id"])],
+        {"where": "invoices", "row": inv_id, "column": "refund", "before": change["refund"]["before"],
+         "after": inv["refund"] if inv else None},
+        {"where": "invoices", "row": inv_id, "column": "refund_date", "before": change["refund_date"]["before"],
+         "after": inv["refund_date"] if inv else None},
+        {"where": "invoices", "row": inv_id, "column": "invoice_status_code",
+         "before": change["invoice_status_code"]["before"], "after": inv["invoice_status_code"] if inv else None},
+    ]  # fmt: skip
+    if res.outcome != "already_applied" and inv is not None:
+        # right after this credit the invoice must be exactly as planned (later credits may move it on)
+        if money(inv["refund"]) != money(change["refund"]["after"]):
+            problems.append(f"invoices.refund is {money(inv['refund'])}, planned {change['refund']['after']}")
+        if inv["invoice_status_code"] != change["invoice_status_code"]["after"]:
+            problems.append(
+                f"invoice status is {inv['invoice_status_code']}, planned {change['invoice_status_code']['after']}"
+            )
+    res.problems = problems
+    res.verified = not problems
+
+
+# -- helpers for notebooks and the CLI -------------------------------------------------------------------------
+def applied_evidence(
+    key: str, invoice_id: int, *, settings: Settings | None = None, engine: Engine | None = None
+) -> dict[str, Any] | None:
+    """What an applied credit with ``key`` left (ledger first, then pay-db), or None."""
+    intent = intents.get_intent(key, settings=settings)
+    if intent is not None and intent.state == "done":
+        return intent.evidence
+    engine = engine or db.create_engine(settings)
+    with db.read_connection(engine) as conn:
+        marker = _applied_marker(conn, invoice_id, key)
+    if marker is None:
+        return None
+    return {
+        "credit_id": marker["id"],
+        "credit_memo_number": marker["cfs_identifier"],
+        "amount": money(marker["amount"]),
+    }
+
+
+def sandbox_candidate_invoice(*, settings: Settings | None = None, engine: Engine | None = None) -> int:
+    """The sandbox's PAD invoice for this flow (scenario ``pad_partial_credit_candidate``). Only in the
+    sandbox or tests (``PAYNB_ENVIRONMENT`` = sandbox/test): elsewhere an invoice id must be given."""
+    settings = settings or get_settings()
+    if settings.environment not in ("sandbox", "test"):
+        raise InputError(
+            f"invoice_id is required (PAYNB_ENVIRONMENT is {settings.environment!r}; the sandbox default applies "
+            "only in sandbox/test)",
+            field="invoice_id",
+        )
+    engine = engine or db.create_engine(settings)
+    try:
+        with db.read_connection(engine) as conn:
+            row = db.fetch_one(
+                conn,
+                "SELECT ids FROM paynb_sandbox.scenarios WHERE name = :n AND table_name = 'invoices'",
+                {"n": SCENARIO},
+            )
+    except PaynbError:
+        row = None
+    if row is None or not row["ids"]:
+        raise InputError(f"the sandbox has no {SCENARIO} scenario; give invoice_id", field="invoice_id")
+    return int(row["ids"][0])

@@ -1,0 +1,97 @@
+"""PAD credit apply: partial and full credits end to end (real PostgreSQL, real HTTP to the CFS sandbox),
+a re-run is a no-op, and two concurrent applies post exactly one memo."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from paynb.ops.pad.credit import apply_partial_credit, plan_partial_credit
+from tests.test_pad_credit_support import CreditWorld, open_world
+
+
+@pytest.fixture
+def world(empty_db_url: str, tmp_path: Path) -> Iterator[CreditWorld]:
+    yield from open_world(empty_db_url, tmp_path)
+
+
+def _plan(world: CreditWorld, invoice: str = "pad", **kw):
+    kw.setdefault("reason", "duplicate filing")
+    kw.setdefault("ticket", "OPS-100")
+    return plan_partial_credit(world.ids[invoice]["id"], settings=world.settings, cfs=world.cfs(), **kw)
+
+
+def test_partial_credit_by_lines(world: CreditWorld) -> None:
+    w = world
+    inv = w.ids["pad"]
+    line_a, line_b = inv["lines"]
+    plan = _plan(w, lines=[(line_a, "5.00"), (line_b, "1.50", "SERVICE_FEES")])
+    body = plan.body
+    assert body["credit"]["total"] == "6.50"
+    assert body["credit"]["status_after"] == "PAID"
+    memo = body["cfs"]["credit_memo"]["payload"]
+    assert memo["batch_source"] == "MANUAL-OTHER" and memo["cust_trx_type"] == "BC_REG_CREDIT_MEMO"
+    assert body["idempotency_key"] in memo["comments"]
+    assert [ln["unit_price"] for ln in memo["lines"]] == ["-5.00", "-1.50"]
+    assert memo["lines"][0]["distribution"][0]["account"] == "112.32363.34725.4375.3200000.000000.0000"
+    assert memo["lines"][1]["description"] == "Service Fee"
+
+    result = apply_partial_credit(plan, plan.sha256, settings=w.settings, cfs=w.cfs())
+    assert result.outcome == "applied", result.message
+    assert result.verified, result.problems
+    assert result.rows_affected == 5
+    assert len(w.memos(body["idempotency_key"])) == 1
+    assert w.scalar("SELECT refund FROM invoices WHERE id = :i", i=inv["id"]) == Decimal("6.50")
+    assert w.scalar("SELECT invoice_status_code FROM invoices WHERE id = :i", i=inv["id"]) == "PAID"
+    assert w.scalar("SELECT pad_credit FROM payment_accounts WHERE id = :i", i=w.ids["account"]) == Decimal(
+        "6.50"
+    )
+    assert w.scalar("SELECT count(*) FROM refunds_partial WHERE invoice_id = :i AND is_credit "
+                    "AND status = 'REFUND_PROCESSED'", i=inv["id"]) == 2  # fmt: skip
+    frame = result.to_frame()
+    assert {"payment_accounts", "invoices", "credits", "refunds_partial"} <= set(frame["where"])
+
+    again = apply_partial_credit(plan, plan.sha256, settings=w.settings, cfs=w.cfs())
+    assert again.outcome == "already_applied" and again.no_op and again.rows_affected == 0
+    assert "already applied" in again.message
+    assert len(w.memos(body["idempotency_key"])) == 1
+    assert w.scalar("SELECT count(*) FROM credits") == 1
+
+
+def test_full_credit_by_amount_with_gst(world: CreditWorld) -> None:
+    w = world
+    plan = _plan(w, "pad_gst", amount="12.08")
+    assert plan.body["credit"]["full"] is True
+    assert plan.body["credit"]["status_after"] == "CREDITED"
+    assert {g["kind"] for g in plan.body["credit"]["gst"]} == {"statutory_fees_gst", "service_fees_gst"}
+    result = apply_partial_credit(plan, plan.sha256, settings=w.settings, cfs=w.cfs())
+    assert result.outcome == "applied" and result.verified, result.problems
+    inv = w.ids["pad_gst"]["id"]
+    assert w.scalar("SELECT invoice_status_code FROM invoices WHERE id = :i", i=inv) == "CREDITED"
+    assert w.scalar("SELECT refund FROM invoices WHERE id = :i", i=inv) == Decimal("12.08")
+
+
+def test_concurrent_applies_post_one_memo(world: CreditWorld) -> None:
+    w = world
+    plan = _plan(w, amount="2.00")
+    results, errors = [], []
+
+    def run() -> None:
+        try:
+            results.append(apply_partial_credit(plan, plan.sha256, settings=w.settings, cfs=w.cfs()))
+        except Exception as err:  # collected and asserted below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert sorted(r.outcome for r in results) == ["already_applied", "applied"]
+    assert len(w.memos(plan.body["idempotency_key"])) == 1
+    assert w.scalar("SELECT count(*) FROM credits") == 1
