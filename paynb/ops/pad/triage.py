@@ -460,7 +460,7 @@ def triage_stuck_pad(
             by_account.setdefault(r["account_id"], []).append(r)
 
     decided: dict[int, tuple[Action, str, dict, str | None, Decimal | None]] = {}
-    pending: dict[int, tuple[CfsInvoiceRef | None, dict]] = {}
+    pending: dict[int, tuple[CfsInvoiceRef, dict]] = {}
     for inv in invoices:
         inv_refs = refs.get(inv["invoice_id"], [])
         active = [r for r in inv_refs if r["status_code"] == "ACTIVE"]
@@ -490,15 +490,13 @@ def triage_stuck_pad(
     if pending:
         client = cfs or CfsClient(settings)
         try:
-            results = client.get_invoices(
-                (k for k, _ in pending.values() if k is not None), progress=progress
-            )
+            results = client.get_invoices((k for k, _ in pending.values()), progress=progress)
         finally:
             if cfs is None:
                 client.close()
 
     # amount_due == 0 needs the CSV search; do it once for all of them
-    settled = {k.invoice_number for k, _ in pending.values() if k is not None and _is_settled(results.get(k))}
+    settled = {k.invoice_number for k, _ in pending.values() if _is_settled(results.get(k))}
     index: _CsvIndex | None = None
     if settled:
         oldest = min(inv["created_on"] for inv in invoices if inv["invoice_id"] in pending)
@@ -508,7 +506,6 @@ def triage_stuck_pad(
         warnings += [f"store: {p}" for p in index.problems]
 
     for invoice_id, (key, base) in pending.items():
-        assert key is not None
         result = results.get(key)
         if result is None:  # cannot happen with get_invoices, but never crash the report
             decided[invoice_id] = (
