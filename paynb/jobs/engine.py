@@ -1,0 +1,76 @@
+"""Execution plumbing: a kernel from the current environment and a papermill engine that keeps hold of
+the executed notebook even when execution ends in a timeout or a dead kernel.
+
+papermill picks the kernel from the notebook's ``kernelspec`` metadata, which fails with NoSuchKernel
+when the author's kernel name (``conda-env-x-py``) is not installed here (notebook-jobs.md §1.12). paynb
+instead starts ``sys.executable -m ipykernel_launcher``: the interpreter running paynb, so the kernel sees
+the same packages. A named kernelspec is used only when asked for.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+from papermill.engines import NBClientEngine, papermill_engines
+
+ENGINE_NAME = "paynb"
+CURRENT_ENV_KERNEL = "paynb-current-env"
+
+
+class RunKernelManager(AsyncKernelManager):
+    """nbclient's default (async) kernel manager with a fixed kernelspec (the current interpreter by default)."""
+
+    def __init__(self, spec: KernelSpec, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._paynb_spec = spec
+
+    @property
+    def kernel_spec(self) -> KernelSpec:  # type: ignore[override]
+        return self._paynb_spec
+
+
+def make_kernel_manager(
+    env: Mapping[str, str], kernel_name: str | None = None
+) -> tuple[RunKernelManager, str]:
+    """A kernel manager adding ``env`` to the kernel's environment, and the kernel name to record."""
+    if kernel_name:
+        spec = KernelSpecManager().get_kernel_spec(kernel_name)  # NoSuchKernel if it is not installed
+        spec.env = {**(spec.env or {}), **env}
+        name = kernel_name
+    else:
+        spec = KernelSpec(
+            # log_level: the kernel listens on loopback only; its "TCP without encryption" warning is noise
+            argv=[
+                sys.executable,
+                "-m",
+                "ipykernel_launcher",
+                "-f",
+                "{connection_file}",
+                "--IPKernelApp.log_level=ERROR",
+            ],
+            display_name="Python 3 (paynb environment)",
+            language="python",
+            env=dict(env),
+        )
+        name = CURRENT_ENV_KERNEL
+    return RunKernelManager(spec, kernel_name=name), name
+
+
+class CapturingEngine(NBClientEngine):
+    """papermill's nbclient engine, plus: hand the live notebook to the caller before executing, so a
+    CellTimeoutError or DeadKernelError (which papermill lets escape without returning the notebook
+    when output_path is None) still leaves the partial outputs in our hands."""
+
+    @classmethod
+    def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):  # type: ignore[no-untyped-def]
+        capture = kwargs.pop("paynb_capture", None)
+        if capture is not None:
+            capture["nb"] = nb_man.nb
+        return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+
+papermill_engines.register(ENGINE_NAME, CapturingEngine)

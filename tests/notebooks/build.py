@@ -1,0 +1,98 @@
+"""Rebuild the fixture notebooks (one per behaviour of ``paynb run``): ``python tests/notebooks/build.py``.
+
+They are stored without outputs, like every paynb notebook.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).parent
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+
+def params(source: str) -> nbformat.NotebookNode:
+    return new_code_cell(source, metadata={"tags": ["parameters"]})
+
+
+NOTEBOOKS: dict[str, list[nbformat.NotebookNode]] = {
+    "success": [
+        new_markdown_cell(
+            "# Success\nEvery supported parameter type arrives typed; the run reports its results."
+        ),
+        params(
+            "from datetime import date\n"
+            "from decimal import Decimal\n"
+            "from typing import Literal\n\n"
+            "invoice_id: int = 0  # the invoice to look at\n"
+            'label: str = "0042"  # text that looks like a number stays text\n'
+            "as_of: date = date(2026, 1, 31)\n"
+            'amount: Decimal = Decimal("0.00")\n'
+            "dry_run: bool = True\n"
+            "methods: list[str] = []\n"
+            'mode: Literal["summary", "detail"] = "summary"\n'
+            'account_name: str = ""  # paynb: redact'
+        ),
+        new_code_cell(
+            "import os\n\n"
+            "import paynb.jobs\n\n"
+            "assert type(invoice_id) is int and type(label) is str and type(as_of) is date\n"
+            "assert type(amount) is Decimal and type(dry_run) is bool and type(methods) is list\n"
+            'print("run", os.environ["PAYNB_RUN_ID"])\n'
+            'print("label", repr(label), "as_of", as_of.isoformat(), "amount", amount, "methods", methods, mode)'
+        ),
+        new_code_cell(
+            "paynb.jobs.record(rows_affected=invoice_id, dry_run=dry_run,\n"
+            '                  summary={"methods": methods, "amount": amount}, label=label)'
+        ),
+    ],
+    "cell_error": [
+        params('label: str = "cell error"'),
+        new_code_cell('print("before the failure")'),
+        new_code_cell('raise ValueError("deliberate failure for the test")'),
+        new_code_cell('print("never runs")'),
+    ],
+    "timeout": [
+        params("seconds: int = 30"),
+        new_code_cell('import time\n\nprint("sleeping", flush=True)\ntime.sleep(seconds)'),
+        new_code_cell('print("never runs")'),
+    ],
+    "dead_kernel": [
+        params('label: str = "dead kernel"'),
+        new_code_cell('import os\n\nprint("about to exit", flush=True)\nos._exit(1)'),
+        new_code_cell('print("never runs")'),
+    ],
+    "no_parameters": [
+        new_markdown_cell("No cell is tagged `parameters`."),
+        new_code_cell("invoice_id: int = 0\nprint(invoice_id)"),
+    ],
+    "secret_output": [
+        params('label: str = "prints a configured secret"'),
+        new_code_cell(
+            'import os\n\nprint("client secret is", os.environ.get("PAYNB_CFS_CLIENT_SECRET", ""))'
+        ),
+    ],
+    "secret_default": [
+        params('endpoint: str = "postgresql://pay:hunter2-hunter2@db.example/pay"'),
+        new_code_cell("print(endpoint)"),
+    ],
+    "bad_param_type": [
+        params("rate: float = 0.5"),
+        new_code_cell("print(rate)"),
+    ],
+}
+
+
+def build() -> None:
+    for name, cells in NOTEBOOKS.items():
+        nb = new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC})
+        for i, cell in enumerate(nb.cells):
+            cell.id = f"{name.replace('_', '-')}-{i}"  # stable ids keep the files byte-identical
+        nbformat.write(nb, HERE / f"{name}.ipynb")
+
+
+if __name__ == "__main__":
+    build()
