@@ -17,7 +17,6 @@ States, worst first:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,6 +163,11 @@ def _check_objects(
     waiting = {
         o["name"] for o in manifest.get("objects", []) if o["name"] not in manifest.get("delivered", {})
     }
+    for name in sorted(waiting & set(wanted)):
+        check.add("missing", f"{name} is still in the local spool; run `paynb archive flush`")
+        del wanted[name]
+    if not wanted:
+        return
     try:
         store = _store(archive["url"], settings, stores)
     except StoreError as err:
@@ -175,19 +179,15 @@ def _check_objects(
             if delivered[name].sha256 != digest:
                 check.add("tampered", f"{name}: the delivery row's sha256 differs from the record")
         try:
-            _check_object(check, store, name, key, digest, version, waiting)
+            _check_object(check, store, name, key, digest, version)
         except StoreError as err:
             check.add("missing", f"{name}: {str(err).splitlines()[0]}")
 
 
-def _check_object(
-    check: _Check, store: Store, name: str, key: str, digest: str, version: str | None, waiting: Iterable[str]
-) -> None:
+def _check_object(check: _Check, store: Store, name: str, key: str, digest: str, version: str | None) -> None:
     info = store.stat(key, version_id=version) if version else store.stat(key)
     if info is None:
-        if name in waiting:
-            check.add("missing", f"{name} is still in the local spool; run `paynb archive flush`")
-        elif version:
+        if version:
             check.add("missing", f"{name} version {version} is gone from {store.url_for(key)}")
         else:
             check.add("missing", f"{name} is gone from {store.url_for(key)}")

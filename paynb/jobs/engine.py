@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from typing import Any
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
@@ -22,21 +21,20 @@ CURRENT_ENV_KERNEL = "paynb-current-env"
 
 
 class RunKernelManager(AsyncKernelManager):
-    """nbclient's default (async) kernel manager with a fixed kernelspec (the current interpreter by default)."""
+    """nbclient's default (async) kernel manager with a fixed kernelspec. nbclient builds it from
+    ``kernel_manager_class`` and so owns it: it shuts the kernel down when the run ends."""
 
-    def __init__(self, spec: KernelSpec, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._paynb_spec = spec
+    fixed_spec: KernelSpec
 
     @property
     def kernel_spec(self) -> KernelSpec:  # type: ignore[override]
-        return self._paynb_spec
+        return self.fixed_spec
 
 
-def make_kernel_manager(
+def kernel_manager_class(
     env: Mapping[str, str], kernel_name: str | None = None
-) -> tuple[RunKernelManager, str]:
-    """A kernel manager adding ``env`` to the kernel's environment, and the kernel name to record."""
+) -> tuple[type[RunKernelManager], str]:
+    """A kernel manager class whose kernels get ``env`` added, and the kernel name to record."""
     if kernel_name:
         spec = KernelSpecManager().get_kernel_spec(kernel_name)  # NoSuchKernel if it is not installed
         spec.env = {**(spec.env or {}), **env}
@@ -57,7 +55,7 @@ def make_kernel_manager(
             env=dict(env),
         )
         name = CURRENT_ENV_KERNEL
-    return RunKernelManager(spec, kernel_name=name), name
+    return type("RunKernelManager", (RunKernelManager,), {"fixed_spec": spec}), name
 
 
 class CapturingEngine(NBClientEngine):

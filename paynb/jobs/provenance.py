@@ -15,6 +15,7 @@ import os
 import platform
 import socket
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -89,8 +90,7 @@ def hmac_key(settings: Settings) -> bytes:
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{HMAC_KEY_FILE}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{HMAC_KEY_FILE}.")  # mode 0600
     with os.fdopen(fd, "w") as fh:
         fh.write(os.urandom(32).hex())
     try:

@@ -57,7 +57,7 @@ from paynb.jobs.params import (
     render_parameters_source,
     resolve_parameters,
 )
-from paynb.jobs.redact import check_notebook, leak_message, redact_notebook, scan_notebook
+from paynb.jobs.redact import leak_message, redact_notebook, scan_notebook
 from paynb.jobs.report import collect_reports
 from paynb.jobs.run_record import SCHEMA_VERSION, validate_record
 from paynb.settings import Settings, get_settings
@@ -366,10 +366,10 @@ def _execute(
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
-    from paynb.jobs.engine import ENGINE_NAME, make_kernel_manager
+    from paynb.jobs.engine import ENGINE_NAME, kernel_manager_class
 
     try:
-        km, kname = make_kernel_manager({RUN_ID_ENV: run_id}, kernel_name)
+        km_class, kname = kernel_manager_class({RUN_ID_ENV: run_id}, kernel_name)
     except NoSuchKernel:
         raise InputError(
             "no kernelspec of that name is installed (`jupyter kernelspec list`)", field="kernel"
@@ -382,7 +382,7 @@ def _execute(
             None,  # no output file: the unredacted notebook stays in memory
             kernel_name=kname,
             engine_name=ENGINE_NAME,
-            km=km,
+            kernel_manager_class=km_class,
             paynb_capture=capture,
             request_save_on_cell_execute=False,
             progress_bar=progress,
@@ -473,4 +473,4 @@ def _summary_line(record: dict[str, Any]) -> str:
     return f"failed ({record['failure_kind']}): {detail}"
 
 
-__all__ = ["RunResult", "check_notebook", "run_notebook"]
+__all__ = ["RunResult", "run_notebook"]
