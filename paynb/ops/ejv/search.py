@@ -322,15 +322,17 @@ class _Listed:
         return info.etag or info.sha256 or f"{info.size}:{info.last_modified}"
 
 
-def _list_sources(sources: Sequence[Source], workers: int, warnings: list[str]) -> list[list[_Listed]]:
-    def one(source: Source) -> list[_Listed]:
+def _list_sources(sources: Sequence[Source], workers: int, warnings: list[str]) -> list[list[_Listed] | None]:
+    """The EJV objects of each source; ``None`` for an optional source that could not be listed."""
+
+    def one(source: Source) -> list[_Listed] | None:
         try:
             infos = list(source.store.list(source.prefix, recursive=True))
         except StoreError as err:
             if source.required:
                 raise
             warnings.append(f"skipped {source.name}: {err}")
-            return []
+            return None
         out = []
         for info in infos:
             kind = None if info.is_prefix else file_kind(info.key)
@@ -345,12 +347,14 @@ def _list_sources(sources: Sequence[Source], workers: int, warnings: list[str]) 
 
 
 def _plan_scan(
-    index: SearchIndex, sources: Sequence[Source], listed: list[list[_Listed]]
+    index: SearchIndex, sources: Sequence[Source], listed: list[list[_Listed] | None]
 ) -> tuple[list[_Listed], dict[str, _Listed], int]:
     todo: list[_Listed] = []
     current: dict[str, _Listed] = {}
     cached = 0
     for source, items in zip(sources, listed, strict=True):
+        if items is None:  # not reachable this time: keep what the index knows, answer nothing from it
+            continue
         known = index.files_under(source.url_prefix)
         here = {item.url for item in items}
         index.forget(url for url in known if url not in here)  # gone from the store
