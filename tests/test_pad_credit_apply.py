@@ -95,3 +95,82 @@ def test_concurrent_applies_post_one_memo(world: CreditWorld) -> None:
     assert sorted(r.outcome for r in results) == ["already_applied", "applied"]
     assert len(w.memos(plan.body["idempotency_key"])) == 1
     assert w.scalar("SELECT count(*) FROM credits") == 1
+
+
+def _cli_env(w: CreditWorld, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tests.test_pad_credit_support import CFS_ID, CFS_SECRET, CONNECTOR
+
+    env = {
+        "PAYNB_DATABASE_URL": w.db_url,
+        "PAYNB_CFS_BASE_URL": w.server.url,
+        "PAYNB_CFS_CLIENT_ID": CFS_ID,
+        "PAYNB_CFS_CLIENT_SECRET": CFS_SECRET,
+        "PAYNB_PAY_CONNECTOR_AUTH": CONNECTOR,
+        "PAYNB_DATA_DIR": str(w.settings.data_dir),
+        "PAYNB_ENV_FILE": str(tmp_path / "none.env"),
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+
+
+def test_cli_plan_then_apply(world: CreditWorld, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from paynb.cli import cli
+
+    w = world
+    _cli_env(w, monkeypatch, tmp_path)
+    line_a, line_b = w.ids["pad"]["lines"]
+    out = tmp_path / "plan.json"
+    runner = CliRunner()
+    args = ["pad", "credit", "plan", "--invoice", str(w.ids["pad"]["id"]), "--line", str(line_a), "5.00",
+            "--line", str(line_b), "1.50", "service_fees", "--reason", "filed twice", "--ticket", "OPS-9",
+            "--out", str(out)]  # fmt: skip
+    res = runner.invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert "plan sha256:" in res.output and "paynb pad credit apply --plan" in res.output
+    assert "SERVICE_FEES" in res.output and "pad_credit" in res.output
+    res_json = runner.invoke(cli, [*args[:-2], "--json"])
+    data = json.loads(res_json.output)
+    assert data["plan"]["body"]["credit"]["total"] == "6.50"
+    sha = data["sha256"]
+    assert w.snapshot()["credits"] == 0  # planning wrote nothing
+
+    bad = runner.invoke(cli, ["pad", "credit", "apply", "--plan", str(out), "--confirm", "0" * 64])
+    assert bad.exit_code != 0 and "does not match the plan" in str(bad.exception or bad.output)
+    ok = runner.invoke(cli, ["pad", "credit", "apply", "--plan", str(out), "--confirm", sha])
+    assert ok.exit_code == 0, ok.output
+    assert "applied: credit memo" in ok.output and "verified" in ok.output
+    again = runner.invoke(cli, ["pad", "credit", "apply", "--plan", str(out), "--confirm", sha, "--json"])
+    assert again.exit_code == 0 and json.loads(again.output)["outcome"] == "already_applied"
+
+
+def test_cli_line_option_needs_an_amount(
+    world: CreditWorld, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from paynb.cli import cli
+
+    _cli_env(world, monkeypatch, tmp_path)
+    res = CliRunner().invoke(cli, ["pad", "credit", "plan", "--invoice", "1", "--line", "5", "--reason", "r",
+                                   "--ticket", "T"])  # fmt: skip
+    assert res.exit_code != 0 and "ITEM_ID AMOUNT [TYPE]" in res.output
+    help_text = CliRunner().invoke(cli, ["pad", "credit", "plan", "--help"]).output
+    assert "Example:" in help_text
+
+
+def test_ledger_holds_the_intent_and_the_reconciliation_note(world: CreditWorld) -> None:
+    ledger = pytest.importorskip("paynb.jobs.ledger")
+    w = world
+    plan = _plan(w, amount="1.75")
+    result = apply_partial_credit(plan, plan.sha256, settings=w.settings, cfs=w.cfs())
+    intent = ledger.get_intent(plan.body["idempotency_key"], settings=w.settings)
+    assert intent.state == "confirmed"
+    assert [h["state"] for h in intent.history] == ["pending", "pending", "sent", "confirmed"]
+    evidence = intent.evidence
+    assert evidence["credit_memo_number"] == result.credit_memo_number
+    assert evidence["plan_sha256"] == plan.sha256 and "CMAP" in evidence["note"]
+    assert evidence["refunds_partial_ids"] == result.refunds_partial_ids

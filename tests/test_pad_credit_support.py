@@ -104,15 +104,22 @@ class CreditWorld:
 
 
 def _intent_count(settings: Settings) -> int:
-    path = Path(settings.data_dir) / "intents.sqlite3"
-    if not path.exists():
-        return 0
-    eng = sa.create_engine(f"sqlite:///{path}", poolclass=NullPool)
-    try:
-        with eng.connect() as c:
-            return int(c.execute(sa.text("SELECT count(*) FROM paynb_intents")).scalar() or 0)
-    finally:
-        eng.dispose()
+    """Intents in the ledger (paynb.jobs.ledger's file, or the stand-in store's)."""
+    total = 0
+    for name, table in (("ledger.sqlite", "paynb_intents"), ("pad_intents.sqlite3", "paynb_pad_intents")):
+        path = Path(settings.data_dir) / name
+        if not path.exists():
+            continue
+        eng = sa.create_engine(f"sqlite:///{path}", poolclass=NullPool)
+        try:
+            with eng.connect() as c:
+                if c.execute(
+                    sa.text("SELECT count(*) FROM sqlite_master WHERE name = :t"), {"t": table}
+                ).scalar():
+                    total += int(c.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() or 0)
+        finally:
+            eng.dispose()
+    return total
 
 
 # -- data ---------------------------------------------------------------------------------------------------------

@@ -265,3 +265,23 @@ def test_amount_parsing_and_key() -> None:
     assert k1 == k2 and k1.startswith("pcr-") and len(k1) == 28
     assert k1 != idempotency_key(1, [(2, Decimal("1.00"), "BASE_FEES")], None, "T")
     assert idempotency_key(1, None, Decimal("1.00"), "T") != idempotency_key(1, None, Decimal("1.00"), "U")
+
+
+def test_edited_plan_with_its_own_hash_is_refused(world: CreditWorld) -> None:
+    """Someone edits the plan file and confirms the edited file's hash: nothing happens."""
+    import copy
+
+    w = world
+    plan = _plan(w, amount="2.00")
+    before = w.snapshot()
+    body = copy.deepcopy(plan.body)
+    body["pay_db"]["refunds_partial"]["insert"][0]["refund_amount"] = "20.00"
+    edited = Plan.from_dict({**plan.to_dict(), "body": body})
+    with pytest.raises(PlanError, match=r"does not add up \(refunds_partial\)"):
+        apply_partial_credit(edited, edited.sha256, settings=w.settings, cfs=w.cfs())
+    body = copy.deepcopy(plan.body)
+    body["reason"] = "another reason"  # consistent, but not what pay-db gives today
+    edited = Plan.from_dict({**plan.to_dict(), "body": body})
+    with pytest.raises(StalePlanError):
+        apply_partial_credit(edited, edited.sha256, settings=w.settings, cfs=w.cfs())
+    assert w.snapshot() == before

@@ -1,7 +1,142 @@
-"""CLI: paynb pad commands (pad_credit)."""
+"""CLI: ``paynb pad credit plan|apply`` — a PAD partial credit as a guarded data fix."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-commands: list[click.Command] = []
+from paynb.cli.options import json_option
+from paynb.enums import RefundsPartialType
+from paynb.output import format_table, print_json
+
+_TYPES = frozenset(t.value for t in RefundsPartialType)
+
+
+class _LineOption(click.Option):
+    """``--line ITEM_ID AMOUNT [TYPE]``: two values, and a third when it is a refund type."""
+
+    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
+        super().add_to_parser(parser, ctx)
+        for name in self.opts:
+            opt = parser._long_opt.get(name) or parser._short_opt.get(name)  # click keeps them by name
+            if opt is None:
+                continue
+            original = opt.process
+
+            def process(value: Any, state: Any, _original: Any = original, _name: str = name) -> None:
+                if not state.rargs or state.rargs[0].startswith("--"):
+                    raise click.BadOptionUsage(_name, f"{_name} needs ITEM_ID AMOUNT [TYPE]")
+                values = [value, state.rargs.pop(0)]
+                if state.rargs and state.rargs[0].upper() in _TYPES:
+                    values.append(state.rargs.pop(0).upper())
+                _original(tuple(values), state)
+
+            opt.process = process
+
+
+@click.group()
+def credit() -> None:
+    """Credit a PAD invoice in CFS (a credit memo) and record it in pay-db — plan, review, apply once.
+
+    \b
+    Example:
+      paynb pad credit plan --invoice 123 --amount 10.00 --reason "duplicate filing" --ticket OPS-1 --out plan.json
+      paynb pad credit apply --plan plan.json --confirm <sha256 printed by plan>
+    """
+
+
+@credit.command("plan")
+@click.option("--invoice", "invoice_id", type=int, required=True, help="pay-db invoice id (PAD).")
+@click.option(
+    "--line",
+    "lines",
+    cls=_LineOption,
+    multiple=True,
+    type=click.UNPROCESSED,
+    help="ITEM_ID AMOUNT [TYPE]: credit AMOUNT on payment line item ITEM_ID; TYPE is BASE_FEES (default), "
+    "FUTURE_EFFECTIVE_FEES, PRIORITY_FEES or SERVICE_FEES. Repeat for more lines.",
+)
+@click.option("--amount", default=None, help="Credit this amount, spread over the lines (instead of --line).")
+@click.option("--reason", required=True, help="Why (recorded in credits.details and the ledger).")
+@click.option(
+    "--ticket", required=True, help="Ticket reference, e.g. OPS-1234 (part of the idempotency key)."
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, writable=True), default=None, help="Write the plan here."
+)
+@json_option
+def plan_cmd(invoice_id: int, lines: tuple[tuple[str, ...], ...], amount: str | None, reason: str, ticket: str,
+             out: str | None, as_json: bool) -> None:  # fmt: skip
+    """Plan a credit (read-only) and print it with its sha256. Nothing is changed.
+
+    \b
+    Example:
+      paynb pad credit plan --invoice 123 --line 456 5.00 --line 457 1.50 SERVICE_FEES \\
+          --reason "filed twice" --ticket OPS-1 --out plan.json
+      paynb pad credit plan --invoice 123 --amount 10.00 --reason "filed twice" --ticket OPS-1 --json
+    """
+    from paynb.ops.pad.credit import plan_partial_credit
+    from paynb.ops.pad.credit_view import changes_frame, lines_frame, memo_frame, plan_text
+
+    plan = plan_partial_credit(invoice_id, lines=list(lines) if lines else None, amount=amount, reason=reason,
+                               ticket=ticket)  # fmt: skip
+    if out:
+        plan.write(out)
+    if as_json:
+        print_json({"sha256": plan.sha256, "file": out, "plan": plan.to_dict()})
+        return
+    click.echo(plan_text(plan))
+    click.echo("")
+    click.echo(format_table(lines_frame(plan), title="Credited per line item"))
+    click.echo("")
+    click.echo(
+        format_table(
+            memo_frame(plan), title=f"CFS credit memo: POST {plan.body['cfs']['credit_memo']['path']}"
+        )
+    )
+    click.echo("")
+    click.echo(format_table(changes_frame(plan), title="Changes (before -> after)"))
+    click.echo("")
+    if out:
+        click.echo(
+            f"Plan written to {out}. Review it, then:\n  paynb pad credit apply --plan {out} --confirm {plan.sha256}"
+        )
+    else:
+        click.echo("Add --out plan.json to save the plan for `paynb pad credit apply`.")
+
+
+@credit.command("apply")
+@click.option(
+    "--plan", "plan_file", required=True, type=click.Path(dir_okay=False), help="Plan file from `plan --out`."
+)
+@click.option("--confirm", required=True, help="The plan's sha256, as printed by `plan`.")
+@json_option
+def apply_cmd(plan_file: str, confirm: str, as_json: bool) -> None:
+    """Apply a reviewed plan: post the credit memo once, write pay-db in one transaction, verify.
+
+    Re-planning must give the same plan, or nothing happens. Safe to re-run: a finished credit is a no-op,
+    and a run that stopped half-way resumes where it stopped. Exits 1 when verification finds a problem.
+
+    \b
+    Example:
+      paynb pad credit apply --plan plan.json --confirm 3f2a…e9
+    """
+    from paynb.ops.pad.credit import apply_partial_credit
+    from paynb.ops.pad.credit_view import result_frame
+    from paynb.plan import Plan
+
+    plan = Plan.read(plan_file)
+    result = apply_partial_credit(plan, confirm)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        click.echo(result.message)
+        click.echo(f"key {result.idempotency_key}, run {result.run_id}, steps: {'; '.join(result.steps)}")
+        click.echo(format_table(result_frame(result), title="Before -> after (re-read from pay-db and CFS)"))
+        click.echo("verified" if result.verified else "NOT VERIFIED:\n  " + "\n  ".join(result.problems))
+    if not result.verified:
+        raise click.exceptions.Exit(1)
+
+
+commands: list[click.Command] = [credit]

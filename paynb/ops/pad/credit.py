@@ -17,24 +17,25 @@ State machine of one apply (under a PostgreSQL advisory lock on the invoice, hel
 
     confirm ok? ──no──> ConfirmMismatch (nothing happens)
         │
-    ledger intent "done" ─────────────────────────────────────────────> ALREADY APPLIED (verify, no-op)
+    ledger intent "confirmed" ────────────────────────────────────────> ALREADY APPLIED (verify, no-op)
         │ no
-    pay-db has credits.details "paynb:<key>…" ──> mark intent done ──> RESUMED (a run died after commit)
+    pay-db has credits.details "paynb:<key>…" ──> mark confirmed ────> RESUMED (a run died after commit)
         │ no
-    memo known? (intent "posted" with its number, else CFS memos of the site searched for the key)
+    memo known? (intent "sent" with its number, else CFS memos of the site searched for the key)
         │ no                                              │ yes (a run died after the post)
     re-plan, check_fresh (refuse on any change)           │ memo amount must equal the plan's total
-    [before_intent] record intent "recorded"              │ intent recorded/marked "posted" if behind
+    [before_intent] record intent "pending" (+ the        │ intent recorded/marked "sent" if behind
+                    reconciliation note, plan sha256)     │
     [after_intent]  POST …/cms/ (a lost response is       │
                     recovered by searching for the key)   │
-    [after_post]    mark intent "posted" + memo number    │
+    [after_post]    mark intent "sent" + memo number      │
         ├─────────────────────────────────────────────────┘
     [before_db] one write transaction (run id stamped): lock invoice and account rows (FOR UPDATE);
                 if the key is already in credits -> nothing to do; guards: status, refund and earlier
                 partial credits still as planned (else StalePlanError: memo posted, pay-db changed,
                 reconcile by hand); insert credits, add to pad_credit, [mid_db], insert refunds_partial,
                 update the invoice; commit
-    [after_commit] mark intent "done" with the row ids   [after_done]  verify: re-read CFS and pay-db
+    [after_commit] mark intent "confirmed" with the row ids   [after_done]  verify: re-read CFS and pay-db
 
 A crash at any ``[boundary]`` leaves one of: nothing; an intent without a memo (the re-run re-plans and
 posts); a memo without pay-db rows (the re-run finds it by key and does only the DB step); pay-db rows
@@ -142,7 +143,8 @@ class CreditRequest:
     def to_dict(self) -> dict[str, Any]:
         if self.form == "amount":
             return {"form": "amount", "amount": self.amount}
-        return {"form": "lines", "lines": [[i, a, t] for i, a, t in self.lines]}
+        # sorted like the key, so the same credit always records the same request
+        return {"form": "lines", "lines": sorted([i, a, t] for i, a, t in self.lines)}
 
 
 def idempotency_key(
@@ -374,10 +376,13 @@ def _refuse_if_applied(key: str, marker: dict[str, Any] | None, settings: Settin
             f"a credit with key {key} is already in pay-db (credits {marker['id']}, memo {marker['cfs_identifier']})",
             {"credit_id": marker["id"], "credit_memo_number": marker["cfs_identifier"]},
         )
-    intent = intents.get_intent(key, settings=settings)
-    if intent is not None and intent.state == "done":
+    try:
+        intent = intents.get_intent(key, settings=settings)
+    except PaynbError:
+        intent = None  # an unreachable ledger must not block a read-only plan; apply will need it
+    if intent is not None and intent.state == intents.CONFIRMED:
         raise CreditAlreadyApplied(
-            f"a credit with key {key} was applied on {intent.updated_on} (memo "
+            f"a credit with key {key} was applied on {getattr(intent, 'updated_at', '?')} (memo "
             f"{intent.evidence.get('credit_memo_number')})",
             intent.evidence,
         )
@@ -656,6 +661,38 @@ def _find_memo(cfs: CfsClient, body: dict[str, Any]) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
+def check_consistent(plan: Plan) -> None:
+    """Refuse a plan whose parts disagree (a hand-edited file): the key must be the request's, and every
+    amount must add up to the credit total. Runs before anything else, so even a resume (which does not
+    re-plan once the memo exists) never writes rows a real plan would not have."""
+    if plan.kind != PLAN_KIND:
+        raise PlanError(f"this is a {plan.kind!r} plan, not a {PLAN_KIND!r} plan")
+    try:
+        body = plan.body
+        total = money(body["credit"]["total"])
+        db_ = body["pay_db"]
+        parts = sum((money(r["refund_amount"]) for r in db_["refunds_partial"]["insert"]), ZERO)
+        parts += sum((money(g["amount"]) for g in body["credit"]["gst"]), ZERO)
+        memo = -sum((money(ln["unit_price"]) * int(ln["quantity"]) for ln in
+                     body["cfs"]["credit_memo"]["payload"]["lines"]), ZERO)  # fmt: skip
+        pad = db_["payment_accounts"]["pad_credit"]
+        refund = db_["invoices"]["refund"]
+        checks = {
+            "idempotency_key": request_from_plan(plan).key == body["idempotency_key"],
+            "refunds_partial": parts == total,
+            "credit memo lines": memo == total,
+            "credits.amount": money(db_["credits"]["insert"]["amount"]) == total,
+            "pad_credit": money(pad["after"]) == money(pad["before"]) + total,
+            "invoices.refund": money(refund["after"]) == money(refund["before"]) + total,
+            "invoice": int(db_["invoices"]["id"]) == int(body["invoice"]["id"]),
+        }
+    except (KeyError, TypeError, ValueError, ArithmeticError) as err:
+        raise PlanError(f"the plan is incomplete or malformed ({type(err).__name__}: {err})") from None
+    bad = [name for name, ok in checks.items() if not ok]
+    if bad:
+        raise PlanError(f"the plan does not add up ({', '.join(bad)}); was it edited? Make a new plan")
+
+
 def apply_partial_credit(
     plan: Plan,
     confirm: str,
@@ -673,8 +710,7 @@ def apply_partial_credit(
     re-run at any point: see the state machine in the module docstring.
     """
     check_confirm(plan, confirm)
-    if plan.kind != PLAN_KIND:
-        raise PlanError(f"this is a {plan.kind!r} plan, not a {PLAN_KIND!r} plan")
+    check_consistent(plan)
     settings = settings or get_settings()
     if run_id is None:
         current = db.current_run_id()
@@ -731,16 +767,23 @@ class _Apply:
 
     def run(self) -> ApplyResult:
         intent = intents.get_intent(self.key, settings=self.settings)
-        if intent is not None and intent.state == "done":
+        if intent is not None and intent.state == intents.CONFIRMED:
             self.steps.append("ledger: already done")
             return self.result("already_applied", f"already applied (key {self.key}); nothing was changed",
                                intent.evidence, 0)  # fmt: skip
+        if intent is not None and intent.state not in (intents.PENDING, intents.SENT):
+            raise PlanError(
+                f"the ledger marks the credit {self.key} as {intent.state}; it will not be retried under this key",
+                hint="check CFS and pay-db for it; for a new attempt use a new ticket",
+            )
         with db.read_connection(self.engine) as conn:
             marker = _applied_marker(conn, self.invoice_id, self.key)
         if marker is not None:
             evidence = self._evidence_from_db(marker)
             self._ensure_intent()
-            intents.mark_intent(self.key, "done", settings=self.settings, found_in_pay_db=True, **evidence)
+            intents.mark_intent(
+                self.key, intents.CONFIRMED, settings=self.settings, found_in_pay_db=True, **evidence
+            )
             self.steps.append("pay-db: already committed; ledger marked done")
             return self.result("resumed", "pay-db already held this credit (an earlier run stopped after its "
                                "commit); the ledger is now up to date", evidence, 0)  # fmt: skip
@@ -751,7 +794,9 @@ class _Apply:
         self.hook("before_db")
         evidence, wrote = self._write_db(memo_number)
         self.hook("after_commit")
-        intents.mark_intent(self.key, "done", settings=self.settings, run_id=self.run_id, **evidence)
+        intents.mark_intent(
+            self.key, intents.CONFIRMED, settings=self.settings, run_id=self.run_id, **evidence
+        )
         self.steps.append("ledger: done")
         self.hook("after_done")
         if wrote == 0:
@@ -766,22 +811,27 @@ class _Apply:
         )
 
     # -- steps --------------------------------------------------------------------------------------------
-    def _intent_payload(self) -> dict[str, Any]:
-        return {
-            "kind": PLAN_KIND,
-            "plan_sha256": self.plan.sha256,
-            "invoice_id": self.invoice_id,
-            "amount": self.body["credit"]["total"],
-            "ticket": self.body["ticket"],
-            "cfs_site": "/".join(_site(self.body)),
-            "note": self.body["ledger_note"],
-            "run_id": self.run_id,
-        }
-
     def _ensure_intent(self) -> None:
-        intents.record_intent(self.key, self._intent_payload(), settings=self.settings)
+        """Record the intent. Its payload holds only what the key is made of, so every run of the same
+        credit records the same payload; run-specific facts go into the evidence."""
+        req = request_from_plan(self.plan)
+        payload = {
+            "kind": PLAN_KIND,
+            "invoice_id": self.invoice_id,
+            "request": req.to_dict(),
+            "ticket": req.ticket,
+        }
+        intents.record_intent(self.key, to_jsonable(payload), settings=self.settings, run_id=self.run_id)
 
-    def _known_memo(self, intent: intents.Intent | None) -> str | None:
+    def _note_intent(self) -> None:
+        """The reconciliation note and this run's plan, in the ledger before the memo is posted."""
+        intents.mark_intent(
+            self.key, intents.PENDING, settings=self.settings, note=self.body["ledger_note"],
+            plan_sha256=self.plan.sha256, amount=self.body["credit"]["total"], cfs_site="/".join(_site(self.body)),
+            run_id=self.run_id,
+        )  # fmt: skip
+
+    def _known_memo(self, intent: intents.IntentLike | None) -> str | None:
         """The memo of an earlier run: from the ledger, else from CFS (searched by key)."""
         number = intent.evidence.get("credit_memo_number") if intent is not None else None
         memo = None
@@ -800,7 +850,7 @@ class _Apply:
             )
         self._ensure_intent()
         intents.mark_intent(
-            self.key, "posted", settings=self.settings, credit_memo_number=number, found_in_cfs=True
+            self.key, intents.SENT, settings=self.settings, credit_memo_number=number, found_in_cfs=True
         )
         self.steps.append(f"cfs: memo {number} already posted; resuming with the pay-db step")
         return number
@@ -812,6 +862,7 @@ class _Apply:
         self.steps.append("re-planned: unchanged")
         self.hook("before_intent")
         self._ensure_intent()
+        self._note_intent()
         self.steps.append("ledger: intent recorded")
         self.hook("after_intent")
         answer = self.cfs.create_credit_memo(
@@ -828,7 +879,7 @@ class _Apply:
         )
         self.hook("after_post")
         intents.mark_intent(
-            self.key, "posted", settings=self.settings, credit_memo_number=number, run_id=self.run_id
+            self.key, intents.SENT, settings=self.settings, credit_memo_number=number, run_id=self.run_id
         )
         return number
 
@@ -1055,7 +1106,7 @@ def applied_evidence(
 ) -> dict[str, Any] | None:
     """What an applied credit with ``key`` left (ledger first, then pay-db), or None."""
     intent = intents.get_intent(key, settings=settings)
-    if intent is not None and intent.state == "done":
+    if intent is not None and intent.state == intents.CONFIRMED:
         return intent.evidence
     engine = engine or db.create_engine(settings)
     with db.read_connection(engine) as conn:

@@ -1,0 +1,168 @@
+"""The PAD credit notebook runs headless: a dry run shows the plan and changes nothing; an apply run (through
+``paynb run`` when the job layer is there, archived to the S3 sandbox) shows the plan, the confirmation and
+the before/after values — and no executed notebook carries a secret.
+
+The pay-db is the credit tests' hand-made one (``open_world``), with a CFS server over HTTP and an S3
+server, wired up as the sandbox is (``PAYNB_ENVIRONMENT=test``, so ``invoice_id = 0`` picks the candidate).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+
+from paynb.settings import Settings
+from tests.test_pad_credit_support import CFS_ID, CFS_SECRET, CONNECTOR, CreditWorld, open_world
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "datafix" / "pad_partial_credit.ipynb"
+
+pytestmark = [pytest.mark.notebook, pytest.mark.slow]
+
+
+@pytest.fixture
+def world(empty_db_url: str, tmp_path: Path) -> Iterator[CreditWorld]:
+    yield from open_world(empty_db_url, tmp_path)
+
+
+@pytest.fixture
+def env(world: CreditWorld, s3_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {
+        "PAYNB_ENVIRONMENT": "test",
+        "PAYNB_DATABASE_URL": world.db_url,
+        **s3_server.env(),
+        "PAYNB_CFS_BASE_URL": world.server.url,
+        "PAYNB_CFS_CLIENT_ID": CFS_ID,
+        "PAYNB_CFS_CLIENT_SECRET": CFS_SECRET,
+        "PAYNB_PAY_CONNECTOR_AUTH": CONNECTOR,
+        "PAYNB_DATA_DIR": str(world.settings.data_dir),
+        "PAYNB_HMAC_KEY": "credit-hmac-key-4c1e",
+        "PAYNB_ENV_FILE": str(tmp_path / "none.env"),
+    }
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    return values
+
+
+def outputs_text(nb: nbformat.NotebookNode) -> str:
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text", ""))
+            data = out.get("data", {})
+            parts += [str(data.get(k, "")) for k in ("text/plain", "text/markdown", "text/html")]
+    return "\n".join(parts)
+
+
+def assert_no_secrets(nb: nbformat.NotebookNode, env: dict[str, str]) -> None:
+    secrets = Settings.load(env=env, dotenv=None).secret_values()
+    assert CFS_SECRET in secrets and CONNECTOR in secrets  # the scan looks for the real values
+    text = json.dumps(nb)
+    for secret in secrets:
+        assert secret not in text
+
+
+def test_notebook_is_stored_stripped_with_safe_annotated_parameters() -> None:
+    nb = json.loads(NOTEBOOK.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code[0]["metadata"].get("tags") == ["parameters"]
+    lines = "".join(code[0]["source"]).splitlines()
+    assert all(re.match(r"^\w+: (int|str|bool) = ", line) for line in lines), lines
+    assert "dry_run: bool = True" in lines and 'confirm: str = ""' in lines and "invoice_id: int = 0" in lines
+    assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
+    source = "\n".join("".join(c["source"]) for c in code[1:])
+    assert (
+        not re.search(r"\b(SELECT|INSERT|UPDATE)\b", source)
+        and "requests" not in source
+        and "http" not in source
+    )
+
+
+def test_dry_run_then_apply(world: CreditWorld, env: dict[str, str], tmp_path: Path) -> None:
+    dry_out = tmp_path / "dry.ipynb"
+    papermill.execute_notebook(str(NOTEBOOK), str(dry_out), parameters={"amount": "2.50", "ticket": "NB-1"},
+                               kernel_name="python3", progress_bar=False, cwd=str(ROOT))  # fmt: skip
+    dry = nbformat.read(dry_out, as_version=4)
+    text = outputs_text(dry)
+    sha = re.search(r"plan sha256:\s+([0-9a-f]{64})", text)
+    assert sha, text[:2000]
+    assert "Changes, before → after" in text and "pad_credit" in text and "REG" in text
+    assert (
+        f"Dry run: nothing was changed. To apply, run again with dry_run=False and confirm={sha[1]}" in text
+    )
+    assert world.snapshot()["credits"] == 0 and world.memos() == []
+    assert_no_secrets(dry, env)
+
+    try:
+        from paynb.jobs import run_notebook
+    except ImportError:  # the job layer is not installed: plain papermill
+        run_notebook = None
+    params = {"amount": "2.50", "ticket": "NB-1", "dry_run": False, "confirm": sha[1]}
+    if run_notebook is not None:
+        from paynb.sandbox.s3 import ensure_bucket
+        from paynb.store import open_store
+
+        bucket = f"credit-nb-{uuid.uuid4().hex[:12]}"
+        ensure_bucket(_client(env), bucket, versioning=True)
+        archive = f"s3://{bucket}/archive"
+        settings = Settings.load(env=env, dotenv=None)
+        store = open_store(archive, settings)
+        result = run_notebook(NOTEBOOK, {k: str(v) for k, v in params.items()}, settings=settings,
+                              archive_url=archive, cwd=ROOT)  # fmt: skip
+        assert result.ok, result.message
+        assert result.record["dry_run"] is False and result.record["plan_sha256"] == sha[1]
+        assert result.record["rows_affected"] == 4 and result.record["idempotency_key"].startswith("pcr-")
+        prefix = result.record["archive"]["prefix"]
+        applied = nbformat.reads(store.get(f"{prefix}/notebook.ipynb").decode(), as_version=4)
+    else:
+        out = tmp_path / "apply.ipynb"
+        papermill.execute_notebook(str(NOTEBOOK), str(out), parameters=params, kernel_name="python3",
+                                   progress_bar=False, cwd=str(ROOT))  # fmt: skip
+        applied = nbformat.read(out, as_version=4)
+    text = outputs_text(applied)
+    assert f"Confirmed with sha256 {sha[1]}" in text
+    assert "Result: applied (verified)" in text
+    assert "pad_credit" in text and "invoice_status_code" in text and "refund_date" in text
+    assert_no_secrets(applied, env)
+    inv = world.ids["pad"]["id"]
+    assert world.scalar("SELECT refund FROM invoices WHERE id = :i", i=inv) == Decimal("2.50")
+    assert len(world.memos()) == 1
+
+    # the same run again: nothing changes, and the notebook says so
+    again = tmp_path / "again.ipynb"
+    papermill.execute_notebook(str(NOTEBOOK), str(again), parameters=params, kernel_name="python3",
+                               progress_bar=False, cwd=str(ROOT))  # fmt: skip
+    assert "Already applied — nothing to do" in outputs_text(nbformat.read(again, as_version=4))
+    assert len(world.memos()) == 1 and world.snapshot()["credits"] == 1
+
+
+def test_headless_needs_the_confirm_hash_and_the_button_applies(
+    world: CreditWorld, env: dict[str, str]
+) -> None:
+    from paynb.ops.pad import credit_view as cv
+
+    planned = cv.notebook_plan(cv.resolve_invoice(0), "1.25", "button test", "NB-2")
+    assert planned.plan is not None and planned.invoice_id == world.ids["pad"]["id"]
+    assert cv.confirm_and_apply(planned, dry_run=True, confirm=planned.plan.sha256).state == "dry_run"
+    assert cv.confirm_and_apply(planned, dry_run=False, confirm="0" * 64).state == "mismatch"
+    waiting = cv.confirm_and_apply(planned, dry_run=False, confirm="")
+    assert waiting.state == "waiting" and waiting.result is None
+    assert world.memos() == [] and world.snapshot()["credits"] == 0  # nothing without a confirmation
+    button = waiting.widget.children[0]
+    button.click()  # what a person's click does
+    assert button.disabled and len(world.memos()) == 1 and world.snapshot()["credits"] == 1
+
+
+def _client(env: dict[str, str]):  # type: ignore[no-untyped-def]
+    from minio import Minio
+
+    return Minio(env["PAYNB_S3_ENDPOINT"], access_key=env["PAYNB_S3_ACCESS_KEY"],
+                 secret_key=env["PAYNB_S3_SECRET_KEY"], secure=False, region="us-east-1")  # fmt: skip
