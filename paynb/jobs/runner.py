@@ -21,6 +21,7 @@ import copy
 import html
 import math
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -81,6 +82,8 @@ class RunResult:
     message: str
     spool_reason: str | None = None
     notebook: nbformat.NotebookNode | None = field(default=None, repr=False)
+    #: seconds per step (prepare, execute, record, scan, render, archive), for diagnostics only
+    timings: dict[str, float] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -142,6 +145,7 @@ def run_notebook(
     JobError before any kernel starts; a secret found in the output raises SecretLeak after the
     failure is recorded in the ledger.
     """
+    clock = _Clock()
     settings = settings or get_settings()
     secrets = settings.secret_values()
     path = Path(path)
@@ -167,9 +171,11 @@ def run_notebook(
     run_id = new_run_id()
     started = datetime.now(UTC)
     prepared = _inject(nb, schema, values, run_id)
+    clock.lap("prepare")
     execution = _execute(prepared, run_id=run_id, timeout_s=timeout_s, kernel_name=kernel_name, cwd=cwd,
                          progress=progress)  # fmt: skip
     ended = datetime.now(UTC)
+    clock.lap("execute")
     executed = execution.nb
     reports, problems = collect_reports(executed)
 
@@ -206,6 +212,7 @@ def run_notebook(
     if not isinstance(record["dry_run"], bool):
         record["dry_run"] = None
     validate_record(record, complete=False)
+    clock.lap("record")
 
     redact_notebook(
         executed,
@@ -220,8 +227,10 @@ def run_notebook(
     if leaks:
         return _refuse_leak(record, ledger, leak_message(leaks), [leak.cell_index for leak in leaks])
 
+    clock.lap("scan")
     nb_data = notebook_bytes(executed)
     html_data = render_html(executed)
+    clock.lap("render")
     html_text = html_data.decode("utf-8", "replace")
     if any(s in html_text or html.escape(s) in html_text for s in secrets):
         return _refuse_leak(record, ledger, "secret material found in the rendered HTML", [])
@@ -280,6 +289,7 @@ def run_notebook(
             settings, run_id=run_id, store_url=url, objects=[*objects, record_obj], reason=spool_reason
         )
 
+    clock.lap("archive")
     location = _join(url, prefix)
     state = "spooled" if spool_reason else "archived"
     return RunResult(
@@ -293,6 +303,7 @@ def run_notebook(
         message=_summary_line(entry.record),
         spool_reason=spool_reason,
         notebook=executed,
+        timings=clock.laps,
     )
 
 
@@ -459,6 +470,17 @@ def _refuse_leak(record: dict[str, Any], ledger: Any, message: str, cells: list[
         f"run {entry.run_id}: {message}; nothing was archived and the executed notebook was discarded",
         hint="never print or display credentials; read them with paynb settings and keep them in Secret objects",
     )
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + now - self._last
+        self._last = now
 
 
 def _join(url: str, prefix: str) -> str:

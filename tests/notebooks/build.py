@@ -41,7 +41,7 @@ NOTEBOOKS: dict[str, list[nbformat.NotebookNode]] = {
             "import paynb.jobs\n\n"
             "assert type(invoice_id) is int and type(label) is str and type(as_of) is date\n"
             "assert type(amount) is Decimal and type(dry_run) is bool and type(methods) is list\n"
-            'print("run", os.environ["PAYNB_RUN_ID"])\n'
+            'print("run", os.environ.get("PAYNB_RUN_ID", "(not run by paynb)"))\n'
             'print("label", repr(label), "as_of", as_of.isoformat(), "amount", amount, "methods", methods, mode)'
         ),
         new_code_cell(
