@@ -139,3 +139,21 @@ def test_open_store_rejects_unknown_schemes_without_echoing_userinfo() -> None:
 def test_s3_without_endpoint_says_what_to_set() -> None:
     with pytest.raises(StoreError, match="PAYNB_S3_ENDPOINT"):
         open_store("s3://bucket/x", Settings.load(env={}, dotenv=None))
+
+
+def test_local_store_concurrent_writers_of_one_key(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = LocalStore(tmp_path)
+
+    def write(n: int) -> bool:
+        try:
+            store.put("race/key.txt", f"writer {n}".encode())
+            return True
+        except StoreError:
+            return False
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        won = list(pool.map(write, range(16)))
+    assert won.count(True) == 1
+    assert store.get("race/key.txt").startswith(b"writer ")  # the sidecar matches the winner's bytes

@@ -134,9 +134,10 @@ class LocalStore(Store):
             path.parent.mkdir(parents=True, exist_ok=True)
             if path.exists() and not overwrite:
                 raise StoreError(f"{key} already exists in {self.url}; archived objects are never replaced")
-            # metadata first: a crash then leaves a harmless orphan sidecar, never an unhashed object
-            _atomic_write(self._meta_path(key), json.dumps(meta, sort_keys=True).encode(), replace=True)
+            # the data file claims the key (os.link fails if another writer got there first); only the
+            # winner then writes the sidecar, so a sidecar never describes someone else's bytes
             _atomic_write(path, data, replace=overwrite)
+            _atomic_write(self._meta_path(key), json.dumps(meta, sort_keys=True).encode(), replace=True)
         except FileExistsError:
             raise StoreError(
                 f"{key} already exists in {self.url}; archived objects are never replaced"
