@@ -1,5 +1,6 @@
 # Everything sets itself up: a fresh machine with Python 3.11+ needs only `make demo` or `make test`.
-PY ?= $(shell for p in python3.13 python3.12 python3.11 python3; do command -v $$p >/dev/null 2>&1 && { echo $$p; break; }; done)
+# the first interpreter that runs and is 3.11+ (pyenv shims exist for versions that do not run)
+PY ?= $(shell for p in python3.13 python3.12 python3.11 python3; do $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && { echo $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
@@ -9,7 +10,7 @@ PYTEST_WORKERS ?= 2
 .PHONY: venv test demo lint format strip bench clean sandbox-up sandbox-down
 
 $(STAMP): pyproject.toml
-	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "paynb needs Python 3.11 or newer")'
+	@test -n "$(PY)" || { echo "paynb needs Python 3.11 or newer on PATH (python3.11, python3.12, python3.13 or python3)"; exit 1; }
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 import click
 
 from paynb import __version__
 from paynb.errors import InputError, PaynbError
+
+# jupyter's platformdirs warns on every start when XDG_RUNTIME_DIR is unset (containers, cron); not actionable
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 # one module per area; each exposes ``commands``: a list of click commands/groups to attach
 AREAS = ("core", "sandbox", "jobs", "pad", "settlement", "ejv", "statements")

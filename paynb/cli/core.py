@@ -98,23 +98,32 @@ def demo(directory: str, scale: str) -> None:
 def _run_stale_job(env: dict[str, str]) -> None:
     from pathlib import Path
 
-    notebook = Path(__file__).resolve().parents[2] / "notebooks" / "reports" / "stale_invoices.ipynb"
-    try:
-        from paynb.jobs import run_notebook
-    except ImportError:
-        run_notebook = None
-    if run_notebook is None or not notebook.exists():
-        from paynb.ops.stale import find_stale_invoices
+    from paynb.jobs import run_notebook
 
-        report = find_stale_invoices(20)
-        click.echo(format_table(report.to_frame(), title="Stale invoices (APPROVED > 20 days)"))
-        return
+    notebook = Path(__file__).resolve().parents[2] / "notebooks" / "reports" / "stale_invoices.ipynb"
+    click.echo(f"running {notebook.relative_to(notebook.parents[2])} as an audited job …")
     result = run_notebook(notebook, {"days": "20"}, archive_url=env.get("PAYNB_ARCHIVE_URL"))
+    summary = result.record.get("summary")
+    if isinstance(summary, dict) and summary.get("columns"):
+        import pandas as pd
+
+        frame = pd.DataFrame(summary["rows"], columns=summary["columns"])
+        click.echo(format_table(frame, title="Stale invoices by payment method (from the run record)"))
     click.echo(f"run id:   {result.run_id}")
-    click.echo(f"status:   {result.status}")
-    click.echo(f"archive:  {result.archive_location}")
-    if result.status != "succeeded":
+    click.echo(f"status:   {result.status}" + (f" ({result.failure_kind})" if result.failure_kind else ""))
+    click.echo(f"archive:  {result.archive_url} [{result.archive_state}]")
+    if not result.ok:
+        click.echo(result.message, err=True)
         raise click.exceptions.Exit(1)
+    from paynb.jobs import verify
+
+    checks = verify(result.run_id)
+    click.echo(
+        f"audit:    {', '.join(f'{c.run_id[:8]} {c.state}' for c in checks)} (paynb audit verify {result.run_id})"
+    )
+    click.echo(
+        "\nThe sandbox keeps running: `source DIR/sandbox.env` to use it, `paynb sandbox down --dir DIR` to stop it."
+    )
 
 
 TEMPLATE_KINDS = ("report", "datafix")
