@@ -5,6 +5,7 @@ Thin: each command parses options and calls :mod:`paynb.jobs`.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,8 @@ def run_command(
 
     from paynb.jobs.runner import run_notebook
 
+    # an unreachable store is reported once, clearly, by the spool message; not by urllib3's retry log
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     given = dict(parameters)
     try:
         result = run_notebook(
@@ -280,6 +283,7 @@ def archive_flush(as_json: bool) -> None:
     from paynb.jobs.ledger import open_ledger
     from paynb.settings import get_settings
 
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)  # failures show in the table
     settings = get_settings()
     results = flush_spool(settings, open_ledger(settings))
     rows = [

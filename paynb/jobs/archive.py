@@ -202,7 +202,7 @@ def _flush_one(settings: Settings, ledger: Ledger, manifest: dict[str, Any]) -> 
             result.delivered.append(name)
             _write_manifest(folder, manifest)
     except (StoreError, OSError) as err:
-        result.error = str(err)
+        result.error = str(err).splitlines()[0]
     result.remaining = [o["name"] for o in manifest["objects"] if o["name"] not in delivered]
     if not result.remaining:
         shutil.rmtree(folder, ignore_errors=True)

@@ -163,8 +163,10 @@ def _check_objects(
     waiting = {
         o["name"] for o in manifest.get("objects", []) if o["name"] not in manifest.get("delivered", {})
     }
-    for name in sorted(waiting & set(wanted)):
-        check.add("missing", f"{name} is still in the local spool; run `paynb archive flush`")
+    spooled_here = sorted(waiting & set(wanted))
+    if spooled_here:
+        check.add("missing", f"{', '.join(spooled_here)} still in the local spool; run `paynb archive flush`")
+    for name in spooled_here:
         del wanted[name]
     if not wanted:
         return

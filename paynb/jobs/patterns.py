@@ -66,6 +66,10 @@ def looks_random(text: str) -> bool:
     Hex digests (plan sha256, run ids) have two character classes and are let through on purpose."""
     if len(text) < 24 or any(c.isspace() for c in text):
         return False
+    # file names and keys (ar/BCR_PAYMENT_APPL_20261027.csv) are short words joined by separators;
+    # a generated secret has a long unbroken run of letters and digits
+    if max((len(run) for run in re.findall(r"[A-Za-z0-9]+", text)), default=0) < 16:
+        return False
     classes = sum(
         (any(c.islower() for c in text), any(c.isupper() for c in text), any(c.isdigit() for c in text))
     )
