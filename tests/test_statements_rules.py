@@ -459,3 +459,48 @@ def assert_matches_reference(
         conn.close()
     assert got == ref, (day, account, override)
     assert got_counts == ref_counts
+
+
+# -- pure helpers -------------------------------------------------------------------------------------------
+
+
+def test_job_commands_rule() -> None:
+    import pandas as pd
+
+    from paynb.ops.statements.gaps import job_commands
+
+    d1, d2, d3 = date(2025, 6, 2), date(2025, 6, 3), date(2025, 6, 4)
+    missing = pd.DataFrame(
+        [(d1, "11"), (d1, "12"), (d2, "11"), (d2, "12"), (d2, "13"), (d2, "14"), (d3, None)],
+        columns=["statement_day", "auth_account_id"],
+    )
+    accounts = {d1: 100, d2: 100, d3: 100}
+    assert job_commands(missing, accounts) == [
+        "python3 invoke_jobs.py GENERATE_STATEMENTS 2025-06-02 11",  # two of 100 accounts: account runs
+        "python3 invoke_jobs.py GENERATE_STATEMENTS 2025-06-02 12",
+        "python3 invoke_jobs.py GENERATE_STATEMENTS 2025-06-03",  # four accounts: one date run
+        "python3 invoke_jobs.py GENERATE_STATEMENTS 2025-06-04",  # no auth account id: date run
+    ]
+    # every expected account misses the day: one date run
+    assert job_commands(missing[missing["statement_day"] == d1], {d1: 2}) == [
+        "python3 invoke_jobs.py GENERATE_STATEMENTS 2025-06-02"
+    ]
+    assert job_commands(missing.iloc[:1], accounts, account_filter="11") == [
+        "python3 invoke_jobs.py GENERATE_STATEMENTS 2025-06-02 11"
+    ]
+
+
+def test_calendar_grids() -> None:
+    import math
+
+    import pandas as pd
+
+    from paynb.ops.statements.chart import month_grid, week_grid
+
+    counts = pd.DataFrame({"statement_day": [date(2025, 6, 4), date(2025, 6, 30)], "missing": [3, 1]})
+    grid, weeks = week_grid(counts, date(2025, 6, 3), date(2025, 6, 30))
+    assert weeks[0] == date(2025, 6, 1) and len(weeks) == 5
+    assert grid[0, 3] == 3 and grid[4, 1] == 1  # Wednesday 06-04, Monday 06-30
+    assert math.isnan(grid[0, 0]) and math.isnan(grid[4, 2])  # before and after the range
+    months, years = month_grid(counts, date(2025, 6, 3), date(2025, 6, 30))
+    assert years == [2025] and months[0, 5] == 4 and math.isnan(months[0, 6])

@@ -242,7 +242,11 @@ def job_commands(
     if missing.empty:
         return commands
     for day, rows in missing.groupby("statement_day", sort=True):
-        accounts = sorted(set(rows["auth_account_id"]), key=lambda a: (a is None, str(a)))
+        # FAS accounts have no auth account id; pandas may hold that as NaN
+        accounts = sorted(
+            {None if pd.isna(a) else str(a) for a in rows["auth_account_id"]},
+            key=lambda a: (a is None, a or ""),
+        )
         if account_filter:
             commands.append(f"{JOB_COMMAND} {day} {account_filter}")
             continue

@@ -96,16 +96,16 @@ ranked AS (
 SELECT row_number() OVER (ORDER BY r.ord, r.payment_account_id, r.settings_id)::integer AS tid,
        r.ord, r.kind, r.statement_day, r.frequency, r.from_date, r.to_date, r.lo, r.hi,
        r.settings_id, r.payment_account_id, r.auth_account_id, r.account_payment_method, r.notify,
-       reuse.id AS reuse_id, reuse.payment_methods AS reuse_payment_methods
+       m.ids[1] AS reuse_id, m.first_methods AS reuse_payment_methods, m.ids AS match_ids
   FROM ranked r
+  -- an override's cleanup set: every non-interim statement of the period, lowest id first (index lookup)
   LEFT JOIN LATERAL (
-        SELECT x.id, x.payment_methods
+        SELECT array_agg(x.id ORDER BY x.id) AS ids,
+               (array_agg(x.payment_methods ORDER BY x.id))[1] AS first_methods
           FROM statements x
          WHERE CAST(:override AS boolean) AND r.key_rank = 1
            AND x.payment_account_id = r.payment_account_id AND x.frequency = r.frequency
-           AND x.from_date = r.from_date AND x.to_date = r.to_date AND NOT x.is_interim_statement
-         ORDER BY x.id
-         LIMIT 1) reuse ON true
+           AND x.from_date = r.from_date AND x.to_date = r.to_date AND NOT x.is_interim_statement) m ON true
 """
 
 _INV = """
@@ -152,13 +152,7 @@ summary AS (
      GROUP BY kind
 ),
 matching AS (
-    SELECT k.kind, x.id
-      FROM (SELECT DISTINCT kind, payment_account_id, frequency, from_date, to_date
-              FROM paynb_stmt_targets) k
-      JOIN statements x
-        ON x.payment_account_id = k.payment_account_id AND x.frequency = k.frequency
-       AND x.from_date = k.from_date AND x.to_date = k.to_date AND NOT x.is_interim_statement
-     WHERE CAST(:override AS boolean)
+    SELECT t.kind, mid AS id FROM paynb_stmt_targets t CROSS JOIN LATERAL unnest(t.match_ids) mid
 ),
 cleanup AS (
     SELECT m.kind, count(*) AS existing,
@@ -203,11 +197,7 @@ _CREATE_TEMP = (
 
 _DELETE_REPLACED_INVOICES = """
 DELETE FROM statement_invoices si
- USING statements x,
-       (SELECT DISTINCT payment_account_id, frequency, from_date, to_date FROM paynb_stmt_targets) k
- WHERE si.statement_id = x.id
-   AND x.payment_account_id = k.payment_account_id AND x.frequency = k.frequency
-   AND x.from_date = k.from_date AND x.to_date = k.to_date AND NOT x.is_interim_statement
+ WHERE si.statement_id IN (SELECT unnest(match_ids) FROM paynb_stmt_targets)
 """
 
 _UPDATE_REUSED = """
@@ -516,7 +506,7 @@ def apply_on(
     for name, select in _CREATE_TEMP:
         # names are module constants; values stay bound parameters
         conn.execute(sa.text(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS {select}"), params)
-        if name == "paynb_stmt_targets":  # row estimates for the invoice join; the rest is hash joins
+        if name != "paynb_stmt_inv":  # row estimates: index probes into statements, not seq scans
             conn.exec_driver_sql(f"ANALYZE {name}")
     rows = db.fetch_all(conn, _APPLY_REPORT_SQL, params)
     plan = _plan_from_rows(

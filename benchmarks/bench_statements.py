@@ -1,0 +1,178 @@
+"""Benchmark: set-based statement generation vs the per-account reference, on the `large` sandbox.
+
+Generates DAILY + WEEKLY statements for one Saturday with a date override (the ops re-run case: the
+sandbox already holds that week's statements, so ids are reused and invoices replaced), twice:
+
+* paynb: ``paynb.ops.statements.generate(day, apply=True, confirm=…)`` (one write transaction);
+* reference: ``tests/statements_reference.py``, a plain per-account loop over psycopg2 (the job's shape).
+
+Each runs on its own clone of the same database, so both start from identical data. Prints both wall
+times, the ratio and the targets (≥20x faster than the reference, ≤1 s wall for DAILY + WEEKLY).
+
+    python benchmarks/bench_statements.py                      # fresh embedded PostgreSQL + large sandbox
+    python benchmarks/bench_statements.py --db-url postgresql://postgres@127.0.0.1:5433/pay --day 2026-11-21
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from paynb.db import create_engine, dispose_engines  # noqa: E402
+from paynb.ops.statements import generate  # noqa: E402
+from paynb.timez import pacific_today, utcnow_naive  # noqa: E402
+from tests.statements_reference import connect, reference_generate  # noqa: E402
+
+TARGET_RATIO = 20.0
+TARGET_WALL_S = 1.0
+
+
+def last_saturday(before: date) -> date:
+    day = before - timedelta(days=1)
+    while day.weekday() != 5:
+        day -= timedelta(days=1)
+    return day
+
+
+def clone(url: str, name: str) -> str:
+    """CREATE DATABASE name TEMPLATE <url's database>; returns the clone's URL."""
+    src = make_url(url)
+    admin = sa.create_engine(src.set(database="postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        # identifiers are ours (fixed names) or the operator's own database name
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{src.database}"')
+    admin.dispose()
+    return src.set(database=name).render_as_string(hide_password=False)
+
+
+def drop(url: str) -> None:
+    u = make_url(url)
+    admin = sa.create_engine(u.set(database="postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)')
+    admin.dispose()
+
+
+def describe(url: str, day: date) -> dict[str, int]:
+    eng = sa.create_engine(url, poolclass=NullPool)
+    sql = """
+        SELECT (SELECT count(*) FROM invoices) AS invoices,
+               (SELECT count(*) FROM statements) AS statements,
+               (SELECT count(*) FROM statement_settings
+                 WHERE frequency = 'WEEKLY' AND from_date <= :d AND (to_date IS NULL OR to_date >= :d))
+                   AS weekly_accounts,
+               (SELECT count(*) FROM statement_settings
+                 WHERE frequency = 'DAILY' AND from_date <= :d AND (to_date IS NULL OR to_date >= :d))
+                   AS daily_accounts
+    """
+    with eng.connect() as c:
+        row = dict(c.execute(sa.text(sql), {"d": day}).mappings().one())
+        # warm this clone's pages the same way for both contenders
+        c.exec_driver_sql("SELECT sum(payment_account_id) FROM invoices")
+        c.exec_driver_sql(
+            "SELECT count(*) FROM statements JOIN statement_invoices ON statement_id = statements.id"
+        )
+    eng.dispose()
+    return {k: int(v) for k, v in row.items()}
+
+
+def run_paynb(url: str, day: date) -> tuple[float, float, object]:
+    engine = create_engine(url=url, run_id="bench-statements")
+    t0 = time.perf_counter()
+    plan = generate(day, engine=engine)
+    t1 = time.perf_counter()
+    result = generate(day, apply=True, confirm=plan.sha256, engine=engine)
+    t2 = time.perf_counter()
+    dispose_engines()
+    return t1 - t0, t2 - t1, result
+
+
+def run_reference(url: str, day: date) -> tuple[float, dict[str, int]]:
+    conn = connect(url)
+    try:
+        t0 = time.perf_counter()
+        written = reference_generate(conn, day, override=True, created_on=utcnow_naive().date())
+        conn.commit()
+        return time.perf_counter() - t0, written
+    finally:
+        conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--db-url", help="an existing large sandbox (it is cloned, never changed)")
+    ap.add_argument("--day", type=date.fromisoformat, help="the Saturday [last Saturday before today]")
+    ap.add_argument("--seed", type=int, default=42)
+    args = ap.parse_args(argv)
+
+    pg = None
+    source = args.db_url
+    if source is None:
+        from paynb.sandbox.generator import generate as generate_sandbox
+        from paynb.sandbox.postgres import EmbeddedPostgres
+        from paynb.sandbox.schema import apply_schema
+
+        pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="paynb-bench-"))).start()
+        admin = sa.create_engine(pg.url("postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.exec_driver_sql('CREATE DATABASE "bench_src"')
+        admin.dispose()
+        source = pg.dsn("bench_src")
+        eng = sa.create_engine(source, poolclass=NullPool)
+        with eng.begin() as conn:
+            apply_schema(conn)
+        eng.dispose()
+        t0 = time.perf_counter()
+        generate_sandbox(source, scale="large", seed=args.seed)
+        print(f"large sandbox generated in {time.perf_counter() - t0:.1f} s")
+        dispose_engines()
+
+    day = args.day or last_saturday(pacific_today())
+    if day.weekday() != 5:
+        print(f"--day {day} is not a Saturday", file=sys.stderr)
+        return 2
+    url_paynb = clone(source, "bench_statements_paynb")
+    url_ref = clone(source, "bench_statements_reference")
+    try:
+        info = describe(url_paynb, day)
+        describe(url_ref, day)
+        print(
+            f"Saturday {day}: {info['weekly_accounts']} WEEKLY + {info['daily_accounts']} DAILY accounts, "
+            f"{info['invoices']:,} invoices, {info['statements']:,} statements already there"
+        )
+        plan_s, apply_s, result = run_paynb(url_paynb, day)
+        ref_s, ref_written = run_reference(url_ref, day)
+    finally:
+        dispose_engines()
+        drop(url_paynb)
+        drop(url_ref)
+        if pg is not None:
+            pg.destroy()
+
+    counts = {c.kind: (c.statements, c.statement_invoices) for c in result.plan.counts}
+    print(f"paynb plan (dry run)      {plan_s:8.3f} s")
+    print(f"paynb generate (apply)    {apply_s:8.3f} s   statements, statement_invoices per kind: {counts}")
+    print(f"reference per-account     {ref_s:8.3f} s   statements per kind: {ref_written}")
+    ratio = ref_s / apply_s if apply_s else float("inf")
+    print(f"ratio reference / paynb   {ratio:8.1f}x  (target >= {TARGET_RATIO:.0f}x)")
+    print(f"paynb wall DAILY+WEEKLY   {apply_s:8.3f} s   (target <= {TARGET_WALL_S:.1f} s)")
+    ok = ratio >= TARGET_RATIO and apply_s <= TARGET_WALL_S
+    print("targets met" if ok else "targets NOT met")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
