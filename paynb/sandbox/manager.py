@@ -196,8 +196,7 @@ class Sandbox:
         return bool(exists) and state.seeded_seconds is not None
 
     def _seed(self, pg: EmbeddedPostgres, scale: str, seed: int, progress: bool) -> float:
-        from paynb.sandbox.generator import generate
-        from paynb.sandbox.schema import apply_schema
+        from paynb.sandbox.seed import apply_schema_to, seed_sandbox
 
         started = time.monotonic()
         admin = sa.create_engine(pg.url("postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT")
@@ -205,11 +204,8 @@ class Sandbox:
             c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
             c.exec_driver_sql(f'CREATE DATABASE "{DATABASE}"')
         admin.dispose()
-        eng = sa.create_engine(pg.url(DATABASE), poolclass=NullPool)
-        with eng.begin() as conn:
-            apply_schema(conn)
-        eng.dispose()
-        generate(pg.dsn(DATABASE), scale=scale, seed=seed, progress=progress)
+        apply_schema_to(pg.dsn(DATABASE))
+        seed_sandbox(pg.dsn(DATABASE), scale=scale, seed=seed, progress=progress)
         return time.monotonic() - started
 
     def _secrets(self) -> dict[str, str]:

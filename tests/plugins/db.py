@@ -78,10 +78,10 @@ def _empty_template(pg_server: EmbeddedPostgres) -> str:
 
 @pytest.fixture(scope="session")
 def _small_template(pg_server: EmbeddedPostgres, _empty_template: str, sandbox_as_of: date):
-    from paynb.sandbox.generator import generate
+    from paynb.sandbox.seed import seed_sandbox
 
     _create_database(pg_server, SMALL_TEMPLATE, template=_empty_template)
-    summary = generate(pg_server.dsn(SMALL_TEMPLATE), scale="small", seed=42, as_of=sandbox_as_of)
+    summary = seed_sandbox(pg_server.dsn(SMALL_TEMPLATE), scale="small", seed=42, as_of=sandbox_as_of)
     from paynb.db import dispose_engines
 
     dispose_engines()
