@@ -96,30 +96,36 @@ def _run_as_user() -> pwd.struct_passwd | None:
 
 
 def _usable_bin_dir(bin_dir: Path, user: pwd.struct_passwd | None) -> Path:
-    """As root, the unprivileged user must reach the binaries; copy them out of a private home if not."""
+    """As root, the unprivileged user must reach the binaries; copy them out of a private home if not.
+
+    The wheel's tools find their shared libraries through ``$ORIGIN/../../../<pkg>.libs``, so the copy
+    keeps that layout: ``<target>/<pkg>/pginstall`` beside ``<target>/<pkg>.libs``.
+    """
     if user is None or _others_can_traverse(bin_dir):
         return bin_dir
     install = bin_dir.parent
+    package = install.parent
     digest = hashlib.sha256(str(install).encode()).hexdigest()[:10]
     target = Path(tempfile.gettempdir()) / f"paynb-pginstall-{digest}"
-    if not (target / "bin" / "postgres").exists():
+    copied_bin = target / package.name / install.name / "bin"
+    if not (copied_bin / "postgres").exists():
         tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-        shutil.copytree(install, tmp, symlinks=True, dirs_exist_ok=True)
+        shutil.copytree(install, tmp / package.name / install.name, symlinks=True, dirs_exist_ok=True)
+        libs = package.with_name(package.name + ".libs")
+        if libs.is_dir():
+            shutil.copytree(libs, tmp / libs.name, symlinks=True, dirs_exist_ok=True)
         for root, dirs, files in os.walk(tmp):
             for name in dirs + files:
                 p = Path(root) / name
                 if not p.is_symlink():
-                    p.chmod(
-                        p.stat().st_mode
-                        | stat.S_IROTH
-                        | (stat.S_IXOTH if p.is_dir() or os.access(p, os.X_OK) else 0)
-                    )
+                    extra = stat.S_IROTH | (stat.S_IXOTH if p.is_dir() or os.access(p, os.X_OK) else 0)
+                    p.chmod(p.stat().st_mode | extra)
         tmp.chmod(0o755)
         try:
             tmp.rename(target)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)  # another process won the race
-    return target / "bin"
+    return copied_bin
 
 
 def free_port() -> int:
