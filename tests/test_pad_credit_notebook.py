@@ -2,15 +2,15 @@
 ``paynb run`` when the job layer is there, archived to the S3 sandbox) shows the plan, the confirmation and
 the before/after values — and no executed notebook carries a secret.
 
-The pay-db is the credit tests' hand-made one (``open_world``), with a CFS server over HTTP and an S3
-server, wired up as the sandbox is (``PAYNB_ENVIRONMENT=test``, so ``invoice_id = 0`` picks the candidate).
+The notebook runs against ``sandbox_env`` (generated pay-db, CFS and S3 servers; ``invoice_id = 0`` picks the
+``pad_partial_credit_candidate`` scenario); the confirm button is exercised in-process on the credit tests'
+hand-made pay-db (``open_world``).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +18,8 @@ from pathlib import Path
 import nbformat
 import papermill
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
 from paynb.settings import Settings
 from tests.test_pad_credit_support import CFS_ID, CFS_SECRET, CONNECTOR, CreditWorld, open_world
@@ -64,7 +66,8 @@ def outputs_text(nb: nbformat.NotebookNode) -> str:
 
 def assert_no_secrets(nb: nbformat.NotebookNode, env: dict[str, str]) -> None:
     secrets = Settings.load(env=env, dotenv=None).secret_values()
-    assert CFS_SECRET in secrets and CONNECTOR in secrets  # the scan looks for the real values
+    # the scan looks for the real values
+    assert env["PAYNB_CFS_CLIENT_SECRET"] in secrets and env["PAYNB_PAY_CONNECTOR_AUTH"] in secrets
     text = json.dumps(nb)
     for secret in secrets:
         assert secret not in text
@@ -86,42 +89,60 @@ def test_notebook_is_stored_stripped_with_safe_annotated_parameters() -> None:
     )
 
 
-def test_dry_run_then_apply(world: CreditWorld, env: dict[str, str], tmp_path: Path) -> None:
+def _memos(server, key: str = "paynb:pcr-") -> list[dict]:  # type: ignore[no-untyped-def]
+    with server.state.lock:
+        return [m for m in server.state.credit_memos.values() if key in m["comments"]]
+
+
+def _scalar(url: str, sql: str, **params: object) -> object:
+    eng = sa.create_engine(url, poolclass=NullPool)
+    try:
+        with eng.connect() as c:
+            return c.execute(sa.text(sql), params).scalar()
+    finally:
+        eng.dispose()
+
+
+def test_dry_run_then_apply_on_the_sandbox(
+    sandbox_env: dict[str, str], sandbox_settings: Settings, sandbox_db_url: str, sandbox_cfs, s3_store_url: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """Defaults (dry run, the sandbox's candidate invoice), then an apply through ``paynb run``."""
     dry_out = tmp_path / "dry.ipynb"
-    papermill.execute_notebook(str(NOTEBOOK), str(dry_out), parameters={"amount": "2.50", "ticket": "NB-1"},
-                               kernel_name="python3", progress_bar=False, cwd=str(ROOT))  # fmt: skip
+    papermill.execute_notebook(str(NOTEBOOK), str(dry_out), kernel_name="python3", progress_bar=False,
+                               cwd=str(ROOT))  # fmt: skip
     dry = nbformat.read(dry_out, as_version=4)
     text = outputs_text(dry)
     sha = re.search(r"plan sha256:\s+([0-9a-f]{64})", text)
     assert sha, text[:2000]
-    assert "Changes, before → after" in text and "pad_credit" in text and "REG" in text
+    assert "Changes, before → after" in text and "pad_credit" in text and "CFS credit memo" in text
     assert (
         f"Dry run: nothing was changed. To apply, run again with dry_run=False and confirm={sha[1]}" in text
     )
-    assert world.snapshot()["credits"] == 0 and world.memos() == []
-    assert_no_secrets(dry, env)
+    assert (
+        _memos(sandbox_cfs) == []
+        and _scalar(sandbox_db_url, "SELECT count(*) FROM credits WHERE details LIKE 'paynb:%'") == 0
+    )
+    assert_no_secrets(dry, sandbox_env)
 
+    params = {"dry_run": False, "confirm": sha[1]}
     try:
         from paynb.jobs import run_notebook
-    except ImportError:  # the job layer is not installed: plain papermill
+    except ImportError:  # no job layer: plain papermill
         run_notebook = None
-    params = {"amount": "2.50", "ticket": "NB-1", "dry_run": False, "confirm": sha[1]}
     if run_notebook is not None:
-        from paynb.sandbox.s3 import ensure_bucket
+        result = run_notebook(NOTEBOOK, {k: str(v) for k, v in params.items()}, settings=sandbox_settings,
+                              archive_url=s3_store_url, cwd=ROOT)  # fmt: skip
+        assert result.ok, result.message
+        rec = result.record
+        assert rec["dry_run"] is False and rec["plan_sha256"] == sha[1] and rec["rows_affected"] >= 4
+        assert rec["idempotency_key"].startswith("pcr-")
         from paynb.store import open_store
 
-        bucket = f"credit-nb-{uuid.uuid4().hex[:12]}"
-        ensure_bucket(_client(env), bucket, versioning=True)
-        archive = f"s3://{bucket}/archive"
-        settings = Settings.load(env=env, dotenv=None)
-        store = open_store(archive, settings)
-        result = run_notebook(NOTEBOOK, {k: str(v) for k, v in params.items()}, settings=settings,
-                              archive_url=archive, cwd=ROOT)  # fmt: skip
-        assert result.ok, result.message
-        assert result.record["dry_run"] is False and result.record["plan_sha256"] == sha[1]
-        assert result.record["rows_affected"] == 4 and result.record["idempotency_key"].startswith("pcr-")
-        prefix = result.record["archive"]["prefix"]
-        applied = nbformat.reads(store.get(f"{prefix}/notebook.ipynb").decode(), as_version=4)
+        store = open_store(rec["archive"]["url"], sandbox_settings)
+        applied = nbformat.reads(
+            store.get(f"{rec['archive']['prefix']}/notebook.ipynb").decode(), as_version=4
+        )
     else:
         out = tmp_path / "apply.ipynb"
         papermill.execute_notebook(str(NOTEBOOK), str(out), parameters=params, kernel_name="python3",
@@ -131,17 +152,18 @@ def test_dry_run_then_apply(world: CreditWorld, env: dict[str, str], tmp_path: P
     assert f"Confirmed with sha256 {sha[1]}" in text
     assert "Result: applied (verified)" in text
     assert "pad_credit" in text and "invoice_status_code" in text and "refund_date" in text
-    assert_no_secrets(applied, env)
-    inv = world.ids["pad"]["id"]
-    assert world.scalar("SELECT refund FROM invoices WHERE id = :i", i=inv) == Decimal("2.50")
-    assert len(world.memos()) == 1
+    assert_no_secrets(applied, sandbox_env)
+    assert len(_memos(sandbox_cfs)) == 1
+    assert _scalar(
+        sandbox_db_url, "SELECT sum(amount)::numeric(19,2) FROM credits WHERE details LIKE 'paynb:%'"
+    ) == Decimal("1.00")
 
-    # the same run again: nothing changes, and the notebook says so
+    # the same parameters again: nothing changes, and the notebook says so
     again = tmp_path / "again.ipynb"
     papermill.execute_notebook(str(NOTEBOOK), str(again), parameters=params, kernel_name="python3",
                                progress_bar=False, cwd=str(ROOT))  # fmt: skip
     assert "Already applied — nothing to do" in outputs_text(nbformat.read(again, as_version=4))
-    assert len(world.memos()) == 1 and world.snapshot()["credits"] == 1
+    assert len(_memos(sandbox_cfs)) == 1
 
 
 def test_headless_needs_the_confirm_hash_and_the_button_applies(
@@ -159,10 +181,3 @@ def test_headless_needs_the_confirm_hash_and_the_button_applies(
     button = waiting.widget.children[0]
     button.click()  # what a person's click does
     assert button.disabled and len(world.memos()) == 1 and world.snapshot()["credits"] == 1
-
-
-def _client(env: dict[str, str]):  # type: ignore[no-untyped-def]
-    from minio import Minio
-
-    return Minio(env["PAYNB_S3_ENDPOINT"], access_key=env["PAYNB_S3_ACCESS_KEY"],
-                 secret_key=env["PAYNB_S3_SECRET_KEY"], secure=False, region="us-east-1")  # fmt: skip
