@@ -23,6 +23,7 @@ import math
 import os
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -171,10 +172,16 @@ def run_notebook(
     run_id = new_run_id()
     started = datetime.now(UTC)
     prepared = _inject(nb, schema, values, run_id)
+    # the kernel runs in its own process; meanwhile load what the steps after it need (nbconvert's
+    # import and templates take seconds in a fresh process)
+    warm = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paynb-warm-up")
+    git_state = warm.submit(provenance.git_state, path)
+    warm.submit(_warm_up)
     clock.lap("prepare")
     execution = _execute(prepared, run_id=run_id, timeout_s=timeout_s, kernel_name=kernel_name, cwd=cwd,
                          progress=progress)  # fmt: skip
     ended = datetime.now(UTC)
+    warm.shutdown(wait=True)
     clock.lap("execute")
     executed = execution.nb
     reports, problems = collect_reports(executed)
@@ -185,7 +192,7 @@ def run_notebook(
         "run_id": run_id,
         "notebook": {"path": shown_path, "name": safe_name(path.stem), "sha256": sha256_hex(raw)},
         "paynb_version": __version__,
-        "git": provenance.git_state(path),
+        "git": git_state.result(),
         "parameters": to_jsonable(shown_values),
         "parameters_hmac": provenance.hmac_values(key, values),
         "hmac_key_id": provenance.key_id(key),
@@ -470,6 +477,14 @@ def _refuse_leak(record: dict[str, Any], ledger: Any, message: str, cells: list[
         f"run {entry.run_id}: {message}; nothing was archived and the executed notebook was discarded",
         hint="never print or display credentials; read them with paynb settings and keep them in Secret objects",
     )
+
+
+def _warm_up() -> None:
+    """Load nbconvert and hash the environment (both cached); failures surface later, in the real calls."""
+    from paynb.jobs.archive import _exporter
+
+    _exporter()
+    provenance.environment_sha256()
 
 
 class _Clock:
