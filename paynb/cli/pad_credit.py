@@ -54,7 +54,8 @@ def credit() -> None:
     cls=_LineOption,
     multiple=True,
     type=click.UNPROCESSED,
-    help="ITEM_ID AMOUNT [TYPE]: credit AMOUNT on payment line item ITEM_ID; TYPE is BASE_FEES (default), "
+    metavar="ITEM_ID AMOUNT [TYPE]",
+    help="Credit AMOUNT on payment line item ITEM_ID; TYPE is BASE_FEES (default), "
     "FUTURE_EFFECTIVE_FEES, PRIORITY_FEES or SERVICE_FEES. Repeat for more lines.",
 )
 @click.option("--amount", default=None, help="Credit this amount, spread over the lines (instead of --line).")

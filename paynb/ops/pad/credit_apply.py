@@ -246,7 +246,7 @@ class _Apply:
     def run(self) -> ApplyResult:
         intent = intents.get_intent(self.key, settings=self.settings)
         if intent is not None and intent.state == intents.CONFIRMED:
-            self.steps.append("ledger: already done")
+            self.steps.append("ledger: already confirmed")
             return self.result("already_applied", f"already applied (key {self.key}); nothing was changed",
                                intent.evidence, 0)  # fmt: skip
         if intent is not None and intent.state not in (intents.PENDING, intents.SENT):
@@ -262,7 +262,7 @@ class _Apply:
             intents.mark_intent(
                 self.key, intents.CONFIRMED, settings=self.settings, found_in_pay_db=True, **evidence
             )
-            self.steps.append("pay-db: already committed; ledger marked done")
+            self.steps.append("pay-db: already committed; ledger marked confirmed")
             return self.result("resumed", "pay-db already held this credit (an earlier run stopped after its "
                                "commit); the ledger is now up to date", evidence, 0)  # fmt: skip
         memo_number = self._known_memo(intent)
@@ -275,7 +275,7 @@ class _Apply:
         intents.mark_intent(
             self.key, intents.CONFIRMED, settings=self.settings, run_id=self.run_id, **evidence
         )
-        self.steps.append("ledger: done")
+        self.steps.append("ledger: confirmed")
         self.hook("after_done")
         if wrote == 0:
             return self.result("resumed", "pay-db already held this credit; nothing was written", evidence, 0)
