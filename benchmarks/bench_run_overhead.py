@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if sandbox is not None:
             sandbox.down(purge=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
