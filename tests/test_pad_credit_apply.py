@@ -163,7 +163,8 @@ def test_cli_line_option_needs_an_amount(
 
 
 def test_ledger_holds_the_intent_and_the_reconciliation_note(world: CreditWorld) -> None:
-    ledger = pytest.importorskip("paynb.jobs.ledger")
+    from paynb.jobs import ledger
+
     w = world
     plan = _plan(w, amount="1.75")
     result = apply_partial_credit(plan, plan.sha256, settings=w.settings, cfs=w.cfs())

@@ -248,19 +248,3 @@ def test_kill_subprocess_then_rerun(world: CreditWorld, tmp_path: Path, step: st
     assert rerun.verified, rerun.problems
     assert_exactly_once(w, plan)
     assert json.loads(json.dumps(rerun.to_dict()))["outcome"] == "resumed"
-
-
-def test_stand_in_intent_store_when_the_job_ledger_is_absent(
-    world: CreditWorld, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(intents, "_ledger", lambda: None)
-    assert intents.backend_name().startswith("pad_intents")
-    w = world
-    plan = _plan(w, w.ids["pad"]["id"], "STANDIN-1", amount="1.30")
-    with pytest.raises(Crash):
-        _apply(w, plan, faults=crash_at("after_post"))
-    # the memo is in CFS but the ledger still says pending: the re-run finds the memo by its key
-    assert intents.get_intent(plan.body["idempotency_key"], settings=w.settings).state == "pending"
-    assert _apply(w, plan).outcome == "resumed"
-    assert_exactly_once(w, plan)
-    assert (Path(w.settings.data_dir) / "pad_intents.sqlite3").exists()

@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from paynb.cfs import CfsClient
-from paynb.ops.pad import intents
 from paynb.sandbox.cfs_server import CfsState, RunningCfsServer, start_cfs_server
 from paynb.secrets import Secret
 from paynb.settings import Settings
@@ -104,22 +103,20 @@ class CreditWorld:
 
 
 def _intent_count(settings: Settings) -> int:
-    """Intents in the ledger (paynb.jobs.ledger's file, or the stand-in store's)."""
-    total = 0
-    for name, table in (("ledger.sqlite", "paynb_intents"), ("pad_intents.sqlite3", "paynb_pad_intents")):
-        path = Path(settings.data_dir) / name
-        if not path.exists():
-            continue
-        eng = sa.create_engine(f"sqlite:///{path}", poolclass=NullPool)
-        try:
-            with eng.connect() as c:
-                if c.execute(
-                    sa.text("SELECT count(*) FROM sqlite_master WHERE name = :t"), {"t": table}
-                ).scalar():
-                    total += int(c.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() or 0)
-        finally:
-            eng.dispose()
-    return total
+    """Intents in paynb's ledger (a SQLite file in the data folder)."""
+    path = Path(settings.data_dir) / "ledger.sqlite"
+    if not path.exists():
+        return 0
+    eng = sa.create_engine(f"sqlite:///{path}", poolclass=NullPool)
+    try:
+        with eng.connect() as c:
+            if not c.execute(
+                sa.text("SELECT count(*) FROM sqlite_master WHERE name = 'paynb_intents'")
+            ).scalar():
+                return 0
+            return int(c.execute(sa.text("SELECT count(*) FROM paynb_intents")).scalar() or 0)
+    finally:
+        eng.dispose()
 
 
 # -- data ---------------------------------------------------------------------------------------------------------
@@ -333,4 +330,3 @@ def open_world(empty_db_url: str, tmp_path: Path) -> Iterator[CreditWorld]:
     finally:
         world.close()
         server.stop()
-        intents.dispose()

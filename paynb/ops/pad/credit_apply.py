@@ -309,7 +309,7 @@ class _Apply:
             run_id=self.run_id,
         )  # fmt: skip
 
-    def _known_memo(self, intent: intents.IntentLike | None) -> str | None:
+    def _known_memo(self, intent: intents.Intent | None) -> str | None:
         """The memo of an earlier run: from the ledger, else from CFS (searched by key)."""
         number = intent.evidence.get("credit_memo_number") if intent is not None else None
         memo = None
