@@ -28,7 +28,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -427,7 +427,7 @@ def _mention(url: str, row: Row, item: _Listed, bad_files: set[str]) -> Mention:
         invoice_id=v["invoice_id"],
         kind=item.kind,
         file=url,
-        name=PurePosixPath(item.info.key).name,
+        name=item.info.key.rsplit("/", 1)[-1],
         location=item.source.name,
         line=v["line"],
         offset=v["offset"],
