@@ -264,9 +264,12 @@ def test_override_skips_notifications_and_reuses_lowest_id(data: Data) -> None:
     assert rows[second]["status"] == "SUCCESS"
     assert rows[interim]["invoices"] == [inv_old]  # interim statements are left alone
     weekly = result.plan.count("WEEKLY")
-    assert (weekly.statements, weekly.reused, weekly.existing, weekly.unlinked) == (1, 1, 2, 2)
+    # the reused statement keeps its link to inv_old and gains inv_new; the duplicate loses its link
+    assert (weekly.statements, weekly.reused, weekly.existing) == (1, 1, 2)
+    assert (weekly.links_removed, weekly.links_added) == (1, 1)
     assert weekly.duplicates_emptied == 1
-    assert result.written["statement_invoices_deleted"] == 2
+    assert result.written["statement_invoices_deleted"] == 1
+    assert result.written["statement_invoices_inserted"] == 1
     # and the gaps report flags the leftover
     report = find_statement_gaps("2025-06-07", "2025-06-07", engine=engine_for(data.url))
     assert report.inconsistent["statement_id"].tolist() == [second]

@@ -141,6 +141,14 @@ SELECT t.tid, t.kind, t.statement_day, t.frequency, t.from_date, t.to_date, t.se
          GROUP BY tid) a ON a.tid = t.tid
 """
 
+# the statement_invoices an override finds on the matched statements; = ANY(ARRAY(...)) probes the
+# statement_id index instead of scanning statement_invoices
+_OLD = """
+SELECT si.id, si.statement_id, si.invoice_id
+  FROM statement_invoices si
+ WHERE si.statement_id = ANY (ARRAY(SELECT unnest(match_ids) FROM paynb_stmt_targets))
+"""
+
 # per kind: what would be written, what an override empties, and one digest of every row
 _REPORT_CTES = """
 summary AS (
@@ -154,11 +162,28 @@ summary AS (
 matching AS (
     SELECT t.kind, mid AS id FROM paynb_stmt_targets t CROSS JOIN LATERAL unnest(t.match_ids) mid
 ),
-cleanup AS (
-    SELECT m.kind, count(*) AS existing,
-           sum((SELECT count(*) FROM statement_invoices si WHERE si.statement_id = m.id)) AS unlinked
+existing AS (
+    SELECT kind, count(*) AS existing FROM matching GROUP BY kind
+),
+wanted AS (
+    SELECT d.kind, d.tid, d.reuse_id, i.invoice_id
+      FROM paynb_stmt_details d
+      JOIN paynb_stmt_inv i ON i.tid = d.tid
+),
+removed AS (
+    SELECT m.kind, count(*) AS links_removed
       FROM matching m
+      JOIN paynb_stmt_old o ON o.statement_id = m.id
+     WHERE NOT EXISTS (SELECT 1 FROM wanted w WHERE w.reuse_id = o.statement_id AND w.invoice_id = o.invoice_id)
      GROUP BY m.kind
+),
+added AS (
+    SELECT w.kind, count(*) AS links_added
+      FROM wanted w
+     WHERE w.reuse_id IS NULL
+        OR NOT EXISTS (SELECT 1 FROM paynb_stmt_old o
+                        WHERE o.statement_id = w.reuse_id AND o.invoice_id = w.invoice_id)
+     GROUP BY w.kind
 ),
 digest AS (
     SELECT md5(string_agg(concat_ws('|', tid, kind, statement_day, payment_account_id, settings_id,
@@ -167,14 +192,14 @@ digest AS (
                                     invoice_count, invoices_md5), ';' ORDER BY tid)) AS value
       FROM paynb_stmt_details
 )
-SELECT coalesce(s.kind, c.kind) AS kind,
-       coalesce(s.statements, 0) AS statements, coalesce(s.new, 0) AS new,
-       coalesce(s.reused, 0) AS reused, coalesce(s.statement_invoices, 0) AS statement_invoices,
-       coalesce(s.empty, 0) AS empty, coalesce(s.pending, 0) AS pending,
-       coalesce(c.existing, 0) AS existing, coalesce(c.unlinked, 0) AS unlinked,
+SELECT s.kind, s.statements, s.new, s.reused, s.statement_invoices, s.empty, s.pending,
+       coalesce(e.existing, 0) AS existing, coalesce(r.links_removed, 0) AS links_removed,
+       coalesce(a.links_added, 0) AS links_added,
        (SELECT value FROM digest) AS digest
   FROM summary s
-  FULL JOIN cleanup c ON c.kind = s.kind
+  LEFT JOIN existing e ON e.kind = s.kind
+  LEFT JOIN removed r ON r.kind = s.kind
+  LEFT JOIN added a ON a.kind = s.kind
 """
 
 _DRY_RUN_SQL = (
@@ -184,6 +209,8 @@ _DRY_RUN_SQL = (
     + _INV
     + "),\npaynb_stmt_details AS MATERIALIZED (\n"
     + _DETAILS
+    + "),\npaynb_stmt_old AS MATERIALIZED (\n"
+    + _OLD
     + "),\n"
     + _REPORT_CTES
 )
@@ -193,13 +220,19 @@ _CREATE_TEMP = (
     ("paynb_stmt_targets", _TARGETS),
     ("paynb_stmt_inv", _INV),
     ("paynb_stmt_details", _DETAILS),
+    ("paynb_stmt_old", _OLD),
 )
 
-_DELETE_REPLACED_INVOICES = """
+# the override's cleanup as a diff: links the job would delete and re-insert identically are kept
+_DELETE_LINKS = """
 DELETE FROM statement_invoices si
- WHERE si.statement_id IN (SELECT unnest(match_ids) FROM paynb_stmt_targets)
+ WHERE si.id = ANY (ARRAY(
+        SELECT o.id FROM paynb_stmt_old o
+         WHERE NOT EXISTS (SELECT 1 FROM paynb_stmt_details d JOIN paynb_stmt_inv i ON i.tid = d.tid
+                            WHERE d.reuse_id = o.statement_id AND i.invoice_id = o.invoice_id)))
 """
 
+# only rows whose values change; = ANY(ARRAY(...)) makes it probe the primary key, not scan statements
 _UPDATE_REUSED = """
 UPDATE statements x
    SET notification_status_code = d.notification_status_code,
@@ -208,6 +241,9 @@ UPDATE statements x
        is_empty = d.is_empty
   FROM paynb_stmt_details d
  WHERE x.id = d.reuse_id
+   AND x.id = ANY (ARRAY(SELECT reuse_id FROM paynb_stmt_details WHERE reuse_id IS NOT NULL))
+   AND (x.notification_status_code, x.payment_methods, x.created_on, x.is_empty)
+       IS DISTINCT FROM (d.notification_status_code, d.payment_methods, CAST(:created_on AS date), d.is_empty)
 """
 
 _ASSIGN_IDS = """
@@ -229,11 +265,14 @@ SELECT statement_id, frequency, settings_id, payment_account_id, from_date, to_d
  ORDER BY statement_id
 """
 
-_INSERT_STATEMENT_INVOICES = """
+_INSERT_LINKS = """
 INSERT INTO statement_invoices (statement_id, invoice_id)
 SELECT d.statement_id, i.invoice_id
   FROM paynb_stmt_inv i
   JOIN paynb_stmt_details d ON d.tid = i.tid
+ WHERE d.reuse_id IS NULL
+    OR NOT EXISTS (SELECT 1 FROM paynb_stmt_old o
+                    WHERE o.statement_id = d.reuse_id AND o.invoice_id = i.invoice_id)
  ORDER BY d.statement_id, i.invoice_id
 """
 
@@ -253,7 +292,8 @@ class KindCounts:
     empty: int = 0
     pending: int = 0
     existing: int = 0  # non-interim statements an override matches (reused + duplicates)
-    unlinked: int = 0  # statement_invoices an override deletes before re-inserting
+    links_removed: int = 0  # statement_invoices deleted (from duplicates, or no longer in the window)
+    links_added: int = 0  # statement_invoices inserted (new statements, or new in the window)
 
     @property
     def frequency(self) -> str:
@@ -330,7 +370,8 @@ class GenerationPlan:
                 "statement_invoices": c.statement_invoices,
                 "empty": c.empty,
                 "pending": c.pending,
-                "invoices_unlinked": c.unlinked,
+                "links_removed": c.links_removed,
+                "links_added": c.links_added,
                 "duplicates_emptied": c.duplicates_emptied,
             }
             for c in self.counts
@@ -374,7 +415,8 @@ def _counts_dict(c: KindCounts) -> dict[str, int]:
         "empty": c.empty,
         "pending": c.pending,
         "existing": c.existing,
-        "unlinked": c.unlinked,
+        "links_removed": c.links_removed,
+        "links_added": c.links_added,
     }
 
 
@@ -433,7 +475,8 @@ def _plan_from_rows(
                     "empty",
                     "pending",
                     "existing",
-                    "unlinked",
+                    "links_removed",
+                    "links_added",
                 )
             },
         )
@@ -506,8 +549,6 @@ def apply_on(
     for name, select in _CREATE_TEMP:
         # names are module constants; values stay bound parameters
         conn.execute(sa.text(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS {select}"), params)
-        if name != "paynb_stmt_inv":  # row estimates: index probes into statements, not seq scans
-            conn.exec_driver_sql(f"ANALYZE {name}")
     rows = db.fetch_all(conn, _APPLY_REPORT_SQL, params)
     plan = _plan_from_rows(
         rows,
@@ -523,15 +564,15 @@ def apply_on(
         raise StalePlanError(
             f"the statement plan is now {plan.sha256[:12]}…, not the confirmed {confirm.strip()[:12]}…"
         )
-    written: dict[str, int] = {"statement_invoices_deleted": 0}
-    if override:
-        written["statement_invoices_deleted"] = conn.execute(sa.text(_DELETE_REPLACED_INVOICES)).rowcount
-    written["statements_updated"] = conn.execute(sa.text(_UPDATE_REUSED), {"created_on": created_on}).rowcount
+    written = {
+        "statement_invoices_deleted": conn.execute(sa.text(_DELETE_LINKS)).rowcount,
+        "statements_updated": conn.execute(sa.text(_UPDATE_REUSED), {"created_on": created_on}).rowcount,
+    }
     conn.execute(sa.text(_ASSIGN_IDS))
     written["statements_inserted"] = conn.execute(
         sa.text(_INSERT_STATEMENTS), {"created_on": created_on}
     ).rowcount
-    written["statement_invoices_inserted"] = conn.execute(sa.text(_INSERT_STATEMENT_INVOICES)).rowcount
+    written["statement_invoices_inserted"] = conn.execute(sa.text(_INSERT_LINKS)).rowcount
     return plan, written
 
 
