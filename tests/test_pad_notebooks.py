@@ -109,3 +109,25 @@ def test_replay_notebook_plans_the_nsf_file(sandbox_env: dict[str, str], tmp_pat
 def test_replay_notebook_defaults_follow_triage(sandbox_env: dict[str, str], tmp_path: Path) -> None:
     text = text_of(run(REPLAY, tmp_path / "default.ipynb"))
     assert "plan sha256:" in text and "row(s) to replay" in text
+
+
+def test_both_notebooks_under_paynb_run(sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    """``paynb run``: typed parameters, run record with the reported results, archive, no secret in it."""
+    from paynb.jobs import run_notebook
+
+    settings = Settings.load(
+        env={**sandbox_env, "PAYNB_ARCHIVE_URL": f"file://{tmp_path / 'archive'}"}, dotenv=None
+    )
+    triage = run_notebook(TRIAGE, {"days": "20"}, settings=settings, cwd=ROOT)
+    assert triage.ok, triage.message
+    assert triage.record["dry_run"] is True and triage.record["rows_affected"] == 0
+    assert triage.record["reported"]["stuck_invoices"] > 0
+    assert "No picker in a headless run" in text_of(triage.notebook)  # PAYNB_RUN_ID is set: no widget
+
+    key = nsf_file_key(sandbox_env["PAYNB_DATABASE_URL"])
+    replay = run_notebook(REPLAY, {"file": key}, settings=settings, cwd=ROOT)
+    assert replay.ok, replay.message
+    sha = re.search(r"plan sha256: ([0-9a-f]{64})", text_of(replay.notebook)).group(1)
+    assert replay.record["plan_sha256"] == sha
+    assert replay.record["summary"]["nsf_risk"] == 2
+    assert replay.record["reported"]["filtered_csv_written"] is False
