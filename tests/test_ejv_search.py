@@ -182,3 +182,21 @@ def test_cli_search(ejv: EjvSandbox) -> None:
     table = runner.invoke(cli, ["ejv", "search", f"REG{invoice:08d}", "--reindex"])
     assert table.exit_code == 0, table.output
     assert "By invoice" in table.output and "cgi_processed" in table.output
+
+
+def test_index_rows_survive_marker_characters(tmp_path: Path) -> None:
+    from paynb.ops.ejv.index import SearchIndex, decode_row, encode_row
+    from paynb.ops.ejv.scan import FileScan
+
+    odd = (4, 10, "JD", "GA", 7, "0000", "FI00000001", None, "77", 77, None, None, "D", "1.00", "2026-01-02",
+           "0155", "bad \x1f message \x1e with \x00 markers")  # fmt: skip
+    plain = (5, 20, "JD", "GA", 7, "0000", "FI00000001", "0000", "77", 77, None, None, "C", "1.00", "2026-01-02",
+             "0000", "")  # fmt: skip
+    assert decode_row(encode_row(plain)) == plain
+    assert decode_row(encode_row(odd))[:-1] == odd[:-1]
+    with SearchIndex(tmp_path / "i.sqlite") as index:
+        index.store("s3://b/f", "etag", 1, FileScan("FEEDBACK", (plain, odd)))
+        index.commit()
+        got = index.mentions([77], ["s3://b/f"])
+    assert [row[0] for _, row in got] == [4, 5] and got[1][1] == plain
+    assert "\ufffd" in got[0][1][-1]

@@ -17,13 +17,27 @@ from pathlib import Path
 from paynb.errors import StoreError
 from paynb.ops.ejv.scan import ROW_FIELDS, FileScan, Row
 
-INDEX_SCHEMA_VERSION = 1
+INDEX_SCHEMA_VERSION = 3
 INDEX_FILE_NAME = "ejv-index.sqlite"
 
-_DDL = f"""
+# the records of one invoice in one file are stored as one text value: fields joined by US (chr 31), None
+# written as NUL, records joined by RS (chr 30). Few narrow rows keep a cold build of hundreds of thousands
+# of records fast; only the hits are decoded.
+_SEP = "\x1f"
+_REC = "\x1e"
+_NONE = "\x00"
+_MARKERS = (_SEP, _REC, _NONE)
+_INT_FIELDS = frozenset(
+    {"line", "offset", "batch_number", "invoice_id", "partner_disbursement_id", "refunds_partial_id"}
+)
+_IS_INT = tuple(name in _INT_FIELDS for name in ROW_FIELDS)
+_INVOICE_AT = ROW_FIELDS.index("invoice_id")
+
+_DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS files (
-    url        TEXT PRIMARY KEY,
+    id         INTEGER PRIMARY KEY,
+    url        TEXT NOT NULL UNIQUE,
     identity   TEXT NOT NULL,
     size       INTEGER,
     kind       TEXT NOT NULL,
@@ -32,13 +46,30 @@ CREATE TABLE IF NOT EXISTS files (
     mentions   INTEGER NOT NULL DEFAULT 0,
     indexed_at TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS mentions (
-    url TEXT NOT NULL,
-    {", ".join(f"{name} {'INTEGER' if name in ('line', 'offset', 'batch_number', 'invoice_id', 'partner_disbursement_id', 'refunds_partial_id') else 'TEXT'}" for name in ROW_FIELDS)}
-);
+CREATE TABLE IF NOT EXISTS mentions (file_id INTEGER NOT NULL, invoice_id INTEGER NOT NULL, records TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS ix_mentions_invoice ON mentions (invoice_id);
-CREATE INDEX IF NOT EXISTS ix_mentions_url ON mentions (url);
+CREATE INDEX IF NOT EXISTS ix_mentions_file ON mentions (file_id);
 """
+
+
+def encode_row(row: Row) -> str:
+    text = _SEP.join([_NONE if v is None else str(v) for v in row])
+    if text.count(_SEP) == len(row) - 1 and _REC not in text and text.count(_NONE) == row.count(None):
+        return text
+    return _SEP.join(_NONE if v is None else _clean(str(v)) for v in row)  # a value holds a marker
+
+
+def _clean(text: str) -> str:
+    for marker in _MARKERS:
+        text = text.replace(marker, "\ufffd")
+    return text
+
+
+def decode_row(text: str) -> Row:
+    return tuple(
+        None if v == _NONE else (int(v) if is_int else v)
+        for v, is_int in zip(text.split(_SEP), _IS_INT, strict=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -64,7 +95,8 @@ class SearchIndex:
             raise StoreError(f"cannot open the EJV search index {self.path}: {err}") from None
         self._lock = threading.Lock()
         self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
+        # the index is a cache that --reindex rebuilds: no fsync per commit
+        self.conn.execute("PRAGMA synchronous=OFF")
         if self._version() not in (None, str(INDEX_SCHEMA_VERSION)):
             self._drop_all()  # written by another paynb version: rebuild rather than misread
         self.conn.executescript(_DDL)
@@ -114,7 +146,9 @@ class SearchIndex:
         urls = list(urls)
         with self._lock:
             for url in urls:
-                self.conn.execute("DELETE FROM mentions WHERE url = ?", (url,))
+                self.conn.execute(
+                    "DELETE FROM mentions WHERE file_id = (SELECT id FROM files WHERE url = ?)", (url,)
+                )
                 self.conn.execute("DELETE FROM files WHERE url = ?", (url,))
         return len(urls)
 
@@ -122,16 +156,27 @@ class SearchIndex:
         """Replace what the index knows about ``url`` (committed by :meth:`commit`)."""
         now = datetime.now(UTC).isoformat(timespec="seconds")
         with self._lock:
-            self.conn.execute("DELETE FROM mentions WHERE url = ?", (url,))
+            row = self.conn.execute("SELECT id FROM files WHERE url = ?", (url,)).fetchone()
+            if row is not None:
+                self.conn.execute("DELETE FROM mentions WHERE file_id = ?", (row[0],))
+                self.conn.execute(
+                    "UPDATE files SET identity = ?, size = ?, kind = ?, error = ?, lines = ?, mentions = ?,"
+                    " indexed_at = ? WHERE id = ?",
+                    (identity, size, scan.kind, scan.error, scan.lines, len(scan.rows), now, row[0]),
+                )
+                file_id = row[0]
+            else:
+                file_id = self.conn.execute(
+                    "INSERT INTO files (url, identity, size, kind, error, lines, mentions, indexed_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (url, identity, size, scan.kind, scan.error, scan.lines, len(scan.rows), now),
+                ).lastrowid
+            by_invoice: dict[int, list[str]] = {}
+            for r in scan.rows:
+                by_invoice.setdefault(r[_INVOICE_AT], []).append(encode_row(r))
             self.conn.executemany(
-                # column names are our constants; values are bound
-                f"INSERT INTO mentions (url, {', '.join(ROW_FIELDS)}) VALUES (?{', ?' * len(ROW_FIELDS)})",  # noqa: S608
-                ((url, *row) for row in scan.rows),
-            )
-            self.conn.execute(
-                "INSERT OR REPLACE INTO files (url, identity, size, kind, error, lines, mentions, indexed_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (url, identity, size, scan.kind, scan.error, scan.lines, len(scan.rows), now),
+                "INSERT INTO mentions (file_id, invoice_id, records) VALUES (?, ?, ?)",
+                ((file_id, invoice, _REC.join(records)) for invoice, records in by_invoice.items()),
             )
 
     def commit(self) -> None:
@@ -149,8 +194,15 @@ class SearchIndex:
             cur.executemany("INSERT OR IGNORE INTO q_ids VALUES (?)", ((i,) for i in invoice_ids))
             # the IN form makes SQLite walk ix_mentions_invoice once per id instead of scanning mentions
             rows = cur.execute(
-                f"SELECT url, {', '.join(ROW_FIELDS)} FROM mentions"  # noqa: S608 - constant column names
-                " WHERE invoice_id IN (SELECT invoice_id FROM q_ids) ORDER BY url, line"
+                "SELECT f.url, m.records FROM mentions m JOIN files f ON f.id = m.file_id"
+                " WHERE m.invoice_id IN (SELECT invoice_id FROM q_ids)"
             ).fetchall()
             self.conn.commit()
-        return [(r[0], tuple(r[1:])) for r in rows if r[0] in wanted]
+        out = [
+            (url, decode_row(record))
+            for url, records in rows
+            if url in wanted
+            for record in records.split(_REC)
+        ]
+        out.sort(key=lambda item: (item[0], item[1][0]))
+        return out
