@@ -439,12 +439,15 @@ class _Generator:
             ).first()
             return (row[0], row[1]) if row else None
 
-        # PAD stuck without a reference: CREATE_INVOICES skips these accounts from `since` on
+        # PAD stuck without a reference: CREATE_INVOICES skips these accounts from `since` on. Small
+        # scales may lack data in the preferred window; wider windows are tried in order.
         for j, (status, days) in enumerate((("PENDING_PAD_ACTIVATION", 45), ("FREEZE", 75), ("ACTIVE", 120))):
-            since = a - timedelta(days=days)
-            hit = pad_account(since, a - timedelta(days=22), 60 + j, 2) or pad_account(
-                since, a - timedelta(days=22), 60 + j
-            )
+            hit = None
+            for scale_up, min_n in ((1, 2), (1, 1), (3, 1), (6, 1)):
+                since = a - timedelta(days=days * scale_up)
+                hit = pad_account(since, a - timedelta(days=22), 60 + j, min_n)
+                if hit:
+                    break
             if hit is None:
                 raise SandboxError(
                     f"scale {self.scale_name!r} has too few PAD invoices for pad_stuck_no_reference"
@@ -452,7 +455,11 @@ class _Generator:
             flag_acc(hit[0], "pad_noref", since, status)
 
         for kind, tag in (("uncharged", 64), ("cfs_missing", 65)):
-            hit = pad_account(a - timedelta(days=45), a - timedelta(days=25), tag)
+            hit = None
+            for lo, hi in ((45, 25), (120, 21), (600, 21)):
+                hit = pad_account(a - timedelta(days=lo), a - timedelta(days=hi), tag)
+                if hit:
+                    break
             if hit is None:
                 raise SandboxError(
                     f"scale {self.scale_name!r} has too few PAD invoices for the {kind} scenario"
@@ -460,14 +467,19 @@ class _Generator:
             flag_grp(hit[0], hit[1], kind)
 
         # NSF: the roll-up settled on a recent Application Date came back "Not PAID"
-        row = conn.execute(
-            sa.text(
-                "SELECT account_id, max(run_date) FROM g_inv0 WHERE method = 'PAD' "
-                "AND paynb_sandbox.next_bday(run_date) BETWEEN :lo AND :hi AND account_id <> ALL(CAST(:used AS integer[])) "
-                "GROUP BY account_id ORDER BY paynb_sandbox.u(:seed, 66, account_id), account_id LIMIT 1"
-            ),
-            {"lo": a - timedelta(days=14), "hi": a - timedelta(days=4), "used": used, "seed": self.seed},
-        ).first()
+        row = None
+        for lo, hi in ((14, 4), (40, 3), (600, 3)):
+            row = conn.execute(
+                sa.text(
+                    "SELECT account_id, max(run_date) FROM g_inv0 WHERE method = 'PAD' "
+                    "AND paynb_sandbox.next_bday(run_date) BETWEEN :lo AND :hi "
+                    "AND account_id <> ALL(CAST(:used AS integer[])) "
+                    "GROUP BY account_id ORDER BY paynb_sandbox.u(:seed, 66, account_id), account_id LIMIT 1"
+                ),
+                {"lo": a - timedelta(days=lo), "hi": a - timedelta(days=hi), "used": used, "seed": self.seed},
+            ).first()
+            if row:
+                break
         if row is None:
             raise SandboxError(f"scale {self.scale_name!r} has too few PAD invoices for pad_nsf_freeze")
         nsf_acc, nsf_run = row
@@ -525,29 +537,40 @@ class _Generator:
         self.picks["files"] = files
 
         # EJV: a gov account whose journal was rejected (stop_ejv), and a file with no FEEDBACK
-        stop = conn.execute(
-            sa.text(
-                "SELECT i.account_id, min(i.run_date) FILTER (WHERE i.run_date BETWEEN :lo AND :hi) AS f2 "
-                "FROM g_inv0 i JOIN g_acc ac ON ac.id = i.account_id AND ac.billable "
-                "WHERE i.method = 'EJV' GROUP BY i.account_id "
-                "HAVING min(i.run_date) FILTER (WHERE i.run_date BETWEEN :lo AND :hi) IS NOT NULL "
-                "ORDER BY (max(i.run_date) FILTER (WHERE i.run_date <= :recent) > "
-                "          min(i.run_date) FILTER (WHERE i.run_date BETWEEN :lo AND :hi)) DESC, "
-                "         count(*) DESC, i.account_id LIMIT 1"
-            ),
-            {"lo": a - timedelta(days=70), "hi": a - timedelta(days=30), "recent": a - timedelta(days=21)},
-        ).first()
+        stop = f1 = None
+        for lo, hi in ((70, 30), (200, 25), (700, 25)):
+            stop = conn.execute(
+                sa.text(
+                    "SELECT i.account_id, min(i.run_date) FILTER (WHERE i.run_date BETWEEN :lo AND :hi) AS f2 "
+                    "FROM g_inv0 i JOIN g_acc ac ON ac.id = i.account_id AND ac.billable "
+                    "WHERE i.method = 'EJV' GROUP BY i.account_id "
+                    "HAVING min(i.run_date) FILTER (WHERE i.run_date BETWEEN :lo AND :hi) IS NOT NULL "
+                    "ORDER BY (max(i.run_date) FILTER (WHERE i.run_date <= :recent) > "
+                    "          min(i.run_date) FILTER (WHERE i.run_date BETWEEN :lo AND :hi)) DESC, "
+                    "         count(*) DESC, i.account_id LIMIT 1"
+                ),
+                {
+                    "lo": a - timedelta(days=lo),
+                    "hi": a - timedelta(days=hi),
+                    "recent": a - timedelta(days=21),
+                },
+            ).first()
+            if stop:
+                break
         if stop is None:
             raise SandboxError(f"scale {self.scale_name!r} has too few EJV invoices for ejv_errored_stop_ejv")
         flag_acc(stop[0], "ejv_stop", stop[1], None)
-        f1 = conn.execute(
-            sa.text(
-                "SELECT i.run_date FROM g_inv0 i JOIN g_acc ac ON ac.id = i.account_id AND ac.billable "
-                "WHERE i.method = 'EJV' AND i.run_date BETWEEN :lo AND :hi AND i.account_id <> :stop "
-                "AND i.run_date <> :f2 GROUP BY i.run_date ORDER BY count(*) DESC, i.run_date DESC LIMIT 1"
-            ),
-            {"lo": a - timedelta(days=40), "hi": a - timedelta(days=22), "stop": stop[0], "f2": stop[1]},
-        ).first()
+        for lo, hi in ((40, 22), (120, 21), (700, 21)):
+            f1 = conn.execute(
+                sa.text(
+                    "SELECT i.run_date FROM g_inv0 i JOIN g_acc ac ON ac.id = i.account_id AND ac.billable "
+                    "WHERE i.method = 'EJV' AND i.run_date BETWEEN :lo AND :hi AND i.account_id <> :stop "
+                    "AND i.run_date <> :f2 GROUP BY i.run_date ORDER BY count(*) DESC, i.run_date DESC LIMIT 1"
+                ),
+                {"lo": a - timedelta(days=lo), "hi": a - timedelta(days=hi), "stop": stop[0], "f2": stop[1]},
+            ).first()
+            if f1:
+                break
         if f1 is None:
             raise SandboxError(f"scale {self.scale_name!r} has too few EJV invoices for ejv_no_feedback")
         conn.execute(sa.text("INSERT INTO g_flag_ejv VALUES (:d, 'no_feedback')"), {"d": f1[0]})

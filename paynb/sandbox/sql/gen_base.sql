@@ -41,15 +41,20 @@ WITH r AS (
     SELECT id, start_date, h_hist,
            CASE WHEN fq < 0.03 THEN 'DAILY' WHEN fq < 0.10 THEN 'MONTHLY' ELSE 'WEEKLY' END AS freq1
       FROM r
+), h AS (
+    -- about 4% of the accounts old enough changed frequency once (at least two, so small scales have some)
+    SELECT f.*, row_number() OVER (ORDER BY (f.start_date <= CAST(:as_of AS date) - 200) DESC, f.h_hist, f.id) AS hr,
+           count(*) FILTER (WHERE f.start_date <= CAST(:as_of AS date) - 200) OVER () AS n_old
+      FROM f
 ), c AS (
     SELECT id, start_date, freq1,
-           CASE WHEN h_hist < 0.04 AND start_date <= CAST(:as_of AS date) - 200 THEN
-                CASE freq1 WHEN 'WEEKLY' THEN (CASE WHEN h_hist < 0.02 THEN 'MONTHLY' ELSE 'DAILY' END)
+           CASE WHEN hr <= GREATEST(2, ceil(0.04 * n_old)) AND hr <= n_old THEN
+                CASE freq1 WHEN 'WEEKLY' THEN (CASE WHEN mod(hr, 2) = 1 THEN 'MONTHLY' ELSE 'DAILY' END)
                            ELSE 'WEEKLY' END
            END AS freq2,
            start_date + 30 + paynb_sandbox.ri(:seed, 9, id, GREATEST(1, (CAST(:as_of AS date) - 75) - (start_date + 30)))
                AS change_day
-      FROM f
+      FROM h
 )
 SELECT id, start_date, freq1, freq2,
        CASE WHEN freq2 IS NULL THEN NULL
