@@ -507,3 +507,29 @@ def test_calendar_grids() -> None:
     assert math.isnan(grid[0, 0]) and math.isnan(grid[4, 2])  # before and after the range
     months, years = month_grid(counts, date(2025, 6, 3), date(2025, 6, 30))
     assert years == [2025] and months[0, 5] == 4 and math.isnan(months[0, 6])
+
+
+def test_gaps_expected_periods_from_settings_history(data: Data) -> None:
+    a = data.account("9201")
+    data.setting(a, "WEEKLY", "2025-05-01", "2025-06-04")  # ends Wednesday: gap statement 06-01..06-04
+    data.setting(a, "MONTHLY", "2025-06-05")  # mid-month start: still June 1..30
+    b = data.account("9202")
+    data.setting(b, "DAILY", "2025-06-01", "2025-06-20")
+    data.setting(b, "DAILY", "2025-06-10")  # overlaps the first one: each day expected once
+    c = data.account("9203")
+    data.setting(c, "WEEKLY", "2025-05-01", "2025-06-11")
+    data.statement(c, "WEEKLY", "2025-06-08", "2025-06-11", interim=True)  # covers the gap period
+    report = find_statement_gaps("2025-06-01", "2025-06-30", engine=engine_for(data.url))
+    got = {(r.auth_account_id, r.kind, r.from_date, r.to_date) for r in report.missing.itertuples()}
+    expected = {
+        ("9201", "GAP", date(2025, 6, 1), date(2025, 6, 4)),
+        ("9201", "MONTHLY", date(2025, 6, 1), date(2025, 6, 30)),
+        ("9203", "WEEKLY", date(2025, 6, 1), date(2025, 6, 7)),  # 9203's gap is covered by the interim
+    }
+    expected |= {("9202", "DAILY", date(2025, 6, d), date(2025, 6, d)) for d in range(1, 31)}
+    assert got == expected
+    assert report.summary().set_index("frequency")["expected"].to_dict() == {
+        "DAILY": 30,
+        "WEEKLY": 2,
+        "MONTHLY": 1,
+    }
