@@ -10,7 +10,7 @@ from sqlalchemy.pool import NullPool
 
 from paynb.errors import ConfirmMismatch, InputError, StalePlanError
 from paynb.ops.statements import find_statement_gaps, generate, generate_range, periods_for_day
-from paynb.ops.statements.generate import GenerationResult
+from paynb.ops.statements.generation import GenerationResult
 from tests.statements_reference import connect, reference_generate, snapshot, table_counts
 
 RUN = datetime(2025, 12, 1, 7, 30)  # 23:30 Pacific on Nov 30: created_on must be the UTC date

@@ -9,7 +9,7 @@ from sqlalchemy.pool import NullPool
 
 from paynb.db import create_engine
 from paynb.ops.statements import find_statement_gaps, generate, generate_range
-from paynb.ops.statements.generate import GenerationResult
+from paynb.ops.statements.generation import GenerationResult
 
 
 def scenario_details(url: str, name: str) -> dict:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from paynb.ops.statements.gaps import GapReport, find_statement_gaps
-from paynb.ops.statements.generate import (
+from paynb.ops.statements.generation import (
     GenerationPlan,
     GenerationResult,
     KindCounts,

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from paynb.ops.statements.gaps import GapReport
 from paynb.ops.statements.periods import FREQUENCIES
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -54,7 +58,7 @@ def _ticks(labels: list[str], limit: int = 26) -> tuple[list[int], list[str]]:
     return idx, [labels[i] for i in idx]
 
 
-def plot_gap_calendar(report: GapReport, frequencies: tuple[str, ...] | None = None):
+def plot_gap_calendar(report: GapReport, frequencies: tuple[str, ...] | None = None) -> Figure:
     """One heatmap panel per frequency; the colour is the number of accounts missing that period."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator

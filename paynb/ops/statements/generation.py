@@ -1,18 +1,20 @@
 """Set-based statement generation that reproduces ``GENERATE_STATEMENTS`` (pay-domain §5).
 
-The job loops over accounts and pays one round trip per account; here every statement day, frequency
-and account is handled by a fixed number of SQL statements:
+The job loops over accounts and pays round trips per account; here every statement day, frequency
+and account is handled by a fixed number of SQL statements over four relations:
 
-1. ``targets``: one row per statement to write (period × active setting × account), with the id of the
-   statement an override reuses (lowest non-interim id per account, frequency, from, to);
+1. ``targets``: one row per statement to write (period × active setting × account) with, for an
+   override, every non-interim statement of that account and period (lowest id first = the one reused);
 2. ``inv``: the invoices of each target (Pacific-midnight window over naive-UTC ``created_on``, all
    statuses, EFT accounts only EFT invoices, other accounts every non-EFT invoice);
-3. ``details``: per target ``is_empty``, sorted ``payment_methods`` and ``notification_status_code``.
+3. ``details``: per target ``is_empty``, sorted ``payment_methods`` and ``notification_status_code``;
+4. ``old``: the statement_invoices currently on the matched statements.
 
-A dry run evaluates these as CTEs in a read-only transaction. Apply materialises them as temporary
-tables in one :func:`paynb.db.write_transaction`, recomputes the plan there, refuses unless it still
-hashes to the confirmed sha256, then deletes the replaced ``statement_invoices`` (override only),
-updates reused statements, inserts new ones and their invoices.
+A dry run evaluates them as CTEs in a read-only transaction. Apply materialises them as temporary
+tables in one :func:`paynb.db.write_transaction`, recomputes the plan there and refuses unless it still
+hashes to the confirmed sha256, then writes: links removed, reused statements updated, new statements
+and links inserted. Every lookup into the big tables is an index probe (no scan of statements or
+statement_invoices), so the cost follows the number of statements written, not the table sizes.
 
 Rules kept from the job (§5.6): windows are DST-correct Pacific days (1); invoice status is ignored (3);
 EFT matching uses the invoice account's current method (4); gap statements only for WEEKLY settings
@@ -22,6 +24,11 @@ with no invoices and their old ``is_empty`` (7); an account filter limits every 
 ``created_on`` is the UTC date of the run (10); an override always writes ``SKIP`` (11).
 ``payment_methods`` is written sorted (9); an empty new statement falls back to the account's
 method, a reused one that is now empty keeps its old value.
+
+The job deletes all links of the matched statements and re-inserts the new list. Here links that would
+come back identical are kept: the resulting (statement_id, invoice_id) rows are the same, only the
+surrogate ``statement_invoices.id`` of unchanged links differs from what the job would give (nothing
+references it). Reused statements whose values do not change are not rewritten.
 
 If one account has two settings of the same frequency active on a day (bad settings history), the
 setting with the lowest id reuses the existing statement and the other one gets a new statement.
