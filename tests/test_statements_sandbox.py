@@ -129,3 +129,34 @@ def test_override_twice_keeps_one_statement_per_period_and_the_ids(sandbox_db_ur
     assert {r[5] for r in after if r[0] != extra} == {"SKIP"}
     # re-running changed nothing
     assert statement_rows(sandbox_db_url, day) == after
+
+
+def test_sandbox_statements_follow_the_rules(sandbox_db_url: str, sandbox_as_of: date) -> None:
+    """Regenerating every past day changes no statement's invoices: the generator and §5 agree."""
+    sql = """SELECT s.id, s.statement_settings_id, s.payment_account_id, s.frequency, s.from_date, s.to_date,
+                    s.payment_methods, s.is_empty,
+                    coalesce(array_agg(si.invoice_id ORDER BY si.invoice_id)
+                             FILTER (WHERE si.invoice_id IS NOT NULL), '{}')
+               FROM statements s LEFT JOIN statement_invoices si ON si.statement_id = s.id
+              GROUP BY s.id"""
+    raw = sa.create_engine(sandbox_db_url, poolclass=NullPool)
+
+    def rows() -> dict[int, tuple]:
+        with raw.connect() as c:
+            return {r[0]: tuple(r[1:]) for r in c.execute(sa.text(sql))}
+
+    before = rows()
+    eng = create_engine(url=sandbox_db_url)
+    with raw.connect() as c:
+        first = c.execute(sa.text("SELECT min(from_date) FROM statement_settings")).scalar_one()
+    last = sandbox_as_of - timedelta(days=1)
+    plan = generate_range(first, last, missing_only=False, engine=eng)
+    generate_range(first, last, missing_only=False, apply=True, confirm=plan.sha256, engine=eng)
+    after = rows()
+    raw.dispose()
+
+    dup = scenario_details(sandbox_db_url, "statement_duplicate")["statement_ids"]
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {dup[1]}  # only the extra duplicate lost its invoices
+    added = {(v[1], v[2], v[3], v[4]) for k, v in after.items() if k not in before}
+    assert added == injected_gaps(sandbox_db_url)
