@@ -17,6 +17,7 @@ median), the ratio and the targets (≥20x faster than the reference, ≤1 s wal
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -177,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         dispose_engines()
         if pg is not None:
             pg.destroy()
+            shutil.rmtree(pg.root, ignore_errors=True)
 
     counts = {c.kind: (c.statements, c.statement_invoices) for c in result.plan.counts}
     best_apply, best_ref = min(applies), min(refs)
