@@ -62,6 +62,8 @@ def test_notebooks_are_stored_clean(path: Path) -> None:
     first_code = next(c for c in nb.cells if c.cell_type == "code")
     assert "parameters" in first_code.metadata.get("tags", [])
     for line in first_code.source.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
         assert re.match(r"^\w+: (int|str|bool|float) = ", line), line  # every parameter annotated
     for cell in nb.cells:
         if cell.cell_type == "code":
