@@ -6,41 +6,19 @@ import json
 import re
 from pathlib import Path
 
-import nbformat
 import papermill
 import pytest
 
 from paynb.store import open_store
-from tests.test_ejv_support import query, scenario, seed
+from tests.notebook_runner import run_headless as run
+from tests.notebook_runner import text_of
+from tests.test_ejv_support import query, scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIAGE = ROOT / "notebooks" / "triage" / "ejv_feedback.ipynb"
 REDATE = ROOT / "notebooks" / "datafix" / "ejv_inbox_redate.ipynb"
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
-
-
-@pytest.fixture
-def ejv_seeded(sandbox_db_url: str) -> str:
-    """Render the EJV files before ``sandbox_env`` uploads the store objects (fixtures set up left to right)."""
-    seed(sandbox_db_url)
-    return sandbox_db_url
-
-
-def run(path: Path, out: Path, **parameters: object) -> nbformat.NotebookNode:
-    papermill.execute_notebook(
-        str(path), str(out), parameters=parameters, kernel_name="python3", progress_bar=False, cwd=str(ROOT)
-    )
-    return nbformat.read(out, as_version=4)
-
-
-def text_of(nb: nbformat.NotebookNode) -> str:
-    parts = []
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            parts.append(output.get("text", ""))
-            parts.append(output.get("data", {}).get("text/plain", ""))
-    return "\n".join(parts)
 
 
 @pytest.mark.parametrize("path", [TRIAGE, REDATE])
@@ -59,26 +37,26 @@ def test_notebooks_are_stored_stripped_with_annotated_parameters(path: Path) -> 
 
 
 def test_triage_notebook_shows_health_and_searches(
-    ejv_seeded: str, sandbox_env: dict, tmp_path: Path
+    sandbox_db_url: str, sandbox_env: dict, tmp_path: Path
 ) -> None:
     nb = run(TRIAGE, tmp_path / "triage.ipynb")
     text = text_of(nb)
-    (invoice,) = scenario(ejv_seeded, "ejv_no_feedback", "invoices")
+    (invoice,) = scenario(sandbox_db_url, "ejv_no_feedback", "invoices")
     assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
     assert "ejv_file_no_feedback" in text and "INBOX sent, no FEEDBACK found" in text
     assert str(invoice) in text
-    errored = query(ejv_seeded, "SELECT link_id FROM ejv_links WHERE disbursement_status_code = 'ERRORED'")[
-        0
-    ][0]
+    errored = query(
+        sandbox_db_url, "SELECT link_id FROM ejv_links WHERE disbursement_status_code = 'ERRORED'"
+    )[0][0]
     searched = text_of(run(TRIAGE, tmp_path / "search.ipynb", invoice_ids=f"{errored}, REG{invoice:08d}"))
     assert "FEEDBACK error: 0155" in searched
 
 
 def test_redate_notebook_dry_run_then_confirmed_apply(
-    ejv_seeded: str, sandbox_env: dict, tmp_path: Path
+    sandbox_db_url: str, sandbox_env: dict, tmp_path: Path
 ) -> None:
-    (file_id,) = scenario(ejv_seeded, "ejv_no_feedback", "ejv_files")
-    (file_ref,) = query(ejv_seeded, "SELECT file_ref FROM ejv_files WHERE id = :i", i=file_id)[0]
+    (file_id,) = scenario(sandbox_db_url, "ejv_no_feedback", "ejv_files")
+    (file_ref,) = query(sandbox_db_url, "SELECT file_ref FROM ejv_files WHERE id = :i", i=file_id)[0]
     store = open_store(f"s3://{sandbox_env['PAYNB_BUCKET']}")
 
     dry = text_of(run(REDATE, tmp_path / "dry.ipynb"))  # no files given: health proposes the no-FEEDBACK file

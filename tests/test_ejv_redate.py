@@ -17,12 +17,11 @@ from paynb.ops.ejv.redate import apply_redate, default_redate_date, plan_redate
 from paynb.ops.ejv.search import search_feedback
 from paynb.plan import Plan
 from paynb.timez import pacific_today
-from tests.test_ejv_support import EjvSandbox, execute, make_ejv_sandbox, query, scenario, seed
+from tests.test_ejv_support import EjvSandbox, execute, make_ejv_sandbox, query, scenario
 
 
 @pytest.fixture
 def ejv(sandbox_db_url: str, s3_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EjvSandbox:
-    seed(sandbox_db_url)
     return make_ejv_sandbox(sandbox_db_url, s3_server, tmp_path, monkeypatch)
 
 

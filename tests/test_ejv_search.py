@@ -13,12 +13,11 @@ from paynb.errors import InputError
 from paynb.formats.feedback import parse_feedback
 from paynb.ops.ejv.search import EJV_FOLDERS, Source, normalise_invoice_ids, search_feedback
 from paynb.settings import Settings
-from tests.test_ejv_support import CountingStore, EjvSandbox, make_ejv_sandbox, query, scenario, seed
+from tests.test_ejv_support import CountingStore, EjvSandbox, make_ejv_sandbox, query, scenario
 
 
 @pytest.fixture
 def ejv(sandbox_db_url: str, s3_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EjvSandbox:
-    seed(sandbox_db_url)
     return make_ejv_sandbox(sandbox_db_url, s3_server, tmp_path, monkeypatch)
 
 

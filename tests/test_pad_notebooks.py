@@ -6,37 +6,20 @@ import re
 from pathlib import Path
 
 import nbformat
-import papermill
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from paynb.settings import Settings
 from paynb.store import open_store
+from tests.notebook_runner import run_headless as run
+from tests.notebook_runner import text_of
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIAGE = ROOT / "notebooks" / "triage" / "pad_stuck.ipynb"
 REPLAY = ROOT / "notebooks" / "datafix" / "settlement_replay.ipynb"
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
-
-
-def run(path: Path, out: Path, **parameters) -> nbformat.NotebookNode:
-    papermill.execute_notebook(
-        str(path), str(out), parameters=parameters, kernel_name="python3", progress_bar=False, cwd=str(ROOT)
-    )
-    return nbformat.read(out, as_version=4)
-
-
-def text_of(nb: nbformat.NotebookNode) -> str:
-    parts = []
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            parts.append(output.get("text", ""))
-            data = output.get("data", {})
-            parts.append(data.get("text/plain", ""))
-            parts.append(data.get("text/html", ""))
-    return "\n".join(parts)
 
 
 def output_types(nb: nbformat.NotebookNode) -> set[str]:
@@ -73,7 +56,7 @@ def test_notebooks_are_stored_clean(path: Path) -> None:
 
 def test_triage_notebook_headless(sandbox_env: dict[str, str], tmp_path: Path) -> None:
     nb = run(TRIAGE, tmp_path / "triage.ipynb", days=20, interactive=False)
-    text = text_of(nb)
+    text = text_of(nb, html=True)
     assert "PAD invoices APPROVED for more than 20 days" in text
     assert "image/png" in output_types(nb)  # the summary chart
     for action in ("replay_settlement_csv", "settlement_failed_midway", "escalate_cas_not_debited",
@@ -95,21 +78,21 @@ def test_replay_notebook_plans_the_nsf_file(sandbox_env: dict[str, str], tmp_pat
     store = open_store(f"s3://{settings.bucket}", settings)
     before = [o.key for o in store.list("ar/")]
     nb = run(REPLAY, tmp_path / "replay.ipynb", file=key)
-    text = text_of(nb)
+    text = text_of(nb, html=True)
     assert "NSF RISK" in text and "plan sha256:" in text and "dry run, not written" in text
     assert "gcloud pubsub topics publish" in text
     assert "#f8d0d0" in text  # NSF rows painted red in the styled table
     assert [o.key for o in store.list("ar/")] == before
     sha = re.search(r"plan sha256: ([0-9a-f]{64})", text).group(1)
 
-    written = text_of(run(REPLAY, tmp_path / "written.ipynb", file=key, write_filtered=True))
+    written = text_of(run(REPLAY, tmp_path / "written.ipynb", file=key, write_filtered=True), html=True)
     assert f"plan sha256: {sha}" in written and "[written]" in written
     new = set(o.key for o in store.list("ar/")) - set(before)
     assert len(new) == 1 and ".replay-" in new.pop()
 
 
 def test_replay_notebook_defaults_follow_triage(sandbox_env: dict[str, str], tmp_path: Path) -> None:
-    text = text_of(run(REPLAY, tmp_path / "default.ipynb"))
+    text = text_of(run(REPLAY, tmp_path / "default.ipynb"), html=True)
     assert "plan sha256:" in text and "row(s) to replay" in text
 
 
@@ -124,12 +107,14 @@ def test_both_notebooks_under_paynb_run(sandbox_env: dict[str, str], tmp_path: P
     assert triage.ok, triage.message
     assert triage.record["dry_run"] is True and triage.record["rows_affected"] == 0
     assert triage.record["reported"]["stuck_invoices"] > 0
-    assert "No picker in a headless run" in text_of(triage.notebook)  # PAYNB_RUN_ID is set: no widget
+    assert "No picker in a headless run" in text_of(
+        triage.notebook, html=True
+    )  # PAYNB_RUN_ID is set: no widget
 
     key = nsf_file_key(sandbox_env["PAYNB_DATABASE_URL"])
     replay = run_notebook(REPLAY, {"file": key}, settings=settings, cwd=ROOT)
     assert replay.ok, replay.message
-    sha = re.search(r"plan sha256: ([0-9a-f]{64})", text_of(replay.notebook)).group(1)
+    sha = re.search(r"plan sha256: ([0-9a-f]{64})", text_of(replay.notebook, html=True)).group(1)
     assert replay.record["plan_sha256"] == sha
     assert replay.record["summary"]["nsf_risk"] == 2
     assert replay.record["reported"]["filtered_csv_written"] is False

@@ -11,27 +11,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from tests.notebook_runner import run_headless as run
+from tests.notebook_runner import text_of
+
 ROOT = Path(__file__).resolve().parents[1]
 GAPS = ROOT / "notebooks" / "reports" / "statement_gaps.ipynb"
 GENERATE = ROOT / "notebooks" / "jobs" / "generate_statements.ipynb"
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
-
-
-def run(path: Path, out: Path, **parameters) -> nbformat.NotebookNode:
-    papermill.execute_notebook(
-        str(path), str(out), parameters=parameters, kernel_name="python3", progress_bar=False, cwd=str(ROOT)
-    )
-    return nbformat.read(out, as_version=4)
-
-
-def text_of(nb: nbformat.NotebookNode) -> str:
-    parts = []
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            parts.append(output.get("text", ""))
-            parts.append(output.get("data", {}).get("text/plain", ""))
-    return "\n".join(parts)
 
 
 def has_image(nb: nbformat.NotebookNode) -> bool:

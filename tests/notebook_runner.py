@@ -1,0 +1,31 @@
+"""Running a repository notebook headless in a test, and reading what it showed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import papermill
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_headless(path: Path, out: Path, **parameters: object) -> nbformat.NotebookNode:
+    """Execute with papermill in the environment's ``python3`` kernel, from the repository root."""
+    papermill.execute_notebook(
+        str(path), str(out), parameters=parameters, kernel_name="python3", progress_bar=False, cwd=str(ROOT)
+    )
+    return nbformat.read(out, as_version=4)
+
+
+def text_of(nb: nbformat.NotebookNode, *, html: bool = False) -> str:
+    """Every stream and plain-text output (and HTML with ``html=True``), joined."""
+    parts = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", ""))
+            data = output.get("data", {})
+            parts.append(data.get("text/plain", ""))
+            if html:
+                parts.append(data.get("text/html", ""))
+    return "\n".join(parts)
