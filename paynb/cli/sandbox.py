@@ -120,8 +120,14 @@ def scenarios(as_json: bool) -> None:
         df = list_scenarios(conn)
     if as_json:
         print_json(df.to_dict(orient="records"))
-    else:
-        print_table(df)
+        return
+    # a large sandbox lists thousands of ids per scenario: show the count and the first few
+    view = df.drop(columns=["details"], errors="ignore").copy()
+    view["count"] = view["ids"].map(len)
+    view["ids"] = view["ids"].map(lambda ids: ", ".join(map(str, ids[:5])) + (" …" if len(ids) > 5 else ""))
+    view["description"] = view["description"].map(lambda d: d if len(d) <= 70 else d[:69] + "…")
+    print_table(view[["name", "table", "count", "ids", "description"]])
+    click.echo("\nAll ids and details: paynb sandbox scenarios --json")
 
 
 commands = [sandbox]
