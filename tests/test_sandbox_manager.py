@@ -95,3 +95,34 @@ def test_status_of_an_absent_sandbox(tmp_path, capsys):
     assert main(["sandbox", "status", "--dir", str(tmp_path / "none")]) == 1
     assert "absent" in capsys.readouterr().out
     assert not os.path.exists(tmp_path / "none")
+
+
+def test_an_existing_server_can_stand_in_for_the_embedded_one(pg_server, tmp_path, monkeypatch):
+    """Where no PostgreSQL can be embedded, PAYNB_SANDBOX_DATABASE_URL points the sandbox at one."""
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    monkeypatch.setenv("PAYNB_SANDBOX_DATABASE_URL", pg_server.dsn("postgres"))
+    box = Sandbox(tmp_path / "ext")
+    try:
+        env = box.up(scale="small", seed=3, echo=lambda m: None)
+        assert f":{pg_server.port}/paydb" in env["PAYNB_DATABASE_URL"]
+        assert not (tmp_path / "ext" / "pg").exists()  # nothing embedded was started
+    finally:
+        box.down(purge=True)
+    eng = sa.create_engine(pg_server.url("postgres"), poolclass=NullPool)
+    with eng.connect() as c:
+        assert c.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = 'paydb'")).first() is None
+    eng.dispose()
+
+
+def test_unreachable_external_server_is_a_clear_error(tmp_path, monkeypatch):
+    from paynb.errors import SandboxError
+    from paynb.sandbox.postgres import free_port
+
+    monkeypatch.setenv(
+        "PAYNB_SANDBOX_DATABASE_URL", f"postgresql://u:hidden-pw@127.0.0.1:{free_port()}/postgres"
+    )
+    with pytest.raises(SandboxError) as ei:
+        Sandbox(tmp_path / "ext").up(echo=lambda m: None)
+    assert "PAYNB_SANDBOX_DATABASE_URL" in str(ei.value) and "hidden-pw" not in str(ei.value)

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from paynb.errors import InputError, SandboxError
-from paynb.sandbox.postgres import EmbeddedPostgres, free_port
+from paynb.sandbox.postgres import EmbeddedPostgres, ExternalPostgres, free_port
 
 STATE_VERSION = 1
 DATABASE = "paydb"
@@ -31,6 +31,7 @@ DATA_BUCKET = "ftp-poller-sandbox"  # mirrors prod's single GCS bucket with fold
 LEGACY_BUCKETS = ("payment-sftp", "cgi-ejv")  # pre-2025-08 MinIO layout, for historical files
 ARCHIVE_BUCKET = "paynb-archive"
 SCALES = ("small", "medium", "large")
+PostgresServer = EmbeddedPostgres | ExternalPostgres
 
 
 @dataclass
@@ -108,8 +109,9 @@ class Sandbox:
     def state(self) -> SandboxState | None:
         return SandboxState.read(self.state_path)
 
-    def postgres(self) -> EmbeddedPostgres:
-        return EmbeddedPostgres(self.root / "pg")
+    def postgres(self) -> PostgresServer:
+        external = os.environ.get("PAYNB_SANDBOX_DATABASE_URL")
+        return ExternalPostgres(external) if external else EmbeddedPostgres(self.root / "pg")
 
     # -- up
     def up(
@@ -183,8 +185,13 @@ class Sandbox:
             return False
         pg = self.postgres()
         if not pg.is_running():
-            return (pg.data_dir / "PG_VERSION").exists() and state.seeded_seconds is not None
-        pg.port = state.pg_port
+            return (
+                isinstance(pg, EmbeddedPostgres)
+                and (pg.data_dir / "PG_VERSION").exists()
+                and (state.seeded_seconds is not None)
+            )
+        if isinstance(pg, EmbeddedPostgres):
+            pg.port = state.pg_port
         eng = sa.create_engine(pg.url("postgres"), poolclass=NullPool)
         try:
             with eng.connect() as c:
@@ -195,7 +202,7 @@ class Sandbox:
             eng.dispose()
         return bool(exists) and state.seeded_seconds is not None
 
-    def _seed(self, pg: EmbeddedPostgres, scale: str, seed: int, progress: bool) -> float:
+    def _seed(self, pg: PostgresServer, scale: str, seed: int, progress: bool) -> float:
         from paynb.sandbox.seed import apply_schema_to, seed_sandbox
 
         started = time.monotonic()
@@ -251,7 +258,7 @@ class Sandbox:
             time.sleep(0.1)
         return port, proc.pid
 
-    def _seed_store(self, pg: EmbeddedPostgres, state: SandboxState, secrets: dict[str, str]) -> None:
+    def _seed_store(self, pg: PostgresServer, state: SandboxState, secrets: dict[str, str]) -> None:
         """Create the buckets and upload the files the generator left in paynb_sandbox.store_objects."""
         from minio import Minio
 
@@ -293,7 +300,7 @@ class Sandbox:
         finally:
             eng.dispose()
 
-    def _env(self, pg: EmbeddedPostgres, state: SandboxState, secrets: dict[str, str]) -> dict[str, str]:
+    def _env(self, pg: PostgresServer, state: SandboxState, secrets: dict[str, str]) -> dict[str, str]:
         return {
             "PAYNB_ENVIRONMENT": "sandbox",
             "PAYNB_DATABASE_URL": pg.dsn(DATABASE),
@@ -332,12 +339,17 @@ class Sandbox:
                     _stop_pid(pid)
                     stopped.append(name)
         pg = self.postgres()
-        if pg.is_running():
+        if isinstance(pg, EmbeddedPostgres) and pg.is_running():
             pg.stop()
             stopped.append("postgres")
         if purge:
             import shutil
 
+            if isinstance(pg, ExternalPostgres) and pg.is_running():
+                admin = sa.create_engine(pg.url("postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT")
+                with admin.connect() as c:
+                    c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+                admin.dispose()
             pg.destroy()
             shutil.rmtree(self.root, ignore_errors=True)
         elif state:

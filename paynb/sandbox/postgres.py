@@ -284,3 +284,58 @@ class EmbeddedPostgres:
         """Stop and delete the cluster."""
         self.stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+class ExternalPostgres:
+    """An existing server given by ``PAYNB_SANDBOX_DATABASE_URL``, used where none can be embedded.
+
+    It has the same interface as :class:`EmbeddedPostgres`; stopping and destroying leave the server
+    alone (the sandbox's database on it is dropped only by ``down --purge``).
+    """
+
+    def __init__(self, admin_url: str) -> None:
+        from sqlalchemy.engine import make_url
+
+        try:
+            self._admin = make_url(admin_url).set(drivername="postgresql+psycopg2")
+        except Exception:
+            raise SandboxError("PAYNB_SANDBOX_DATABASE_URL is not a valid PostgreSQL URL") from None
+        self.port = self._admin.port or 5432
+
+    def url(self, database: str = "postgres") -> URL:
+        return self._admin.set(database=database)
+
+    def dsn(self, database: str = "postgres") -> str:
+        return self.url(database).render_as_string(hide_password=False)
+
+    def is_running(self) -> bool:
+        import sqlalchemy as sa
+        from sqlalchemy.pool import NullPool
+
+        engine = sa.create_engine(
+            self.url(self._admin.database or "postgres"),
+            poolclass=NullPool,
+            connect_args={"connect_timeout": 5},
+        )
+        try:
+            with engine.connect():
+                return True
+        except sa.exc.OperationalError:
+            return False
+        finally:
+            engine.dispose()
+
+    def start(self, timeout_s: float = 60) -> ExternalPostgres:
+        if not self.is_running():
+            host = f"{self._admin.host or 'local socket'}:{self.port}"
+            raise SandboxError(
+                f"cannot reach the PostgreSQL named by PAYNB_SANDBOX_DATABASE_URL ({host})",
+                hint="check the URL and that the role may CREATE DATABASE",
+            )
+        return self
+
+    def stop(self) -> None:
+        """The server is not ours to stop."""
+
+    def destroy(self) -> None:
+        """The server is not ours to delete."""
