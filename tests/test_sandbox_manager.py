@@ -126,3 +126,37 @@ def test_unreachable_external_server_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(SandboxError) as ei:
         Sandbox(tmp_path / "ext").up(echo=lambda m: None)
     assert "PAYNB_SANDBOX_DATABASE_URL" in str(ei.value) and "hidden-pw" not in str(ei.value)
+
+
+def test_cfs_knobs_restart_the_cfs_server_with_faults(running_sandbox):
+    """`up` again with other CFS knobs restarts only the CFS server; a 429 burst then reaches clients."""
+    from paynb.cfs import CfsClient
+    from paynb.errors import CfsError
+    from paynb.sandbox.manager import CfsKnobs
+
+    box, _ = running_sandbox
+    before = box.state()
+    try:
+        env = box.up(scale="small", seed=7, cfs=CfsKnobs(burst_429=50), echo=lambda m: None)
+        after = box.state()
+        assert after.cfs_pid != before.cfs_pid
+        assert (after.pg_port, after.s3_pid) == (before.pg_port, before.s3_pid)
+        client = CfsClient(Settings.load(env, dotenv=None), max_retries=1, backoff_s=0.01)
+        with pytest.raises(CfsError) as ei:
+            client.check_credentials()
+        assert ei.value.status == 429
+    finally:
+        box.up(scale="small", seed=7, echo=lambda m: None)  # back to no faults for the other tests
+
+
+@pytest.mark.parametrize(
+    ("knobs", "field"),
+    [({"fault_rate": 1.5}, "--cfs-fault-rate"), ({"drop_rate": -0.1}, "--cfs-drop-rate"),
+     ({"latency_ms": -1}, "--cfs-latency-ms"), ({"token_ttl_s": 0}, "--cfs-token-ttl-s")],
+)  # fmt: skip
+def test_bad_cfs_knobs_are_refused_before_anything_starts(tmp_path, knobs, field):
+    from paynb.sandbox.manager import CfsKnobs
+
+    with pytest.raises(InputError, match=field):
+        Sandbox(tmp_path / "k").up(cfs=CfsKnobs(**knobs), echo=lambda m: None)
+    assert not (tmp_path / "k").exists()

@@ -36,24 +36,43 @@ def sandbox() -> None:
 @click.option("--seed", default=42, show_default=True, type=int, help="Seed of the synthetic data.")
 @click.option("--cfs-latency-ms", default=0, show_default=True, type=int, help="Latency the CFS server adds.")
 @click.option(
-    "--cfs-fault-rate", default=0.0, show_default=True, type=float, help="Share of CFS calls that get a 500."
+    "--cfs-fault-rate", default=0.0, show_default=True, type=float, help="Share of CFS calls answered 500."
+)
+@click.option(
+    "--cfs-burst-429", default=0, show_default=True, type=int, help="Answer the first N CFS calls with 429."
+)
+@click.option(
+    "--cfs-token-ttl-s", default=3600.0, show_default=True, type=float, help="Lifetime of CFS tokens."
+)
+@click.option(
+    "--cfs-drop-rate", default=0.0, show_default=True, type=float, help="Share of CFS calls cut mid-way."
 )
 @click.option("--progress/--no-progress", default=True, help="Show seeding progress.")
 def up(
-    directory: str, scale: str, seed: int, cfs_latency_ms: int, cfs_fault_rate: float, progress: bool
+    directory: str,
+    scale: str,
+    seed: int,
+    cfs_latency_ms: int,
+    cfs_fault_rate: float,
+    cfs_burst_429: int,
+    cfs_token_ttl_s: float,
+    cfs_drop_rate: float,
+    progress: bool,
 ) -> None:
     """Start the sandbox in the background and write DIR/sandbox.env. Safe to run twice.
 
     \b
     Example:
       paynb sandbox up --dir .sandbox --cfs-latency-ms 100
+      paynb sandbox up --dir .sandbox --cfs-fault-rate 0.1 --cfs-token-ttl-s 5   # restarts CFS with faults
     """
     from paynb.sandbox.manager import CfsKnobs, Sandbox
 
     box = Sandbox(directory)
     env = box.up(
-        scale=scale, seed=seed, cfs=CfsKnobs(latency_ms=cfs_latency_ms, fault_rate=cfs_fault_rate), progress=progress,
-        echo=lambda m: click.echo(m, err=True),
+        scale=scale, seed=seed, progress=progress, echo=lambda m: click.echo(m, err=True),
+        cfs=CfsKnobs(latency_ms=cfs_latency_ms, fault_rate=cfs_fault_rate, burst_429=cfs_burst_429,
+                     token_ttl_s=cfs_token_ttl_s, drop_rate=cfs_drop_rate),
     )  # fmt: skip
     click.echo(f"sandbox ready in {box.root}")
     click.echo(f"  settings: {box.env_path}  (source it, or let paynb read it with PAYNB_ENV_FILE)")

@@ -36,14 +36,31 @@ PostgresServer = EmbeddedPostgres | ExternalPostgres
 
 @dataclass
 class CfsKnobs:
+    """Faults the sandbox CFS server injects (tests change them at run time via /_sandbox/knobs)."""
+
     latency_ms: int = 0
     fault_rate: float = 0.0
+    burst_429: int = 0
+    token_ttl_s: float = 3600.0
+    drop_rate: float = 0.0
 
     def validate(self) -> None:
         if self.latency_ms < 0:
             raise InputError("must be 0 or more", field="--cfs-latency-ms")
-        if not 0.0 <= self.fault_rate <= 1.0:
-            raise InputError("must be between 0 and 1", field="--cfs-fault-rate")
+        if self.burst_429 < 0:
+            raise InputError("must be 0 or more", field="--cfs-burst-429")
+        if self.token_ttl_s <= 0:
+            raise InputError("must be more than 0", field="--cfs-token-ttl-s")
+        for name, rate in (("--cfs-fault-rate", self.fault_rate), ("--cfs-drop-rate", self.drop_rate)):
+            if not 0.0 <= rate <= 1.0:
+                raise InputError("must be between 0 and 1", field=name)
+
+    def arguments(self) -> list[str]:
+        return [
+            "--latency-ms", str(self.latency_ms), "--fault-rate", str(self.fault_rate),
+            "--burst-429", str(self.burst_429), "--token-ttl-s", str(self.token_ttl_s),
+            "--drop-rate", str(self.drop_rate),
+        ]  # fmt: skip
 
 
 @dataclass
@@ -171,7 +188,7 @@ class Sandbox:
                 "--fas-client-id", secrets["cfs_fas_client_id"],
                 "--fas-client-secret-file", str(self.secrets_dir / "cfs_fas_client_secret"),
                 "--pay-connector-file", str(self.secrets_dir / "pay_connector"),
-                "--latency-ms", str(cfs.latency_ms), "--fault-rate", str(cfs.fault_rate),
+                *cfs.arguments(),
             ]  # fmt: skip
 
         state.cfs_port, state.cfs_pid = self._ensure_process("cfs", state.cfs_port, state.cfs_pid, cfs_cmd)
