@@ -106,6 +106,9 @@ class CfsState:
         self.missing_invoices: set[DocKey] = set()  # pay-db refers to them, CAS never got them (404)
         self.receipts: dict[DocKey, dict] = {}
         self.credit_memos: dict[DocKey, dict] = {}
+        # invoice numbers per site: linking a new memo to the invoices its comments name looks only at
+        # its own site (scanning every invoice made loading the large sandbox quadratic)
+        self._site_invoices: dict[SiteKey, dict[str, None]] = {}
         self._next_cm = FIRST_CM_NUMBER
         self.db_url: str | None = None
 
@@ -162,6 +165,7 @@ class CfsState:
             if not present:
                 self.missing_invoices.add(key)
                 self.invoices.pop(key, None)
+                self._site_invoices.get(key[:3], {}).pop(key[3], None)
                 return None
             self.missing_invoices.discard(key)
             amount = _money(total, "total")
@@ -182,6 +186,7 @@ class CfsState:
                 "credit_memos": [],
             }
             self.invoices[key] = rec
+            self._site_invoices.setdefault(key[:3], {})[key[3]] = None
             return rec
 
     def add_receipt(
@@ -273,10 +278,9 @@ class CfsState:
             key = (*site_key, str(number))
             open_amount = -abs(amount)  # a credit memo's balance is negative while credit is left
             linked = [
-                k[3]
-                for k in self.invoices
-                if k[:3] == site_key
-                and re.search(rf"(?<![A-Za-z0-9]){re.escape(k[3])}(?![A-Za-z0-9])", comments)
+                n
+                for n in self._site_invoices.get(site_key, {})
+                if n in comments and re.search(rf"(?<![A-Za-z0-9]){re.escape(n)}(?![A-Za-z0-9])", comments)
             ]
             rec = {
                 "credit_memo_number": str(number),

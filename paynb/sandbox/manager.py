@@ -264,14 +264,15 @@ class Sandbox:
             start_new_session=True, env=env, cwd=str(self.root),
         )  # fmt: skip
         log.close()
-        deadline = time.monotonic() + 60
+        # the CFS server loads its state from pay-db before it listens: ~20 s on the large sandbox
+        deadline = time.monotonic() + 300
         while not _port_open(port):
             if proc.poll() is not None:
                 tail = (self.logs / f"{name}.log").read_text(errors="replace").strip().splitlines()[-5:]
                 raise SandboxError(f"the sandbox {name} server exited at start: {' / '.join(tail)}")
             if time.monotonic() > deadline:
                 proc.terminate()
-                raise SandboxError(f"the sandbox {name} server did not open port {port} within 60 s")
+                raise SandboxError(f"the sandbox {name} server did not open port {port} within 300 s")
             time.sleep(0.1)
         return port, proc.pid
 
