@@ -1085,41 +1085,27 @@ class _Handler(BaseHTTPRequestHandler):
     def _render(self) -> _Render:
         return _Render(self.server.base, self.server.state)
 
-    def _api_get_site(self, groups, query, body, drop) -> None:
+    def _send_document(self, groups, collection: str, render: str, what: str, drop) -> None:
+        """GET of one site/invoice/receipt/credit memo: 404 unless ``state.<collection>`` has it."""
         state = self.server.state
         with state.lock:
-            if groups not in state.sites:
-                self._error(404, "NOT_FOUND", "no such site")
+            if groups not in getattr(state, collection):
+                self._error(404, "NOT_FOUND", f"no such {what}")
                 return
-            doc = self._render().site(groups)
+            doc = getattr(self._render(), render)(groups)
         self._send(200, doc, drop=drop)
+
+    def _api_get_site(self, groups, query, body, drop) -> None:
+        self._send_document(groups, "sites", "site", "site", drop)
 
     def _api_get_invoice(self, groups, query, body, drop) -> None:
-        state = self.server.state
-        with state.lock:
-            if groups not in state.invoices:
-                self._error(404, "NOT_FOUND", "no such invoice")
-                return
-            doc = self._render().invoice(groups)
-        self._send(200, doc, drop=drop)
+        self._send_document(groups, "invoices", "invoice", "invoice", drop)
 
     def _api_get_receipt(self, groups, query, body, drop) -> None:
-        state = self.server.state
-        with state.lock:
-            if groups not in state.receipts:
-                self._error(404, "NOT_FOUND", "no such receipt")
-                return
-            doc = self._render().receipt(groups)
-        self._send(200, doc, drop=drop)
+        self._send_document(groups, "receipts", "receipt", "receipt", drop)
 
     def _api_get_credit_memo(self, groups, query, body, drop) -> None:
-        state = self.server.state
-        with state.lock:
-            if groups not in state.credit_memos:
-                self._error(404, "NOT_FOUND", "no such credit memo")
-                return
-            doc = self._render().credit_memo(groups)
-        self._send(200, doc, drop=drop)
+        self._send_document(groups, "credit_memos", "credit_memo", "credit memo", drop)
 
     def _api_list_credit_memos(self, groups, query, body, drop) -> None:
         state = self.server.state
