@@ -7,12 +7,12 @@ object carries the sha256 of its bytes so a reader can check it.
 from __future__ import annotations
 
 import abc
-import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from paynb.canonical import sha256_hex
 from paynb.errors import StoreError
 
 if TYPE_CHECKING:
@@ -42,7 +42,14 @@ class PutResult:
 
 
 def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return sha256_hex(data)
+
+
+def verify_sha256(store_url: str, key: str, data: bytes, expected: str | None) -> bytes:
+    """Return ``data`` when it matches the sha256 recorded at write time (or none was recorded)."""
+    if expected and sha256_bytes(data) != expected:
+        raise StoreError(f"{key} in {store_url} does not match the sha256 recorded when it was written")
+    return data
 
 
 def check_key(key: str) -> str:

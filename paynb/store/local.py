@@ -16,7 +16,15 @@ from urllib.parse import unquote
 
 from paynb.errors import StoreError
 from paynb.settings import Settings
-from paynb.store.base import ObjectInfo, PutResult, Store, check_key, register_store, sha256_bytes
+from paynb.store.base import (
+    ObjectInfo,
+    PutResult,
+    Store,
+    check_key,
+    register_store,
+    sha256_bytes,
+    verify_sha256,
+)
 
 META_DIR = ".paynb-meta"
 _TMP_PREFIX = ".paynb-tmp-"
@@ -105,11 +113,7 @@ class LocalStore(Store):
         except OSError as exc:
             raise StoreError(f"cannot read {key} from {self.url}: {exc.strerror}") from None
         if verify:
-            expected = self._read_meta(key).get("sha256")
-            if expected and sha256_bytes(data) != expected:
-                raise StoreError(
-                    f"{key} in {self.url} does not match the sha256 recorded when it was written"
-                )
+            verify_sha256(self.url, key, data, self._read_meta(key).get("sha256"))
         return data
 
     def put(

@@ -21,7 +21,15 @@ from minio.error import MinioException, S3Error
 
 from paynb.errors import StoreError
 from paynb.settings import Settings, get_settings
-from paynb.store.base import ObjectInfo, PutResult, Store, check_key, register_store, sha256_bytes
+from paynb.store.base import (
+    ObjectInfo,
+    PutResult,
+    Store,
+    check_key,
+    register_store,
+    sha256_bytes,
+    verify_sha256,
+)
 
 T = TypeVar("T")
 _MISSING_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "NoSuchObject"})
@@ -187,9 +195,8 @@ class S3Store(Store):
                 resp.release_conn()
 
         data, meta = self._call(f"read {key}", fetch)
-        expected = meta.get("sha256")
-        if verify and expected and sha256_bytes(data) != expected:
-            raise StoreError(f"{key} in {self.url} does not match the sha256 recorded when it was written")
+        if verify:
+            verify_sha256(self.url, key, data, meta.get("sha256"))
         return data
 
     def put(
