@@ -10,11 +10,16 @@ import papermill
 ROOT = Path(__file__).resolve().parents[1]
 
 
+CELL_TIMEOUT_S = 180  # a stuck cell fails the test with papermill's timeout instead of hanging it
+KERNEL_START_TIMEOUT_S = 120
+
+
 def run_headless(path: Path, out: Path, **parameters: object) -> nbformat.NotebookNode:
     """Execute with papermill in the environment's ``python3`` kernel, from the repository root."""
     papermill.execute_notebook(
-        str(path), str(out), parameters=parameters, kernel_name="python3", progress_bar=False, cwd=str(ROOT)
-    )
+        str(path), str(out), parameters=parameters, kernel_name="python3", progress_bar=False, cwd=str(ROOT),
+        execution_timeout=CELL_TIMEOUT_S, start_timeout=KERNEL_START_TIMEOUT_S,
+    )  # fmt: skip
     return nbformat.read(out, as_version=4)
 
 

@@ -102,15 +102,9 @@ class EjvSandbox:
 
 
 def _client(settings: Settings):
-    from minio import Minio
+    from paynb.store.s3 import make_client
 
-    return Minio(
-        settings.s3_endpoint,
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key.reveal(),
-        secure=False,
-        region="us-east-1",
-    )
+    return make_client(settings)
 
 
 def make_ejv_sandbox(

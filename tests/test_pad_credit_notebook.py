@@ -16,12 +16,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import nbformat
-import papermill
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from paynb.jobs import run_notebook
 from paynb.settings import Settings
+from paynb.store import open_store
+from tests.notebook_runner import run_headless
 from tests.test_pad_credit_support import CFS_ID, CFS_SECRET, CONNECTOR, CreditWorld, open_world
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,9 +111,7 @@ def test_dry_run_then_apply_on_the_sandbox(
 ) -> None:  # fmt: skip
     """Defaults (dry run, the sandbox's candidate invoice), then an apply through ``paynb run``."""
     dry_out = tmp_path / "dry.ipynb"
-    papermill.execute_notebook(str(NOTEBOOK), str(dry_out), kernel_name="python3", progress_bar=False,
-                               cwd=str(ROOT))  # fmt: skip
-    dry = nbformat.read(dry_out, as_version=4)
+    dry = run_headless(NOTEBOOK, dry_out)
     text = outputs_text(dry)
     sha = re.search(r"plan sha256:\s+([0-9a-f]{64})", text)
     assert sha, text[:2000]
@@ -126,28 +126,14 @@ def test_dry_run_then_apply_on_the_sandbox(
     assert_no_secrets(dry, sandbox_env)
 
     params = {"dry_run": False, "confirm": sha[1]}
-    try:
-        from paynb.jobs import run_notebook
-    except ImportError:  # no job layer: plain papermill
-        run_notebook = None
-    if run_notebook is not None:
-        result = run_notebook(NOTEBOOK, {k: str(v) for k, v in params.items()}, settings=sandbox_settings,
-                              archive_url=s3_store_url, cwd=ROOT)  # fmt: skip
-        assert result.ok, result.message
-        rec = result.record
-        assert rec["dry_run"] is False and rec["plan_sha256"] == sha[1] and rec["rows_affected"] >= 4
-        assert rec["idempotency_key"].startswith("pcr-")
-        from paynb.store import open_store
-
-        store = open_store(rec["archive"]["url"], sandbox_settings)
-        applied = nbformat.reads(
-            store.get(f"{rec['archive']['prefix']}/notebook.ipynb").decode(), as_version=4
-        )
-    else:
-        out = tmp_path / "apply.ipynb"
-        papermill.execute_notebook(str(NOTEBOOK), str(out), parameters=params, kernel_name="python3",
-                                   progress_bar=False, cwd=str(ROOT))  # fmt: skip
-        applied = nbformat.read(out, as_version=4)
+    result = run_notebook(NOTEBOOK, {k: str(v) for k, v in params.items()}, settings=sandbox_settings,
+                          archive_url=s3_store_url, cwd=ROOT)  # fmt: skip
+    assert result.ok, result.message
+    rec = result.record
+    assert rec["dry_run"] is False and rec["plan_sha256"] == sha[1] and rec["rows_affected"] >= 4
+    assert rec["idempotency_key"].startswith("pcr-")
+    store = open_store(rec["archive"]["url"], sandbox_settings)
+    applied = nbformat.reads(store.get(f"{rec['archive']['prefix']}/notebook.ipynb").decode(), as_version=4)
     text = outputs_text(applied)
     assert f"Confirmed with sha256 {sha[1]}" in text
     assert "Result: applied (verified)" in text
@@ -160,9 +146,7 @@ def test_dry_run_then_apply_on_the_sandbox(
 
     # the same parameters again: nothing changes, and the notebook says so
     again = tmp_path / "again.ipynb"
-    papermill.execute_notebook(str(NOTEBOOK), str(again), parameters=params, kernel_name="python3",
-                               progress_bar=False, cwd=str(ROOT))  # fmt: skip
-    assert "Already applied — nothing to do" in outputs_text(nbformat.read(again, as_version=4))
+    assert "Already applied — nothing to do" in outputs_text(run_headless(NOTEBOOK, again, **params))
     assert len(_memos(sandbox_cfs)) == 1
 
 

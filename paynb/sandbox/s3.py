@@ -60,8 +60,10 @@ class RunningS3:
     def client(self) -> Minio:
         from minio import Minio
 
+        from paynb.store.s3 import http_pool
+
         return Minio(self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False,
-                     region="us-east-1")  # fmt: skip
+                     region="us-east-1", http_client=http_pool())  # fmt: skip
 
     def stop(self) -> None:
         if self._server is not None:

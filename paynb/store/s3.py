@@ -58,18 +58,22 @@ def make_client(settings: Settings) -> Minio:
             "or start the sandbox: `paynb sandbox up --dir .sandbox`",
         )
     host, secure = parse_endpoint(settings.s3_endpoint, settings.s3_secure)
-    http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S),
-        maxsize=10,
-        retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
-    )
     return Minio(
         host,
         access_key=settings.s3_access_key or None,
         secret_key=settings.s3_secret_key.reveal() or None,
         secure=secure,
         region=settings.s3_region or None,
-        http_client=http,
+        http_client=http_pool(),
+    )
+
+
+def http_pool() -> urllib3.PoolManager:
+    """The HTTP pool every paynb minio client uses. minio's own default waits five minutes per try."""
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S),
+        maxsize=10,
+        retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
     )
 
 
