@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import select
 import signal
 import subprocess
 import sys
@@ -18,7 +20,6 @@ from sqlalchemy.pool import NullPool
 from paynb.cfs import CfsClient, CfsInvoiceRef
 from paynb.errors import SandboxError
 from paynb.sandbox.cfs_server import CfsState, PayloadError, encode_json, start_cfs_server
-from paynb.sandbox.postgres import free_port
 from paynb.secrets import Secret
 from tests.plugins.cfs import ACCOUNT, CREDIT_MEMO, PAID, PARTY, SITE, UNPAID, cfs_control, small_cfs_state
 
@@ -177,8 +178,7 @@ def test_command_line_server(tmp_path: Path) -> None:
     connector_file.write_text("cli-connector\n")
     state_file = tmp_path / "state.json"
     state_file.write_text(json.dumps(small_cfs_state().to_dict()))
-    port = free_port()
-    args = [sys.executable, "-m", "paynb.sandbox.cfs_server", "--state-json", str(state_file), "--port", str(port),
+    args = [sys.executable, "-m", "paynb.sandbox.cfs_server", "--state-json", str(state_file), "--port", "0",
             "--client-id", "cli-id", "--client-secret-file", str(secret_file),
             "--pay-connector-file", str(connector_file), "--latency-ms", "1", "--fault-rate", "0"]  # fmt: skip
     assert "cli-secret-value" not in " ".join(args)
@@ -186,8 +186,11 @@ def test_command_line_server(tmp_path: Path) -> None:
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             cwd=Path(__file__).resolve().parents[1])  # fmt: skip
     try:
-        line = proc.stdout.readline()
-        assert f"listening on http://127.0.0.1:{port}" in line and "12 invoices" in line
+        ready, _, _ = select.select([proc.stdout], [], [], 60)  # a server that never starts fails the test
+        line = proc.stdout.readline() if ready else ""
+        found = re.search(r"listening on http://127\.0\.0\.1:(\d+) \(12 invoices", line)
+        assert found, line
+        port = int(found[1])
         client = CfsClient(base_url=f"http://127.0.0.1:{port}", client_id="cli-id",
                            client_secret=Secret("cli-secret-value"), pay_connector=Secret("cli-connector"))  # fmt: skip
         assert client.get_invoice(PARTY, ACCOUNT, SITE, UNPAID)["amount_due"] == Decimal("131.50")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets as pysecrets
 import signal
 import socket
@@ -23,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from paynb.errors import InputError, SandboxError
-from paynb.sandbox.postgres import EmbeddedPostgres, ExternalPostgres, free_port
+from paynb.sandbox.postgres import EmbeddedPostgres, ExternalPostgres
 
 STATE_VERSION = 1
 DATABASE = "paydb"
@@ -31,6 +32,8 @@ DATA_BUCKET = "ftp-poller-sandbox"  # mirrors prod's single GCS bucket with fold
 LEGACY_BUCKETS = ("payment-sftp", "cgi-ejv")  # pre-2025-08 MinIO layout, for historical files
 ARCHIVE_BUCKET = "paynb-archive"
 SCALES = ("small", "medium", "large")
+# what the sandbox servers print once they listen (see paynb.sandbox.s3 and paynb.sandbox.cfs_server)
+_LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
 PostgresServer = EmbeddedPostgres | ExternalPostgres
 
 
@@ -256,34 +259,41 @@ class Sandbox:
     def _ensure_process(self, name: str, port: int | None, pid: int | None, command) -> tuple[int, int]:
         if pid and port and _alive(pid) and _port_open(port):
             return port, pid
-        port = port if port and not _port_open(port) else free_port()
-        log = open(self.logs / f"{name}.log", "ab")
+        # port 0 lets the server bind a free port itself and announce it: a port picked here and handed
+        # over could be taken by another process in between, which would then answer in its place
+        wanted = port if port and not _port_open(port) else 0
+        log_path = self.logs / f"{name}.log"
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        log = open(log_path, "ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith("PAYNB_")}
         proc = subprocess.Popen(
-            command(port), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            command(wanted), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, env=env, cwd=str(self.root),
         )  # fmt: skip
         log.close()
         # the CFS server loads its state from pay-db before it listens: ~20 s on the large sandbox
         deadline = time.monotonic() + 300
-        while not _port_open(port):
+        while True:
+            bound = _announced_port(log_path, offset)
+            if bound is not None and _port_open(bound):
+                return bound, proc.pid
             if proc.poll() is not None:
-                tail = (self.logs / f"{name}.log").read_text(errors="replace").strip().splitlines()[-5:]
+                tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
                 raise SandboxError(f"the sandbox {name} server exited at start: {' / '.join(tail)}")
             if time.monotonic() > deadline:
                 proc.terminate()
-                raise SandboxError(f"the sandbox {name} server did not open port {port} within 300 s")
+                raise SandboxError(f"the sandbox {name} server did not start listening within 300 s")
             time.sleep(0.1)
-        return port, proc.pid
 
     def _seed_store(self, pg: PostgresServer, state: SandboxState, secrets: dict[str, str]) -> None:
         """Create the buckets and upload the files the generator left in paynb_sandbox.store_objects."""
         from minio import Minio
 
         from paynb.sandbox.s3 import ensure_bucket
+        from paynb.store.s3 import http_pool
 
         client = Minio(f"127.0.0.1:{state.s3_port}", access_key="paynb-sandbox", secret_key=secrets["s3_secret_key"],
-                       secure=False, region="us-east-1")  # fmt: skip
+                       secure=False, region="us-east-1", http_client=http_pool())  # fmt: skip
         ensure_bucket(client, DATA_BUCKET, versioning=False)
         for legacy in LEGACY_BUCKETS:
             ensure_bucket(client, legacy, versioning=False)
@@ -417,6 +427,18 @@ def _stop_pid(pid: int, timeout_s: float = 10) -> None:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def _announced_port(log_path: Path, offset: int) -> int | None:
+    """The port a server printed in its "listening on http://127.0.0.1:PORT" line since ``offset``."""
+    try:
+        with open(log_path, "rb") as fh:
+            fh.seek(offset)
+            text = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    found = _LISTENING.search(text)
+    return int(found.group(1)) if found else None
 
 
 def _port_open(port: int | None) -> bool:
