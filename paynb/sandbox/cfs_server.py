@@ -922,6 +922,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         with self.server.lock:
             self.server.statuses[str(status)] += 1
+        # the call ends for the client when the body arrives, so it leaves the in-flight count first
+        self._leave_inflight()
         if drop:
             self.wfile.write(payload[: len(payload) // 2])
             self._hang_up()
@@ -956,6 +958,7 @@ class _Handler(BaseHTTPRequestHandler):
             srv.paths[f"{method} {path}"] += 1
             srv.inflight += 1
             srv.max_inflight = max(srv.max_inflight, srv.inflight)
+        self._inflight = True
         try:
             self._serve(method, path, parse_qs(parts.query), body, route, groups)
         except _Drop:
@@ -963,8 +966,13 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
         finally:
-            with srv.lock:
-                srv.inflight -= 1
+            self._leave_inflight()
+
+    def _leave_inflight(self) -> None:
+        if getattr(self, "_inflight", False):
+            self._inflight = False
+            with self.server.lock:
+                self.server.inflight -= 1
 
     @staticmethod
     def _route(method: str, path: str) -> tuple[str | None, tuple[str, ...]]:
