@@ -8,9 +8,15 @@ import os
 
 # tests must never pick up an operator's .env or real credentials
 for _name in list(os.environ):
-    if _name.startswith(("PAYNB_", "DATABASE_", "PAY_", "PG_", "CFS_", "MINIO_")):
+    if _name.startswith(("PAYNB_", "DATABASE_", "PAY_", "PG_", "DB_", "CFS_", "MINIO_")):
         os.environ.pop(_name)
 os.environ.setdefault("PAYNB_ENVIRONMENT", "test")
 
-_CANDIDATES = ("tests.plugins.db", "tests.plugins.s3", "tests.plugins.cfs", "tests.plugins.sandbox")
+_CANDIDATES = (
+    "tests.plugins.hangs",
+    "tests.plugins.db",
+    "tests.plugins.s3",
+    "tests.plugins.cfs",
+    "tests.plugins.sandbox",
+)
 pytest_plugins = [name for name in _CANDIDATES if importlib.util.find_spec(name) is not None]
