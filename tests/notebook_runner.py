@@ -7,6 +7,8 @@ from pathlib import Path
 import nbformat
 import papermill
 
+from paynb.jobs.engine import ENGINE_NAME, kernel_manager_class
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -15,10 +17,13 @@ KERNEL_START_TIMEOUT_S = 120
 
 
 def run_headless(path: Path, out: Path, **parameters: object) -> nbformat.NotebookNode:
-    """Execute with papermill in the environment's ``python3`` kernel, from the repository root."""
+    """Execute with papermill in the environment's ``python3`` kernel, from the repository root, through
+    paynb's engine and kernel client (whose sliced waits survive widget cells; paynb.jobs.engine)."""
+    km_class, _ = kernel_manager_class({}, "python3")
     papermill.execute_notebook(
         str(path), str(out), parameters=parameters, kernel_name="python3", progress_bar=False, cwd=str(ROOT),
         execution_timeout=CELL_TIMEOUT_S, start_timeout=KERNEL_START_TIMEOUT_S,
+        engine_name=ENGINE_NAME, kernel_manager_class=km_class,
     )  # fmt: skip
     return nbformat.read(out, as_version=4)
 

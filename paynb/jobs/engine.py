@@ -5,25 +5,65 @@ papermill picks the kernel from the notebook's ``kernelspec`` metadata, which fa
 when the author's kernel name (``conda-env-x-py``) is not installed here (notebook-jobs.md §1.12). paynb
 instead starts ``sys.executable -m ipykernel_launcher``: the interpreter running paynb, so the kernel sees
 the same packages. A named kernelspec is used only when asked for.
+
+The kernel client waits for messages in one-second slices. A cell that displays ipywidgets can make
+zmq's asyncio poll miss the wake-up for the cell's reply, so nbclient then sees the reply only when its
+wait times out: at the cell timeout, or never when there is none (nbclient issue #312; measured here
+as a 180 s stall of the PAD triage picker cell, and as a CI run that hung for 90 minutes). Each slice
+polls afresh and finds a message that is already waiting, so a missed wake-up costs at most a slice.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Mapping
+from queue import Empty
+from typing import Any
 
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from papermill.engines import NBClientEngine, papermill_engines
+from traitlets import Type
 
 ENGINE_NAME = "paynb"
 CURRENT_ENV_KERNEL = "paynb-current-env"
+POLL_SLICE_S = 1.0
+
+
+class SlicedWaits:
+    """``get_msg`` that waits in slices of ``POLL_SLICE_S`` seconds, honouring the caller's timeout."""
+
+    async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            step = POLL_SLICE_S if left is None else max(0.0, min(POLL_SLICE_S, left))
+            try:
+                return await super().get_msg(timeout=step)  # type: ignore[misc]
+            except Empty:
+                if left is not None and left <= POLL_SLICE_S:
+                    raise
+
+
+class SlicedChannel(SlicedWaits, AsyncZMQSocketChannel):
+    pass
+
+
+class SlicedKernelClient(AsyncKernelClient):
+    """nbclient's async kernel client whose shell and IOPub waits are sliced (see the module doc)."""
+
+    shell_channel_class = Type(SlicedChannel)  # type: ignore[assignment]
+    iopub_channel_class = Type(SlicedChannel)  # type: ignore[assignment]
 
 
 class RunKernelManager(AsyncKernelManager):
-    """nbclient's default (async) kernel manager with a fixed kernelspec. nbclient builds it from
-    ``kernel_manager_class`` and so owns it: it shuts the kernel down when the run ends."""
+    """nbclient's default (async) kernel manager with a fixed kernelspec and the sliced client. nbclient
+    builds it from ``kernel_manager_class`` and so owns it: it shuts the kernel down when the run ends."""
 
+    client_factory = Type(SlicedKernelClient, klass=AsyncKernelClient)
     fixed_spec: KernelSpec
 
     @property
