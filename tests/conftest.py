@@ -3,14 +3,19 @@ component's fixtures have one owner. A plugin that does not exist yet is simply 
 
 from __future__ import annotations
 
+import faulthandler
 import importlib.util
 import os
+import signal
 
 # tests must never pick up an operator's .env or real credentials
 for _name in list(os.environ):
     if _name.startswith(("PAYNB_", "DATABASE_", "PAY_", "PG_", "DB_", "CFS_", "MINIO_")):
         os.environ.pop(_name)
 os.environ.setdefault("PAYNB_ENVIRONMENT", "test")
+
+# .ci/run stops a stuck run with SIGTERM: print where every thread was before going down
+faulthandler.register(signal.SIGTERM, file=2, all_threads=True, chain=True)
 
 _CANDIDATES = (
     "tests.plugins.hangs",

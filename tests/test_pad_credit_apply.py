@@ -86,11 +86,12 @@ def test_concurrent_applies_post_one_memo(world: CreditWorld) -> None:
         except Exception as err:  # collected and asserted below
             errors.append(err)
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
+    threads = [threading.Thread(target=run, daemon=True) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
+    assert not any(t.is_alive() for t in threads), "an apply did not finish within 60 s"
     assert not errors, errors
     assert sorted(r.outcome for r in results) == ["already_applied", "applied"]
     assert len(w.memos(plan.body["idempotency_key"])) == 1

@@ -267,7 +267,9 @@ class EmbeddedPostgres:
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                psycopg2.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres").close()
+                psycopg2.connect(
+                    host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres", connect_timeout=5
+                ).close()
                 return
             except psycopg2.OperationalError:
                 if time.monotonic() > deadline:

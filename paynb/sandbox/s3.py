@@ -77,19 +77,51 @@ def _quiet_logs() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+class _S3Server:
+    """moto's S3 application on werkzeug. The socket is bound here, in the caller's thread, so a port
+    in use is an error at once (moto's ThreadedMotoServer binds in its thread, which then dies while
+    the caller waits for it forever); requests are served on a daemon thread."""
+
+    def __init__(self, host: str, port: int) -> None:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        app = DomainDispatcherApplication(create_backend_app)
+        self._httpd = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="paynb-s3-sandbox", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._httpd.server_address[:2]
+        return str(host), int(port)
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=10)
+
+
 def start_s3_server(host: str = "127.0.0.1", port: int = 0, *, secret_key: str | None = None) -> RunningS3:
     """Start moto's S3 in a background thread of this process; ``port=0`` picks a free port."""
     try:
-        from moto.server import ThreadedMotoServer
+        import moto.moto_server.werkzeug_app  # noqa: F401
     except ImportError as exc:  # pragma: no cover - moto[server] is a declared dependency
         raise SandboxError("the S3 sandbox needs moto[server]: pip install 'moto[server]'") from exc
     _quiet_logs()
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     try:
-        server.start()
-    except OSError as exc:
-        raise SandboxError(f"the S3 sandbox could not listen on {host}:{port}: {exc.strerror}") from None
-    bound_host, bound_port = server.get_host_and_port()
+        server = _S3Server(host, port)
+    except (OSError, SystemExit):  # werkzeug reports a failed bind on stderr, then exits
+        raise SandboxError(
+            f"the S3 sandbox could not listen on {host}:{port}", hint="pick another port, or 0 for a free one"
+        ) from None
+    bound_host, bound_port = server.address
     return RunningS3(
         host=bound_host,
         port=bound_port,
