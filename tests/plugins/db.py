@@ -52,7 +52,11 @@ def _drop_database(pg: EmbeddedPostgres, name: str) -> None:
 
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg")).start()
+    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
+    # as root the cluster lives in the temp dir under a name derived from this path; a run that was
+    # killed (or a fixed --basetemp) leaves one behind, and its databases would clash with ours
+    pg.destroy()
+    pg.start()
     yield pg
     pg.destroy()
 
