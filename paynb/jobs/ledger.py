@@ -169,6 +169,8 @@ class Ledger:
 
     def _lock(self, conn: sa.Connection) -> None:
         if self.dialect == "postgresql":
+            # as long as SQLite's busy timeout: a writer that never lets go is an error, not a hang
+            conn.execute(sa.text("SET LOCAL lock_timeout = '60s'"))
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK_ID})
         # SQLite: the transaction itself began with BEGIN IMMEDIATE, which is the lock
 
