@@ -107,9 +107,9 @@ def test_both_notebooks_under_paynb_run(sandbox_env: dict[str, str], tmp_path: P
     assert triage.ok, triage.message
     assert triage.record["dry_run"] is True and triage.record["rows_affected"] == 0
     assert triage.record["reported"]["stuck_invoices"] > 0
-    assert "No picker in a headless run" in text_of(
-        triage.notebook, html=True
-    )  # PAYNB_RUN_ID is set: no widget
+    # PAYNB_RUN_ID is set: no picker and no progress-bar widgets in the archived evidence
+    assert "No picker in a headless run" in text_of(triage.notebook, html=True)
+    assert "application/vnd.jupyter.widget-view+json" not in output_types(triage.notebook)
 
     key = nsf_file_key(sandbox_env["PAYNB_DATABASE_URL"])
     replay = run_notebook(REPLAY, {"file": key}, settings=settings, cwd=ROOT)

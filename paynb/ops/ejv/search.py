@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from paynb.errors import ConfigError, InputError, PaynbError, StoreError
 from paynb.formats.feedback import SUCCESS_CODE
+from paynb.headless import is_headless
 from paynb.ids import parse_invoice_number
 from paynb.ops.ejv.index import INDEX_FILE_NAME, SearchIndex
 from paynb.ops.ejv.scan import FEEDBACK, INBOX, ROW_FIELDS, FileScan, Row, file_kind, scan_file
@@ -268,6 +269,7 @@ def search_feedback(
     ``index_path`` defaults to ``<data_dir>/ejv-index.sqlite``; ``reindex`` empties it first.
     """
     started = time.perf_counter()
+    progress = progress and not is_headless()  # tqdm.auto bars are widgets in a kernel
     ids = normalise_invoice_ids(invoice_ids)
     if workers < 1:
         raise InputError("must be 1 or more", field="workers")

@@ -38,6 +38,7 @@ from paynb.canonical import to_jsonable
 from paynb.cfs import CfsClient, CfsInvoiceRef, CfsResult
 from paynb.errors import InputError, PaynbError
 from paynb.formats.settlement_csv import SettlementFile, parse_settlement_csv
+from paynb.headless import is_headless
 from paynb.ops import settlements as st
 from paynb.settings import Settings, get_settings
 from paynb.timez import to_naive_utc, utcnow_naive
@@ -435,6 +436,7 @@ def triage_stuck_pad(
     """
     if days < 0:
         raise InputError(f"must be 0 or more, got {days}", field="days")
+    progress = progress and not is_headless()  # tqdm.auto bars are widgets in a kernel
     account = (account or "").strip() or None
     if engine is None or cfs is None or (store is None and legacy_store is None):
         settings = settings or get_settings()
@@ -574,13 +576,6 @@ def _is_settled(result: CfsResult | None) -> bool:
 
 
 # -- notebook helpers ---------------------------------------------------------------------------------------
-def is_headless() -> bool:
-    """True under ``paynb run``/papermill-style batch runs (``PAYNB_RUN_ID`` or ``PAYNB_HEADLESS`` set)."""
-    import os
-
-    return bool(os.environ.get("PAYNB_RUN_ID") or os.environ.get("PAYNB_HEADLESS"))
-
-
 def invoice_picker(report: TriageReport, *, interactive: bool = True) -> Any | None:
     """An ipywidgets dropdown of the report's invoices showing the chosen row's action and evidence.
     Returns None (and builds nothing) when not ``interactive`` or when running headless, so a batch run
