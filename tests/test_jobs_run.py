@@ -207,6 +207,9 @@ def test_parallel_runs_get_distinct_ids_and_an_intact_chain(settings: Settings) 
 def test_cli_run_list_show_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PAYNB_DATA_DIR", str(tmp_path / "data"))
+    assert main(["runs", "list"]) == 0 and main(["audit", "verify", "--all"]) == 0
+    assert capsys.readouterr().out.count("no runs recorded yet") == 2
+    assert not (tmp_path / "data").exists()  # read-only commands create no ledger
     nb = str(NOTEBOOKS / "cell_error.ipynb")
     assert main(["run", nb, "--json"]) == 3
     out = json.loads(capsys.readouterr().out)

@@ -155,6 +155,8 @@ def runs_list(limit: int, as_json: bool) -> None:
     """
     from paynb.jobs.ledger import open_ledger
 
+    if _no_ledger_yet(as_json):
+        return
     entries = open_ledger().entries(limit=limit, newest_first=True)
     rows = [_run_row(e.record) for e in entries]
     if as_json:
@@ -162,6 +164,21 @@ def runs_list(limit: int, as_json: bool) -> None:
         return
     print_table(pd.DataFrame(rows, columns=["run_id", "started_at", "notebook", "status", "failure_kind",
                                             "seconds", "archive"]))  # fmt: skip
+
+
+def _no_ledger_yet(as_json: bool) -> bool:
+    """Say that no run has been recorded here (and create nothing) when the local ledger is absent."""
+    from paynb.jobs.ledger import missing_local_ledger
+    from paynb.settings import get_settings
+
+    path = missing_local_ledger(get_settings())
+    if path is None:
+        return False
+    if as_json:
+        print_json([])
+    else:
+        click.echo(f"no runs recorded yet: {path} does not exist (`paynb run` creates it)")
+    return True
 
 
 def _run_row(record: dict[str, Any]) -> dict[str, Any]:
@@ -248,6 +265,10 @@ def audit_verify(run_id: str | None, check_all: bool, as_json: bool) -> None:
     """
     from paynb.jobs.audit import verify
 
+    if _no_ledger_yet(as_json):
+        if run_id:
+            raise click.exceptions.Exit(1)
+        return
     results = verify(run_id, all=check_all)
     rows = [r.to_dict() for r in results]
     if as_json:

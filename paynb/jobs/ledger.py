@@ -360,6 +360,15 @@ def ledger_url(settings: Settings) -> str:
     return f"sqlite:///{path}"
 
 
+def missing_local_ledger(settings: Settings) -> Path | None:
+    """The local ledger file when nothing has created it yet, so that read-only commands can say so
+    instead of creating an empty ledger as a side effect. None for a ledger on a server."""
+    if settings.ledger_url:
+        return None
+    path = (Path(settings.data_dir).expanduser() / LEDGER_FILE).absolute()
+    return None if path.exists() else path
+
+
 _OPEN: dict[str, Ledger] = {}
 _OPEN_LOCK = threading.Lock()
 
