@@ -29,13 +29,13 @@ def run_headless(path: Path, out: Path, **parameters: object) -> nbformat.Notebo
 
 
 def text_of(nb: nbformat.NotebookNode, *, html: bool = False) -> str:
-    """Every stream and plain-text output (and HTML with ``html=True``), joined."""
+    """Every stream, plain-text and Markdown output (and HTML with ``html=True``), joined."""
     parts = []
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             parts.append(output.get("text", ""))
             data = output.get("data", {})
-            parts.append(data.get("text/plain", ""))
+            parts += [data.get("text/plain", ""), data.get("text/markdown", "")]
             if html:
                 parts.append(data.get("text/html", ""))
     return "\n".join(parts)

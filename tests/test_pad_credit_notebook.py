@@ -23,7 +23,7 @@ from sqlalchemy.pool import NullPool
 from paynb.jobs import run_notebook
 from paynb.settings import Settings
 from paynb.store import open_store
-from tests.notebook_runner import run_headless
+from tests.notebook_runner import run_headless, text_of
 from tests.test_pad_credit_support import CFS_ID, CFS_SECRET, CONNECTOR, CreditWorld, open_world
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,16 +54,6 @@ def env(world: CreditWorld, s3_server, tmp_path: Path, monkeypatch: pytest.Monke
     for k, v in values.items():
         monkeypatch.setenv(k, v)
     return values
-
-
-def outputs_text(nb: nbformat.NotebookNode) -> str:
-    parts = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            parts.append(out.get("text", ""))
-            data = out.get("data", {})
-            parts += [str(data.get(k, "")) for k in ("text/plain", "text/markdown", "text/html")]
-    return "\n".join(parts)
 
 
 def assert_no_secrets(nb: nbformat.NotebookNode, env: dict[str, str]) -> None:
@@ -112,7 +102,7 @@ def test_dry_run_then_apply_on_the_sandbox(
     """Defaults (dry run, the sandbox's candidate invoice), then an apply through ``paynb run``."""
     dry_out = tmp_path / "dry.ipynb"
     dry = run_headless(NOTEBOOK, dry_out)
-    text = outputs_text(dry)
+    text = text_of(dry, html=True)
     sha = re.search(r"plan sha256:\s+([0-9a-f]{64})", text)
     assert sha, text[:2000]
     assert "Changes, before → after" in text and "pad_credit" in text and "CFS credit memo" in text
@@ -134,7 +124,7 @@ def test_dry_run_then_apply_on_the_sandbox(
     assert rec["idempotency_key"].startswith("pcr-")
     store = open_store(rec["archive"]["url"], sandbox_settings)
     applied = nbformat.reads(store.get(f"{rec['archive']['prefix']}/notebook.ipynb").decode(), as_version=4)
-    text = outputs_text(applied)
+    text = text_of(applied, html=True)
     assert f"Confirmed with sha256 {sha[1]}" in text
     assert "Result: applied (verified)" in text
     assert "pad_credit" in text and "invoice_status_code" in text and "refund_date" in text
@@ -146,7 +136,7 @@ def test_dry_run_then_apply_on_the_sandbox(
 
     # the same parameters again: nothing changes, and the notebook says so
     again = tmp_path / "again.ipynb"
-    assert "Already applied — nothing to do" in outputs_text(run_headless(NOTEBOOK, again, **params))
+    assert "Already applied — nothing to do" in text_of(run_headless(NOTEBOOK, again, **params), html=True)
     assert len(_memos(sandbox_cfs)) == 1
 
 

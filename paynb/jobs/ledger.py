@@ -353,11 +353,14 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _local_ledger_path(settings: Settings) -> Path:
+    return (Path(settings.data_dir).expanduser() / LEDGER_FILE).absolute()
+
+
 def ledger_url(settings: Settings) -> str:
     if settings.ledger_url:
         return settings.ledger_url.reveal()
-    path = (Path(settings.data_dir).expanduser() / LEDGER_FILE).absolute()
-    return f"sqlite:///{path}"
+    return f"sqlite:///{_local_ledger_path(settings)}"
 
 
 def missing_local_ledger(settings: Settings) -> Path | None:
@@ -365,7 +368,7 @@ def missing_local_ledger(settings: Settings) -> Path | None:
     instead of creating an empty ledger as a side effect. None for a ledger on a server."""
     if settings.ledger_url:
         return None
-    path = (Path(settings.data_dir).expanduser() / LEDGER_FILE).absolute()
+    path = _local_ledger_path(settings)
     return None if path.exists() else path
 
 

@@ -888,6 +888,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
     server_version = "paynb-cfs-sandbox"
     sys_version = ""
+    _inflight = False  # this call is counted in server.inflight
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.log_requests:
@@ -969,7 +970,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._leave_inflight()
 
     def _leave_inflight(self) -> None:
-        if getattr(self, "_inflight", False):
+        if self._inflight:
             self._inflight = False
             with self.server.lock:
                 self.server.inflight -= 1

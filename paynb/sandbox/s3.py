@@ -110,13 +110,11 @@ class _S3Server:
 
 def start_s3_server(host: str = "127.0.0.1", port: int = 0, *, secret_key: str | None = None) -> RunningS3:
     """Start moto's S3 in a background thread of this process; ``port=0`` picks a free port."""
-    try:
-        import moto.moto_server.werkzeug_app  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - moto[server] is a declared dependency
-        raise SandboxError("the S3 sandbox needs moto[server]: pip install 'moto[server]'") from exc
     _quiet_logs()
     try:
         server = _S3Server(host, port)
+    except ImportError as exc:  # pragma: no cover - moto[server] is a declared dependency
+        raise SandboxError("the S3 sandbox needs moto[server]: pip install 'moto[server]'") from exc
     except (OSError, SystemExit):  # werkzeug reports a failed bind on stderr, then exits
         raise SandboxError(
             f"the S3 sandbox could not listen on {host}:{port}", hint="pick another port, or 0 for a free one"
