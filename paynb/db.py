@@ -106,6 +106,17 @@ def create_engine(
         return engine
 
 
+def create_write_engine(settings: Settings | None = None, *, run_id: str | None = None) -> Engine:
+    """The engine applies write through (the writer role, ``PAYNB_DATABASE_WRITE_URL``).
+
+    Sessions still start read-only; :func:`write_transaction` opens the one READ WRITE transaction.
+    """
+    settings = settings or get_settings()
+    raw = getattr(settings, "database_write_url", None)
+    url = raw.reveal() if raw else None
+    return create_engine(settings, run_id=run_id, url=url or None)
+
+
 def dispose_engines() -> None:
     with _lock:
         for engine in _engines.values():
