@@ -1,0 +1,53 @@
+"""Private local files: everything paynb writes on disk is 0600 in 0700 folders.
+
+Ledgers, indexes, spooled runs and plan files can hold operators' names, amounts and invoice numbers; other
+users on a shared jump host must not read them.
+
+Example::
+
+    from paynb.files import private_dir, write_private
+    folder = private_dir(settings.data_dir / "spool")
+    write_private(folder / "manifest.json", b"{}")
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def private_dir(path: str | os.PathLike[str]) -> Path:
+    """Create ``path`` (and missing parents) as 0700; tighten it if it already exists."""
+    folder = Path(path)
+    folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    os.chmod(folder, DIR_MODE)
+    return folder
+
+
+def write_private(path: str | os.PathLike[str], data: bytes | str, *, exclusive: bool = False) -> Path:
+    """Write ``data`` to ``path`` as a 0600 file. ``exclusive`` refuses to replace an existing file."""
+    target = Path(path)
+    private_dir(target.parent)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    raw = data.encode() if isinstance(data, str) else data
+    fd = os.open(target, flags, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        view = memoryview(raw)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    finally:
+        os.close(fd)
+    return target
+
+
+def tighten(path: str | os.PathLike[str]) -> Path:
+    """Make an existing file 0600 (e.g. a SQLite file a library created with the umask's mode)."""
+    target = Path(path)
+    if target.exists():
+        os.chmod(target, FILE_MODE)
+    return target
