@@ -86,26 +86,30 @@ s AS MATERIALIZED (
                      - CASE WHEN extract(day FROM s1.hi + 1) = 1 THEN 0 ELSE 1 END END AS o_hi
       FROM s1
 ),
--- the statement periods present, as bits: each statement of the range read once
+-- the statement periods present, as bits: each statement of the range read once, per setting (an
+-- index range of the account, frequency and dates; small per-setting groups, no sort of them all)
 present AS (
-    SELECT s.settings_id, o.n / 62 AS block, bit_or(1::bigint << (o.n % 62)) AS bits
-      FROM statements x
-      JOIN s ON s.payment_account_id = x.payment_account_id AND s.frequency = x.frequency
-            AND x.to_date BETWEEN s.lo1 AND s.hi
+    SELECT s.settings_id, b.block, b.bits
+      FROM s
      CROSS JOIN LATERAL (
-            SELECT CASE x.frequency
-                        WHEN 'DAILY' THEN x.to_date - DATE '1970-01-03'
-                        WHEN 'WEEKLY' THEN (x.to_date - DATE '1970-01-03') / 7
-                        ELSE (extract(year FROM x.to_date) * 12 + extract(month FROM x.to_date) - 1)::integer
-                   END AS n) o
-     WHERE x.frequency IN ('DAILY', 'WEEKLY', 'MONTHLY')
-       AND x.to_date BETWEEN CAST(:from_date AS date) AND CAST(:to_date AS date)
-       AND CASE x.frequency
-                WHEN 'DAILY' THEN x.from_date = x.to_date
-                WHEN 'WEEKLY' THEN x.from_date = x.to_date - 6 AND (x.to_date - DATE '1970-01-03') % 7 = 0
-                ELSE x.from_date = date_trunc('month', x.to_date)::date AND extract(day FROM x.to_date + 1) = 1
-           END
-     GROUP BY s.settings_id, o.n / 62
+            SELECT o.n / 62 AS block, bit_or(1::bigint << (o.n % 62)) AS bits
+              FROM statements x
+             CROSS JOIN LATERAL (
+                    SELECT CASE x.frequency
+                                WHEN 'DAILY' THEN x.to_date - DATE '1970-01-03'
+                                WHEN 'WEEKLY' THEN (x.to_date - DATE '1970-01-03') / 7
+                                ELSE (extract(year FROM x.to_date) * 12 + extract(month FROM x.to_date) - 1)::integer
+                           END AS n) o
+             WHERE x.payment_account_id = s.payment_account_id AND x.frequency = s.frequency
+               AND x.to_date BETWEEN s.lo1 AND s.hi
+               AND CASE x.frequency
+                        WHEN 'DAILY' THEN x.from_date = x.to_date
+                        WHEN 'WEEKLY' THEN x.from_date = x.to_date - 6
+                                           AND (x.to_date - DATE '1970-01-03') % 7 = 0
+                        ELSE x.from_date = date_trunc('month', x.to_date)::date
+                             AND extract(day FROM x.to_date + 1) = 1
+                   END
+             GROUP BY o.n / 62) b
 ),
 -- the expected bits of every block of every setting
 blocks AS (
@@ -115,16 +119,20 @@ blocks AS (
      CROSS JOIN LATERAL generate_series(s.o_lo / 62, s.o_hi / 62) AS b(block)
      WHERE s.o_lo <= s.o_hi
 ),
-holes AS (
-    SELECT k.*, ((1::bigint << (k.hi_bit + 1)) - (1::bigint << k.lo_bit)) & ~coalesce(p.bits, 0) AS bits
-      FROM blocks k
-      LEFT JOIN present p ON p.settings_id = k.settings_id AND p.block = k.block
+-- blocks with an expected bit not present (materialized: only these are expanded bit by bit)
+holes AS MATERIALIZED (
+    SELECT *
+      FROM (SELECT k.*,
+                   ((1::bigint << (k.hi_bit + 1)) - (1::bigint << k.lo_bit)) & ~coalesce(p.bits, 0) AS bits
+              FROM blocks k
+              LEFT JOIN present p ON p.settings_id = k.settings_id AND p.block = k.block) h
+     WHERE h.bits <> 0
 ),
 periodic_missing AS (
     SELECT h.settings_id, h.payment_account_id, h.frequency, h.frequency AS kind, h.block * 62 + bit AS n
       FROM holes h
      CROSS JOIN LATERAL generate_series(h.lo_bit, h.hi_bit) bit
-     WHERE h.bits <> 0 AND h.bits & (1::bigint << bit) <> 0
+     WHERE h.bits & (1::bigint << bit) <> 0
 ),
 -- WEEKLY settings ending mid-week: Sunday..to_date, unless an interim statement covers it (few rows)
 gap AS MATERIALIZED (
