@@ -269,3 +269,27 @@ def test_cli_done_but_unverified_exits_3_and_names_verify() -> None:
     with pytest.raises(click.exceptions.Exit) as ex:
         _show_result(result, as_json=False)
     assert ex.value.exit_code == EXIT_UNVERIFIED == 3
+
+
+def test_corp_type_needing_approval_records_the_confirming_operator(world: CreditWorld) -> None:
+    """sbc-pay's approval flow: corp_types.refund_approval -> refunds APPROVED with decision_made_by and
+    decision_date; the plan's operator is requested_by, the confirming operator decides."""
+    import json
+
+    from paynb.errors import InputError
+
+    w = world
+    w.execute("UPDATE corp_types SET refund_approval = true WHERE code = 'BC'")
+    plan = _plan(w, amount="4.00", requested_by="requester-1")
+    assert any("needs refund approval" in x for x in plan.warnings)
+    assert plan.body["pay_db"]["refunds"]["insert"]["status"] == "APPROVED"
+    with pytest.raises(InputError, match="ticket"):
+        apply_partial_credit(plan, plan.sha256, settings=w.settings, cfs=w.cfs(), ticket="OPS-999")
+    result = apply_partial_credit(plan, plan.sha256, settings=w.settings, cfs=w.cfs(), operator="approver-2")
+    assert result.verified, result.problems
+    refund = json.loads(
+        w.scalar("SELECT row_to_json(r)::text FROM refunds r WHERE id = :i", i=result.refund_id)
+    )
+    assert refund["status"] == "APPROVED" and refund["type"] == "INVOICE"
+    assert refund["requested_by"] == "requester-1" and refund["decision_made_by"] == "approver-2"
+    assert refund["decision_date"] is not None

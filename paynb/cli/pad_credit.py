@@ -135,8 +135,17 @@ def _show_result(result: Any, as_json: bool) -> None:
     "--plan", "plan_file", required=True, type=click.Path(dir_okay=False), help="Plan file from `plan --out`."
 )
 @click.option("--confirm", required=True, help="The plan's sha256, as printed by `plan`.")
+@click.option(
+    "--ticket", default=None, help="The ticket (must be the plan's; it is part of the credit's key)."
+)
+@click.option(
+    "--reason", default=None, help="Why it is applied now, for the ledger (default: the plan's reason)."
+)
+@click.option("--operator", default=None, help="Who applies it (default: PAYNB_OPERATOR, else the OS user).")
 @json_option
-def apply_cmd(plan_file: str, confirm: str, as_json: bool) -> None:
+def apply_cmd(
+    plan_file: str, confirm: str, ticket: str | None, reason: str | None, operator: str | None, as_json: bool
+) -> None:
     """Apply a reviewed plan: post the credit memo once, write pay-db in one transaction, verify.
 
     Re-planning must give the same plan, or nothing happens; another credit on the invoice that stopped
@@ -147,13 +156,13 @@ def apply_cmd(plan_file: str, confirm: str, as_json: bool) -> None:
 
     \b
     Example:
-      paynb pad credit apply --plan plan.json --confirm 3f2a…e9
+      paynb pad credit apply --plan plan.json --confirm 3f2a…e9 --ticket OPS-1 --reason "approved by finance"
     """
     from paynb.ops.pad.credit import apply_partial_credit
     from paynb.plan import Plan
 
     plan = Plan.read(plan_file)
-    result = apply_partial_credit(plan, confirm)
+    result = apply_partial_credit(plan, confirm, ticket=ticket, reason=reason, operator=operator)
     if result.unverified_reason:
         result.next_step = f"paynb pad credit verify --plan {plan_file}"
         result.message = result.message.replace(

@@ -226,18 +226,33 @@ def apply_partial_credit(
     run_id: str | None = None,  # kept for old callers: the apply id now comes from the ledger
     faults: FaultHook | None = None,
     lock_wait_s: float | None = None,
+    ticket: str | None = None,
+    reason: str | None = None,
+    operator: str | None = None,
 ) -> ApplyResult:
     """Apply a reviewed plan through :func:`paynb.fixes.apply_fix` (ledger entries, re-plan, confirm) and
     return the credit's own result: what it wrote and what CFS and pay-db hold afterwards.
 
     Refuses (nothing changed) on a wrong ``confirm`` or when re-planning gives a different plan. Safe to
-    re-run at any point: see the state machine in the module docstring.
+    re-run at any point: see the state machine in the module docstring. ``ticket`` must be the plan's (it
+    is part of the key); ``reason`` (default: the plan's) and ``operator`` go to the ledger entry.
     """
     del run_id
     env = _env(env, settings, engine, cfs, faults=faults, lock_wait_s=lock_wait_s)
     body = plan.body if isinstance(plan.body, dict) else {}
-    applied = apply_fix(get_fix(PLAN_KIND), plan, confirm, env=env, ticket=str(body.get("ticket", "")),
-                        reason=str(body.get("reason", "")))  # fmt: skip
+    planned_ticket = str(body.get("ticket", ""))
+    if ticket and ticket.strip() != planned_ticket:
+        from paynb.errors import InputError
+
+        raise InputError(
+            f"the plan is for ticket {planned_ticket!r}, not {ticket.strip()!r} (the ticket is part of the "
+            "credit's key); make a new plan for another ticket",
+            field="ticket",
+        )
+    if operator and operator != env.operator:  # the confirming operator is refunds.decision_made_by too
+        env = Env(settings=env.settings, run_id=env.run_id, operator=operator, overrides=dict(env.overrides))
+    applied = apply_fix(get_fix(PLAN_KIND), plan, confirm, env=env, ticket=planned_ticket,
+                        reason=reason or str(body.get("reason", "")), operator=operator)  # fmt: skip
     result = ApplyResult.from_dict(
         dict(applied.verification.get("result") or applied.outcome.detail["result"])
     )
