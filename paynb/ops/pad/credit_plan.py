@@ -48,7 +48,7 @@ from paynb.settings import Settings
 from paynb.timez import pacific_today
 
 if TYPE_CHECKING:
-    from paynb.ops.pad.intents import Intent
+    from paynb.ledger import Intent
 
 PLAN_KIND = "pad.partial_credit"
 KEY_PREFIX = "pcr-"
@@ -448,10 +448,8 @@ def _check_cfs_credit(facts: CreditFacts, memos: list[dict[str, Any]], credit_to
 def _refuse_if_in_progress(request: CreditRequest, settings: Settings) -> None:
     """An unfinished intent of another credit on the invoice blocks this plan until it is resumed or
     resolved: the other memo may be in CFS without pay-db rows yet."""
-    from paynb.ops.pad import intents as intents_mod
-
     try:
-        open_ = [i for i in intents_mod.open_intents_for_invoice(request.invoice_id, settings=settings)
+        open_ = [i for i in intents.open_intents_for_invoice(request.invoice_id, settings=settings)
                  if i.key != request.key]  # fmt: skip
     except PaynbError:
         open_ = []  # an unreachable ledger must not hide CFS: the memo check below still runs
