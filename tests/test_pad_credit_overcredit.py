@@ -43,6 +43,7 @@ from paynb.ops.pad.credit import (
     resume_credit,
     verify_plan,
 )
+from paynb.ops.pad.view import invoice_memos_frame
 from paynb.plan import Plan
 from paynb.secrets import Secret
 from tests.tcp_proxy import TcpProxy
@@ -196,6 +197,9 @@ def test_over_credit_sequence_with_random_kill_points(world: CreditWorld, tmp_pa
         if n % 4 == 1:
             with pytest.raises(OverCredit, match="Orphan memos"):
                 _plan_without_intents(w, invoice_id, plan_a)
+            small = _plan_without_intents(w, invoice_id, plan_a, amount="1.00")
+            assert any("ORPHAN credit memo" in x for x in small.warnings), small.warnings
+            assert list(invoice_memos_frame(small)["pay-db"]) == ["ORPHAN: none"]
 
         # re-run B, sometimes crashing again after its commit, until it is done
         again = rng.choice([None, "after_commit", "after_done"])
@@ -215,12 +219,12 @@ def test_over_credit_sequence_with_random_kill_points(world: CreditWorld, tmp_pa
     print(f"\nover-credit sequences: {len(invoices)} (seed {SEED}), apply A refused by {refusals}")
 
 
-def _plan_without_intents(w: CreditWorld, invoice_id: int, plan_a: Plan) -> Plan:
-    """Plan A again as if the ledger had no record of B (a lost ledger file): the CFS check must refuse."""
+def _plan_without_intents(w: CreditWorld, invoice_id: int, plan_a: Plan, amount: str | None = None) -> Plan:
+    """Plan A again as if the ledger had no record of B (a lost ledger file): only CFS can tell."""
     lonely = replace(w.settings, data_dir=w.settings.data_dir.parent / f"empty-ledger-{invoice_id}")
     req = plan_a.body["params"]
-    return plan_partial_credit(invoice_id, amount=req["amount"], reason=req["reason"], ticket=req["ticket"],
-                               settings=lonely, cfs=w.cfs())  # fmt: skip
+    return plan_partial_credit(invoice_id, amount=amount or req["amount"], reason=req["reason"],
+                               ticket=req["ticket"], settings=lonely, cfs=w.cfs())  # fmt: skip
 
 
 def test_resume_and_resolve_from_the_ledger(world: CreditWorld) -> None:

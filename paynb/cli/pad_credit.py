@@ -78,7 +78,7 @@ def plan_cmd(invoice_id: int, lines: tuple[tuple[str, ...], ...], amount: str | 
       paynb pad credit plan --invoice 123 --amount 10.00 --reason "filed twice" --ticket OPS-1 --json
     """
     from paynb.ops.pad.credit import plan_partial_credit
-    from paynb.ops.pad.view import changes_frame, lines_frame, memo_frame, plan_text
+    from paynb.ops.pad.view import changes_frame, invoice_memos_frame, lines_frame, memo_frame, plan_text
 
     plan = plan_partial_credit(invoice_id, lines=list(lines) if lines else None, amount=amount, reason=reason,
                                ticket=ticket)  # fmt: skip
@@ -97,6 +97,10 @@ def plan_cmd(invoice_id: int, lines: tuple[tuple[str, ...], ...], amount: str | 
         )
     )
     click.echo("")
+    memos = invoice_memos_frame(plan)
+    if len(memos):
+        click.echo(format_table(memos, title="CFS credit memos already on this invoice"))
+        click.echo("")
     click.echo(format_table(changes_frame(plan), title="Changes (before -> after)"))
     click.echo("")
     if out:

@@ -28,6 +28,7 @@ __all__ = [
     "confirm_and_apply",
     "display_plan",
     "display_result",
+    "invoice_memos_frame",
     "lines_frame",
     "memo_frame",
     "notebook_plan",
@@ -98,6 +99,18 @@ def changes_frame(plan: Plan) -> pd.DataFrame:
          "before": _show(db["payment_accounts"]["pad_credit"]["before"]),
          "after": _show(db["payment_accounts"]["pad_credit"]["after"])},
     ]  # fmt: skip
+    version = db["payment_accounts"].get("version")
+    if version:
+        rows += [
+            {"where": "payment_accounts", "row": db["payment_accounts"]["id"], "column": "version",
+             "before": version["before"], "after": version["after"]},
+            {"where": "payment_accounts_history", "row": "new", "column": f"the account as it was, version "
+             f"{version['before']}", "before": "(none)", "after": "(row)"},
+        ]  # fmt: skip
+    refund = db.get("refunds", {}).get("insert")
+    if refund:
+        rows.append({"where": "refunds", "row": "new", "column": "type / status / requested_by", "before": "(none)",
+                     "after": f"{refund['type']} / {refund['status']} / {refund['requested_by']}"})  # fmt: skip
     for r in db["refunds_partial"]["insert"]:
         rows.append({"where": "refunds_partial", "row": "new",
                      "column": f"{r['refund_type']} of line {r['payment_line_item_id']}", "before": "(none)",
@@ -107,6 +120,16 @@ def changes_frame(plan: Plan) -> pd.DataFrame:
         rows.append({"where": "invoices", "row": inv["id"], "column": column, "before": _show(inv[column]["before"]),
                      "after": _show(inv[column]["after"])})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def invoice_memos_frame(plan: Plan) -> pd.DataFrame:
+    """The CFS credit memos that already concern the invoice: in pay-db, an orphan, or this credit's own."""
+    rows = [
+        {"credit memo": m["credit_memo_number"], "amount": m["amount"],
+         "pay-db": "this credit (resumes)" if m["this_credit"] else ("credits row" if m["in_pay_db"] else "ORPHAN: none")}
+        for m in plan.body["cfs"].get("invoice_memos", [])
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["credit memo", "amount", "pay-db"])
 
 
 def result_frame(result: ApplyResult) -> pd.DataFrame:
@@ -171,6 +194,10 @@ def display_plan(np_: NotebookPlan) -> None:
     display(lines_frame(plan))
     display(Markdown("**CFS credit memo** (POST `" + plan.body["cfs"]["credit_memo"]["path"] + "`)"))
     display(memo_frame(plan))
+    memos = invoice_memos_frame(plan)
+    if len(memos):
+        display(Markdown("**CFS credit memos already on this invoice**"))
+        display(memos)
     display(Markdown("**Changes, before → after**"))
     display(changes_frame(plan))
 
