@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -115,6 +117,23 @@ EXIT_NOT_VERIFIED = 1  # the re-read found a difference
 EXIT_UNVERIFIED = 3  # done, but pay-db or CFS could not be reached to check it: run `verify`
 
 
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """The exit codes every fix's apply uses (paynb.fixes.cli): 7 refused, nothing written; 8 failed after
+    part of it was committed (the message says what, and what to run next)."""
+    from paynb.errors import AfterCommitError, PlanError
+    from paynb.fixes.cli import EXIT_AFTER_COMMIT, EXIT_REFUSED
+
+    try:
+        yield
+    except AfterCommitError as err:
+        click.echo(f"error: {err}", err=True)
+        raise click.exceptions.Exit(EXIT_AFTER_COMMIT) from None
+    except PlanError as err:
+        click.echo(f"refused: {err}", err=True)
+        raise click.exceptions.Exit(EXIT_REFUSED) from None
+
+
 def _show_result(result: Any, as_json: bool) -> None:
     from paynb.ops.pad.view import result_frame
 
@@ -155,8 +174,9 @@ def apply_cmd(
     Re-planning must give the same plan, or nothing happens; another credit on the invoice that stopped
     half-way, or CFS credit memos that with this one exceed the invoice total, refuse it too. Safe to re-run:
     a finished credit is a no-op, and a run that stopped half-way resumes where it stopped. Every apply is
-    recorded in the ledger. Exits 1 when verification finds a problem, 3 when the credit is done but pay-db
-    or CFS could not be reached to verify it (then run `paynb pad credit verify`).
+    recorded in the ledger. Exit codes: 0 applied (or already applied), 2 bad input, 7 refused (nothing
+    written), 8 failed after the memo was posted (the message says what and what to run), 1 verification
+    found a difference, 3 done but pay-db or CFS could not be reached to verify it (run `verify`).
 
     \b
     Example:
@@ -166,7 +186,8 @@ def apply_cmd(
     from paynb.plan import Plan
 
     plan = Plan.read(plan_file)
-    result = apply_partial_credit(plan, confirm, ticket=ticket, reason=reason, operator=operator)
+    with _refusals():
+        result = apply_partial_credit(plan, confirm, ticket=ticket, reason=reason, operator=operator)
     if result.unverified_reason:
         result.next_step = f"paynb pad credit verify --plan {plan_file}"
         result.message = result.message.replace(
@@ -210,7 +231,9 @@ def resume_cmd(key: str, confirm: str, as_json: bool) -> None:
     """
     from paynb.ops.pad.credit import resume_credit
 
-    _show_result(resume_credit(key, confirm), as_json)
+    with _refusals():
+        result = resume_credit(key, confirm)
+    _show_result(result, as_json)
 
 
 @credit.command("resolve")

@@ -87,6 +87,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from paynb.context import Env, resolve_env
+from paynb.fixes import ApplyResult as FixApplyResult
 from paynb.fixes import Fix, FixRun, Outcome, apply_fix, get_fix, known_fixes, register_fix
 from paynb.ops.pad.credit_apply import (
     LOCK_NAMESPACE,
@@ -138,6 +139,7 @@ __all__ = [
     "apply_partial_credit",
     "build_request",
     "check_consistent",
+    "credit_result",
     "idempotency_key",
     "invoice_lock",
     "plan_of_intent",
@@ -157,6 +159,12 @@ class PartialCreditFix(Fix):
 
     def plan(self, env: Env, **params: Any) -> Plan:
         return plan_partial_credit(env=env, **params)
+
+    def table(self, plan: Plan) -> Any:
+        """Every pay-db and CFS change, before -> after (the CLI and the notebook helper show it)."""
+        from paynb.ops.pad.view import changes_frame
+
+        return changes_frame(plan)
 
     def replan(self, env: Env, plan: Plan) -> Plan:
         """A credit already under way (an earlier apply got past the post) is resumed, not re-planned: the
@@ -253,6 +261,11 @@ def apply_partial_credit(
         env = Env(settings=env.settings, run_id=env.run_id, operator=operator, overrides=dict(env.overrides))
     applied = apply_fix(get_fix(PLAN_KIND), plan, confirm, env=env, ticket=planned_ticket,
                         reason=reason or str(body.get("reason", "")), operator=operator)  # fmt: skip
+    return credit_result(applied)
+
+
+def credit_result(applied: FixApplyResult) -> ApplyResult:
+    """The credit's own result (what it wrote, what CFS and pay-db hold) from apply_fix's result."""
     result = ApplyResult.from_dict(
         dict(applied.verification.get("result") or applied.outcome.detail["result"])
     )

@@ -16,7 +16,6 @@ from paynb.errors import InputError
 from paynb.ops.pad.credit import (
     ApplyResult,
     CreditAlreadyApplied,
-    apply_partial_credit,
     plan_partial_credit,
 )
 from paynb.plan import Plan
@@ -198,70 +197,41 @@ def display_plan(np_: NotebookPlan) -> None:
     if len(memos):
         display(Markdown("**CFS credit memos already on this invoice**"))
         display(memos)
-    display(Markdown("**Changes, before → after**"))
-    display(changes_frame(plan))
 
 
 @dataclass
 class Decision:
-    """What the confirmation step decided, and the apply result when it applied."""
+    """What the confirmation step decided, and the credit's result when it applied."""
 
-    state: str  # already_applied | dry_run | waiting | mismatch | applied
+    state: str  # already_applied | dry_run | waiting | applied (| failed, after a click)
     message: str
     result: ApplyResult | None = None
     widget: Any = None  # the confirm button (interactive runs)
 
 
-def confirm_and_apply(np_: NotebookPlan, *, dry_run: bool, confirm: str,
-                      env: Env | None = None) -> Decision:  # fmt: skip
-    """Headless rule: apply only when ``dry_run`` is False and ``confirm`` equals the plan's sha256.
-    Interactive: with ``dry_run`` False and no ``confirm``, a button applies after a click."""
+def confirm_and_apply(np_: NotebookPlan, *, dry_run: bool, confirm: str, env: Env | None = None,
+                      operator: str | None = None) -> Decision:  # fmt: skip
+    """The common fix helper (:func:`paynb.fixes.widgets.show_plan`): shows the plan's changes and sha256;
+    ``dry_run`` applies nothing; a ``confirm`` (or any headless run) must equal the sha256, else the cell
+    fails (ConfirmMismatch); interactively with no ``confirm`` a button applies once. Every apply goes
+    through :func:`paynb.fixes.apply_fix` and the ledger."""
     from IPython.display import Markdown, display
+
+    from paynb.fixes import get_fix
+    from paynb.fixes.widgets import show_plan
+    from paynb.ops.pad.credit import PLAN_KIND, credit_result
 
     if np_.plan is None:
         decision = Decision("already_applied", "already applied; nothing to confirm")
-    elif dry_run:
-        decision = Decision(
-            "dry_run",
-            f"Dry run: nothing was changed. To apply, run again with dry_run=False and confirm={np_.plan.sha256}",
-        )
-    elif not confirm:
-        decision = Decision("waiting", "Waiting for confirmation: click the button (interactive) or re-run with "
-                            f"confirm={np_.plan.sha256} (headless).")  # fmt: skip
         display(Markdown(f"**{decision.message}**"))
-        decision.widget = _confirm_button(np_.plan, env)
         return decision
-    elif confirm.strip().lower() != np_.plan.sha256:
-        decision = Decision("mismatch", f"confirm {confirm[:12]}… is not this plan's sha256 ({np_.plan.sha256[:12]}…); "
-                            "the data or the parameters changed — review the plan above and confirm its sha256")  # fmt: skip
-    else:
-        result = apply_partial_credit(np_.plan, confirm, env=env)
-        decision = Decision("applied" if not result.no_op else "already_applied",
-                            f"Confirmed with sha256 {np_.plan.sha256}. {result.message}", result)  # fmt: skip
-    display(Markdown(f"**{decision.message}**"))
-    return decision
-
-
-def _confirm_button(plan: Plan, env: Env | None) -> Any:
-    import ipywidgets as widgets
-    from IPython.display import display
-
-    button = widgets.Button(description=f"Apply credit {plan.body['credit']['total']}", button_style="danger",
-                            tooltip=f"confirm plan {plan.sha256}")  # fmt: skip
-    out = widgets.Output()
-
-    def on_click(_: Any) -> None:
-        button.disabled = True
-        with out:
-            result = apply_partial_credit(plan, plan.sha256, env=env)
-            display_result(
-                Decision("applied", f"Confirmed by click, sha256 {plan.sha256}. {result.message}", result)
-            )
-
-    button.on_click(on_click)
-    box = widgets.VBox([button, out])
-    display(box)
-    return box
+    body = np_.plan.body
+    shown = show_plan(get_fix(PLAN_KIND), np_.plan, dry_run=dry_run, confirm=confirm or None, env=env,
+                      ticket=body["ticket"], reason=body["reason"], operator=operator)  # fmt: skip
+    result = credit_result(shown.result) if shown.result is not None else None
+    state = "already_applied" if result is not None and result.no_op else shown.state
+    message = f"{shown.message} {result.message}" if result is not None else shown.message
+    return Decision(state, message, result, shown.widget)
 
 
 def display_result(decision: Decision) -> None:
@@ -275,7 +245,7 @@ def display_result(decision: Decision) -> None:
     else:
         status = "verified" if result.verified else "NOT VERIFIED: " + "; ".join(result.problems)
     display(Markdown(f"### Result: {result.outcome} ({status})\n\nCredit memo `{result.credit_memo_number}`, "
-                     f"run `{result.run_id}`, rows written: {result.rows_affected}"))  # fmt: skip
+                     f"apply `{result.run_id}`, rows written: {result.rows_affected}"))  # fmt: skip
     display(result_frame(result))
 
 
