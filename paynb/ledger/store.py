@@ -239,7 +239,9 @@ class Ledger:
             if parsed.database and parsed.database != ":memory:":
                 self.path = Path(parsed.database)
                 private_dir(self.path.parent)
-            self.engine = sa.create_engine(url, poolclass=NullPool, connect_args={"timeout": 60})
+            # pooled: reopening the file per append (and SQLite's checkpoint when the last connection
+            # closes) cost more than the append itself; every transaction still takes the file lock
+            self.engine = sa.create_engine(url, pool_size=2, max_overflow=8, connect_args={"timeout": 60})
             sa.event.listen(self.engine, "connect", _sqlite_connect)
             sa.event.listen(self.engine, "begin", _sqlite_begin)
         else:
