@@ -49,7 +49,9 @@ def credit() -> None:
 
 
 @credit.command("plan")
-@click.option("--invoice", "invoice_id", type=int, required=True, help="pay-db invoice id (PAD).")
+@click.option(
+    "--invoice", "--invoice-id", "invoice_id", type=int, required=True, help="pay-db invoice id (PAD)."
+)
 @click.option(
     "--line",
     "lines",
