@@ -109,9 +109,10 @@ def test_a_data_fix_run_counts_its_applies_and_fails_on_a_wrong_confirm(
     dry = run_notebook(nb, {}, settings=settings, cwd=tmp_path)
     assert dry.ok and dry.record["rows_affected"] == 0
     sha = dry.record["plan_sha256"]
-    wrong = run_notebook(nb, {"dry_run": "False", "confirm": "0" * 64}, settings=settings, cwd=tmp_path)
-    assert not wrong.ok and wrong.failure_kind == "cell_error"
-    assert wrong.record["failure_detail"]["ename"] == "ConfirmMismatch"
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(nb), "-p", "dry_run", "False", "-p", "confirm", "0" * 64]) == 7  # refused
+    wrong = open_ledger(settings).runs()[-1].record
+    assert wrong["failure_kind"] == "cell_error" and wrong["failure_detail"]["ename"] == "ConfirmMismatch"
 
     done = run_notebook(nb, {"dry_run": "False", "confirm": sha}, settings=settings, cwd=tmp_path)
     assert done.ok, done.message

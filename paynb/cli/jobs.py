@@ -19,6 +19,9 @@ from paynb.output import dumps, print_json, print_table
 # exit codes of `paynb run` (2 is bad input, as for every paynb command)
 EXIT_FAILED = {"cell_error": 3, "timeout": 4, "dead_kernel": 5, "kernel_error": 1}
 EXIT_SECRET_LEAK = 6
+# a data fix's apply refused inside the notebook (the same code as `… apply` refusing: nothing written)
+EXIT_REFUSED = 7
+REFUSALS = frozenset({"PlanError", "ConfirmMismatch", "StalePlanError", "PlanEditedError"})
 
 
 @click.command("run")
@@ -76,7 +79,8 @@ def run_command(
     """Run NOTEBOOK as an auditable job: typed parameters, run record, redaction, archive, ledger.
 
     Exit codes: 0 succeeded, 2 bad input (nothing ran), 3 cell error, 4 timeout, 5 dead kernel,
-    6 secret found in the output (nothing archived), 1 anything else.
+    6 secret found in the output (nothing archived), 7 a data fix refused to apply (wrong or missing
+    confirm, the data changed, an edited plan), 1 anything else.
 
     \b
     Example:
@@ -129,6 +133,9 @@ def run_command(
         else:
             click.echo(f"archive  {result.archive_url}")
     if not result.ok:
+        ename = (result.record.get("failure_detail") or {}).get("ename")
+        if result.failure_kind == "cell_error" and ename in REFUSALS:
+            raise click.exceptions.Exit(EXIT_REFUSED)
         raise click.exceptions.Exit(EXIT_FAILED.get(result.failure_kind or "", 1))
 
 
