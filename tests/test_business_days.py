@@ -51,7 +51,9 @@ def test_counting_and_moving_past_holidays() -> None:
     assert nearest_business_day(date(2026, 8, 1)) == date(2026, 8, 4)
     assert add_business_days(date(2026, 9, 29), 1) == date(2026, 10, 1)  # over Truth and Reconciliation Day
     assert nearest_business_day(date(2026, 12, 24)) == date(2026, 12, 24)
-    assert nearest_business_day(date(2026, 12, 25)) == date(2026, 12, 29)  # Christmas, weekend, Boxing Day obs.
+    assert nearest_business_day(date(2026, 12, 25)) == date(
+        2026, 12, 29
+    )  # Christmas, weekend, Boxing Day obs.
 
 
 def test_redate_default_date_skips_holidays() -> None:
