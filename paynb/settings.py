@@ -50,6 +50,7 @@ SECRET_NAMES = frozenset(
         "PAYNB_S3_SECRET_KEY",
         "PAYNB_HMAC_KEY",
         "PAYNB_LEDGER_URL",
+        "PAYNB_LEDGER_KEY",
     }
 )
 
@@ -112,6 +113,8 @@ class Settings:
     archive_url: str = ""
     ledger_url: Secret = field(default_factory=lambda: Secret(""))
     hmac_key: Secret = field(default_factory=lambda: Secret(""))
+    #: keys the ledger's hash chain (HMAC-SHA256); unlike hmac_key it never falls back to a local file
+    ledger_key: Secret = field(default_factory=lambda: Secret(""))
     data_dir: Path = field(default_factory=lambda: Path(".paynb"))
     environment: str = "local"
     sources: dict[str, str] = field(default_factory=dict, compare=False)
@@ -181,6 +184,7 @@ class Settings:
             archive_url=get("PAYNB_ARCHIVE_URL"),
             ledger_url=Secret(get("PAYNB_LEDGER_URL")),
             hmac_key=Secret(get("PAYNB_HMAC_KEY")),
+            ledger_key=Secret(get("PAYNB_LEDGER_KEY")),
             data_dir=data_dir,
             environment=get("PAYNB_ENVIRONMENT", "local"),
             sources=sources,

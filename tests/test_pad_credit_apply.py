@@ -164,7 +164,7 @@ def test_cli_line_option_needs_an_amount(
 
 
 def test_ledger_holds_the_intent_and_the_reconciliation_note(world: CreditWorld) -> None:
-    from paynb.jobs import ledger
+    from paynb import ledger
 
     w = world
     plan = _plan(w, amount="1.75")

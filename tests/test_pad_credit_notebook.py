@@ -120,7 +120,11 @@ def test_dry_run_then_apply_on_the_sandbox(
                           archive_url=s3_store_url, cwd=ROOT)  # fmt: skip
     assert result.ok, result.message
     rec = result.record
-    assert rec["dry_run"] is False and rec["plan_sha256"] == sha[1] and rec["rows_affected"] >= 4
+    assert (
+        rec["dry_run"] is False
+        and rec["plan_sha256"] == sha[1]
+        and rec["reported"]["claimed_rows_affected"] >= 4
+    )
     assert rec["idempotency_key"].startswith("pcr-")
     store = open_store(rec["archive"]["url"], sandbox_settings)
     applied = nbformat.reads(store.get(f"{rec['archive']['prefix']}/notebook.ipynb").decode(), as_version=4)

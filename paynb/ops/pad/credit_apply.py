@@ -16,12 +16,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from paynb import db
+from paynb import ledger as intents
 from paynb.canonical import to_jsonable
 from paynb.cfs import CfsClient
 from paynb.enums import RefundsPartialStatus
 from paynb.errors import CfsError, PlanError, StalePlanError
 from paynb.ids import new_run_id
-from paynb.ops.pad import intents
 from paynb.ops.pad.credit_lines import ZERO, money
 from paynb.ops.pad.credit_plan import (
     PLAN_KIND,

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from paynb import db
+from paynb import ledger as intents
 from paynb.canonical import canonical_sha256, to_jsonable
 from paynb.cfs import CfsClient
 from paynb.enums import (
@@ -24,7 +25,6 @@ from paynb.enums import (
     RefundsPartialStatus,
 )
 from paynb.errors import CfsError, InputError, PaynbError, PlanError
-from paynb.ops.pad import intents
 from paynb.ops.pad.credit_facts import CreditFacts, line_owners, load_credit_facts
 from paynb.ops.pad.credit_lines import (
     ZERO,
