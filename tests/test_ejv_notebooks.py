@@ -10,7 +10,6 @@ import papermill
 import pytest
 
 from paynb.store import open_store
-from tests.ledger_stub import has_real_ledger
 from tests.notebook_runner import run_headless as run
 from tests.notebook_runner import text_of
 from tests.test_ejv_support import query, scenario
@@ -53,9 +52,6 @@ def test_triage_notebook_shows_health_and_searches(
     assert "FEEDBACK error: 0155" in searched
 
 
-@pytest.mark.skipif(
-    not has_real_ledger(), reason="a kernel's apply needs paynb.ledger (ledger-protocol branch)"
-)
 def test_redate_notebook_dry_run_then_confirmed_apply(
     sandbox_db_url: str, sandbox_env: dict, tmp_path: Path
 ) -> None:

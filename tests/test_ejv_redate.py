@@ -18,14 +18,12 @@ from paynb.ops.ejv.redate import apply_redate, default_redate_date, plan_redate
 from paynb.ops.ejv.search import search_feedback
 from paynb.plan import Plan
 from paynb.timez import utc_today
-from tests.ledger_stub import StubLedger
+from tests.fix_ledger import LedgerView
 from tests.test_ejv_support import EjvSandbox, execute, make_ejv_sandbox, query, scenario
 
 
 @pytest.fixture
-def ejv(
-    sandbox_db_url: str, s3_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fix_ledger: StubLedger
-) -> EjvSandbox:
+def ejv(sandbox_db_url: str, s3_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EjvSandbox:
     return make_ejv_sandbox(sandbox_db_url, s3_server, tmp_path, monkeypatch)
 
 
@@ -234,7 +232,7 @@ def _poller_moves(ejv: EjvSandbox, *names: str) -> None:
         client.remove_object(ejv.bucket, f"cgi_processing/{name}")
 
 
-def test_the_double_send_is_refused(ejv: EjvSandbox, fix_ledger: StubLedger) -> None:
+def test_the_double_send_is_refused(ejv: EjvSandbox, fix_ledger: LedgerView) -> None:
     # #10: the first re-dated copy went out (the poller moved it to cgi_processed/), no FEEDBACK came yet;
     # a new plan used to take the next second and apply uploaded the same batch again, with only a WARNING
     _file_id, file_ref = _no_feedback_file(ejv)
@@ -263,10 +261,7 @@ def test_the_double_send_is_refused(ejv: EjvSandbox, fix_ledger: StubLedger) -> 
     assert g["target"]["name"] != f["target"]["name"]
     assert forced.body["params"]["reason"].startswith("OPS-2")
     assert any("RESENT ANYWAY" in w and "OPS-2" in w for w in forced.warnings)
-    if not fix_ledger.real:
-        assert [e for e in fix_ledger.kinds() if e[0] == "apply-finished"] == [
-            ("apply-finished", "ejv.inbox_redate")
-        ] * 2
+    assert fix_ledger.finished("ejv.inbox_redate") == ["applied", "already_applied"]
 
 
 def test_a_killed_apply_resumes_without_sending_twice(ejv: EjvSandbox) -> None:
@@ -285,3 +280,13 @@ def test_a_killed_apply_resumes_without_sending_twice(ejv: EjvSandbox) -> None:
     assert resumed.uploaded == (f["trigger"]["key"],)
     assert resumed.already_present == (f["target"]["key"],)
     assert ejv.store.stat(f["target"]["key"]) is None  # not sent a second time
+
+
+def test_the_apply_is_in_the_ledger_and_audited(ejv: EjvSandbox, tmp_path: Path) -> None:
+    from tests.fix_ledger import assert_apply_is_audited
+
+    _file_id, file_ref = _no_feedback_file(ejv)
+    plan = _plan(ejv, file_ref)
+    result = apply_redate(plan, plan.sha256, settings=ejv.settings, today=_as_of(ejv), ticket="OPS-4")
+    assert result.apply_id and len(result.uploaded) == 2
+    assert_apply_is_audited(result.apply_id, "ejv.inbox_redate", tmp_path)

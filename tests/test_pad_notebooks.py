@@ -13,7 +13,6 @@ from sqlalchemy.pool import NullPool
 
 from paynb.settings import Settings
 from paynb.store import open_store
-from tests.ledger_stub import has_real_ledger
 from tests.notebook_runner import run_headless as run
 from tests.notebook_runner import text_of
 
@@ -90,8 +89,6 @@ def test_replay_notebook_plans_the_nsf_file(sandbox_env: dict[str, str], tmp_pat
     with pytest.raises(papermill.PapermillExecutionError):  # a wrong confirm fails the run, writes nothing
         run(REPLAY, tmp_path / "refused.ipynb", file=key, dry_run=False, confirm="0" * 64)
     assert [o.key for o in store.list("ar/")] == before
-    if not has_real_ledger():
-        return  # a kernel's apply needs paynb.ledger (ledger-protocol branch)
     written = text_of(
         run(REPLAY, tmp_path / "written.ipynb", file=key, dry_run=False, confirm=sha), html=True
     )

@@ -15,11 +15,10 @@ from paynb.formats.settlement_csv import SettlementRow, parse_settlement_csv
 from paynb.ops.settlements import EVENT_TYPE, apply_replay, guard_state, plan_replay
 from paynb.store import open_store
 from tests import pad_scenarios
-from tests.ledger_stub import StubLedger
+from tests.fix_ledger import LedgerView
 from tests.pad_scenarios import PadEnv, day_name, padp
 
 pad_env = pad_scenarios.pad_env  # the fixture
-pytestmark = pytest.mark.usefixtures("fix_ledger")
 
 NSF_FILE = f"ar/{day_name(10)}"  # already-applied row, a payable row, a Not PAID row and a PADR row
 
@@ -117,7 +116,7 @@ def test_write_filtered_without_a_confirm_writes_nothing(pad_env: PadEnv) -> Non
 
 
 def test_apply_writes_a_new_object_with_only_the_safe_rows_once(
-    pad_env: PadEnv, fix_ledger: StubLedger
+    pad_env: PadEnv, fix_ledger: LedgerView
 ) -> None:
     plan = _plan(pad_env, NSF_FILE)
     result = _apply(pad_env, plan, ticket="OPS-7", reason="rows never applied")
@@ -145,12 +144,7 @@ def test_apply_writes_a_new_object_with_only_the_safe_rows_once(
     assert again.outcome.status == "already_applied" and again.outcome.rows_affected == 0
     assert sum(1 for k in _keys(pad_env) if ".replay-" in k) == 1
     assert len(_guards(pad_env, day_name(10))) == 1
-    if not fix_ledger.real:
-        finished = [e for e in fix_ledger.entries if e["event"] == "apply-finished"]
-        assert [(e["kind"], e["status"]) for e in finished] == [
-            ("settlement.replay", "applied"),
-            ("settlement.replay", "already_applied"),
-        ]
+    assert fix_ledger.finished("settlement.replay") == ["applied", "already_applied"]
 
 
 def test_apply_refuses_another_object_at_the_new_name(pad_env: PadEnv) -> None:
@@ -176,7 +170,7 @@ def test_midway_failure_shows_the_guard_row(pad_env: PadEnv) -> None:
     assert "sets processed_on" in plan.body["guard_change"]["original"]["note"]
 
 
-def test_a_replayed_file_is_no_longer_flagged_unprocessed(pad_env: PadEnv, fix_ledger: StubLedger) -> None:
+def test_a_replayed_file_is_no_longer_flagged_unprocessed(pad_env: PadEnv, fix_ledger: LedgerView) -> None:
     # #13 item 3: the original's row (processed_on NULL) kept flagging the file after a replay
     name = day_name(8)
     unprocessed = "SELECT file_name FROM cas_settlements WHERE processed_on IS NULL ORDER BY file_name"
@@ -403,3 +397,11 @@ def test_sandbox_unprocessed_files(sandbox_env: dict[str, str], sandbox_settings
         assert set(f["invoice_numbers"]) <= stuck
         assert plan.body["nsf_risk_lines"] == []
         assert plan_replay(f["key"], settings=sandbox_settings).sha256 == plan.sha256
+
+
+def test_the_apply_is_in_the_ledger_and_audited(pad_env: PadEnv, tmp_path: Path) -> None:
+    from tests.fix_ledger import assert_apply_is_audited
+
+    plan = _plan(pad_env, f"ar/{day_name(8)}")
+    result = _apply(pad_env, plan, ticket="OPS-5")
+    assert_apply_is_audited(result.apply_id, "settlement.replay", tmp_path)

@@ -11,7 +11,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from tests.ledger_stub import has_real_ledger
 from tests.notebook_runner import run_headless as run
 from tests.notebook_runner import text_of
 
@@ -65,8 +64,6 @@ def test_generate_notebook_dry_run_then_confirmed_apply(pay_env: dict, tmp_path:
         run(GENERATE, refused, statement_day=day, dry_run=False, confirm="0" * 64)
     assert whole_day_gap(url)[1] == before
 
-    if not has_real_ledger():
-        return  # a kernel's apply needs paynb.ledger (ledger-protocol branch)
     applied = run(GENERATE, tmp_path / "apply.ipynb", statement_day=day, dry_run=False, confirm=sha)
     assert "applied, run" in text_of(applied)
     assert whole_day_gap(url)[1] > before

@@ -1,23 +1,31 @@
-"""Intents for the writes a fix makes outside pay-db (object stores), recorded before the write.
+"""Exactly-once writes outside pay-db (object stores), journalled as ledger intents.
 
-A fix wraps each store write in :func:`record_intent`; the intent goes to the apply's ledger journal
-(``FixRun.intent``) before the write and is closed after it, so a killed apply leaves a trace of what it
-was about to do and a resumed one can tell "written" from "not written" by looking at the object.
+:func:`write_object_once` records the intent (``pending``) before the write and marks it ``confirmed``
+after, both in the hash chain (``FixRun.intent`` / ``FixRun.mark``). The key names the object and its
+sha256, so a killed apply that is run again finds the intent, looks at the object, and either confirms
+what the first attempt wrote or writes it then: never twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
+from paynb.ledger import CONFIRMED, FINAL_STATES
 
-@contextmanager
-def record_intent(run: Any, action: str, target: str, **detail: Any) -> Iterator[Any]:
-    """Record ``action`` on ``target`` in the apply's intent journal around the block."""
-    hook = getattr(run, "intent", None)
-    if hook is None:  # a FixRun without a journal (the protocol skeleton): nothing to record
-        yield None
-        return
-    with hook(action, target, **detail) as intent:
-        yield intent
+
+def write_object_once(
+    run: Any, url: str, digest: str, *, present: Callable[[], bool], write: Callable[[], None]
+) -> bool:
+    """Write the object at ``url`` (planned ``digest``) unless it is there already. True if this call wrote."""
+    key = f"store.put:{url}#{digest[:16]}"
+    intent = run.intent(key, {"action": "store.put", "object": url, "sha256": digest})
+    if present():
+        if intent.state not in FINAL_STATES:
+            run.mark(key, CONFIRMED, found_by=run.apply_id)
+        return False
+    write()
+    run.committed(f"wrote {url} (sha256 {digest[:12]}…)")
+    if intent.state not in FINAL_STATES:
+        run.mark(key, CONFIRMED, written_by=run.apply_id)
+    return True

@@ -55,7 +55,7 @@ from paynb.formats.settlement_csv import (
     write_settlement_csv,
 )
 from paynb.ids import consolidated_invoice_number
-from paynb.ops.intents import record_intent
+from paynb.ops.intents import write_object_once
 from paynb.plan import Plan
 from paynb.settings import Settings, get_settings
 from paynb.store import Store, open_store
@@ -814,15 +814,12 @@ class ReplayFix(Fix):
         # the object first: a kill before the pay-db commit leaves a plan that re-plans the same and resumes
         if _object_state(target.store, key, digest) == "absent":
             data = _filtered_bytes(env, plan, sources)
-            with record_intent(run, "store.put", target.store.url_for(key), sha256=digest):
-                if _object_state(target.store, key, digest) == "absent":
-                    meta = {
-                        "paynb-source": body["file"]["ref"],
-                        "paynb-kind": PLAN_KIND,
-                        "paynb-apply": run.apply_id,
-                    }
-                    target.store.put(key, data, content_type="text/csv", metadata=meta)
-                    written = True
+            meta = {"paynb-source": body["file"]["ref"], "paynb-kind": PLAN_KIND, "paynb-apply": run.apply_id}
+            written = write_object_once(
+                run, target.store.url_for(key), digest,
+                present=lambda: _object_state(target.store, key, digest) == "same",
+                write=lambda: target.store.put(key, data, content_type="text/csv", metadata=meta),
+            )  # fmt: skip
         change = body["guard_change"]
         statements = [*change["statements"], *change["original"]["statements"]]
         rows: list[dict[str, Any]] = []

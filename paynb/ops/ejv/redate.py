@@ -65,7 +65,7 @@ from paynb.ops.ejv.search import (
     Source,
     search_feedback,
 )
-from paynb.ops.intents import record_intent
+from paynb.ops.intents import write_object_once
 from paynb.plan import Plan, check_fresh
 from paynb.settings import Settings, get_settings
 from paynb.store import Store, open_store, sha256_bytes
@@ -277,18 +277,18 @@ class RedateFix(Fix):
         expected = {t["key"]: t["sha256"] for f in plan.body["files"] for t in (f["target"], f["trigger"])}
         uploaded: list[str] = []
         present: list[str] = []
+        meta = {"paynb-plan": plan.sha256[:16], "paynb-apply": run.apply_id}
         # INBOX before its trigger: CGI takes an INBOX once the TRG is there
         for key, data in built.payloads.items():
             if _already_sent(target_store, key, expected[key]):
                 present.append(key)
                 continue
-            with record_intent(run, "store.put", target_store.url_for(key), sha256=expected[key]):
-                if not _already_sent(target_store, key, expected[key]):  # a resumed apply may find it there
-                    meta = {"paynb-plan": plan.sha256[:16], "paynb-apply": run.apply_id}
-                    target_store.put(key, data, content_type="text/plain", metadata=meta)
-                    uploaded.append(key)
-                else:
-                    present.append(key)
+            wrote = write_object_once(
+                run, target_store.url_for(key), expected[key],
+                present=lambda k=key: _already_sent(target_store, k, expected[k]),
+                write=lambda k=key, d=data: target_store.put(k, d, content_type="text/plain", metadata=meta),
+            )  # fmt: skip
+            (uploaded if wrote else present).append(key)
         objects = [{"store": target_store.url_for(k), "key": k, "sha256": expected[k]} for k in expected]
         return Outcome(
             status="applied" if uploaded else "already_applied",
