@@ -44,7 +44,7 @@ from sqlalchemy.engine import Engine
 from paynb import db
 from paynb.canonical import sha256_hex
 from paynb.errors import InputError, ParseError, PlanError, StoreError
-from paynb.fixes import Fix, FixRun, Outcome
+from paynb.fixes import Fix, FixRun, Outcome, register_fix
 from paynb.formats.settlement_csv import (
     RecordType,
     SettlementFile,
@@ -810,16 +810,15 @@ class ReplayFix(Fix):
         sources = self._sources(env)
         target = _target_source(sources)
         key, digest = filtered["key"], filtered["sha256"]
-        written = False
         # the object first: a kill before the pay-db commit leaves a plan that re-plans the same and resumes
-        if _object_state(target.store, key, digest) == "absent":
-            data = _filtered_bytes(env, plan, sources)
-            meta = {"paynb-source": body["file"]["ref"], "paynb-kind": PLAN_KIND, "paynb-apply": run.apply_id}
-            written = write_object_once(
-                run, target.store.url_for(key), digest,
-                present=lambda: _object_state(target.store, key, digest) == "same",
-                write=lambda: target.store.put(key, data, content_type="text/csv", metadata=meta),
-            )  # fmt: skip
+        meta = {"paynb-source": body["file"]["ref"], "paynb-kind": PLAN_KIND, "paynb-apply": run.apply_id}
+        # always through the journal: a killed apply's pending intent is confirmed by what is there
+        written = write_object_once(
+            run, target.store.url_for(key), digest,
+            present=lambda: _object_state(target.store, key, digest) == "same",
+            write=lambda: target.store.put(key, _filtered_bytes(env, plan, sources), content_type="text/csv",
+                                           metadata=meta),
+        )  # fmt: skip
         change = body["guard_change"]
         statements = [*change["statements"], *change["original"]["statements"]]
         rows: list[dict[str, Any]] = []
@@ -866,6 +865,9 @@ class ReplayFix(Fix):
         if state != "processed":
             raise PlanError(f"the guard row of {name} is {state} after the apply, not processed")
         return {"filtered_csv": filtered["key"], "original_guard": state}
+
+
+REPLAY_FIX = register_fix(ReplayFix())
 
 
 def apply_replay(

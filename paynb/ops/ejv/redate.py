@@ -46,7 +46,7 @@ from sqlalchemy.engine import Engine
 
 from paynb import db
 from paynb.errors import InputError, ParseError, PlanError, StoreError
-from paynb.fixes import Fix, FixRun, Outcome
+from paynb.fixes import Fix, FixRun, Outcome, register_fix
 from paynb.formats.inbox import (
     InboxFile,
     diff_inbox,
@@ -280,9 +280,7 @@ class RedateFix(Fix):
         meta = {"paynb-plan": plan.sha256[:16], "paynb-apply": run.apply_id}
         # INBOX before its trigger: CGI takes an INBOX once the TRG is there
         for key, data in built.payloads.items():
-            if _already_sent(target_store, key, expected[key]):
-                present.append(key)
-                continue
+            # always through the journal: a killed apply's pending intent is confirmed by what is there
             wrote = write_object_once(
                 run, target_store.url_for(key), expected[key],
                 present=lambda k=key: _already_sent(target_store, k, expected[k]),
@@ -310,6 +308,9 @@ class RedateFix(Fix):
                 if not _already_sent(target_store, t["key"], t["sha256"]):
                     raise PlanError(f"{t['url']} is not there after the upload (nor in {PROCESSED_FOLDER})")
         return {"objects_verified": 2 * len(plan.body["files"])}
+
+
+REDATE_FIX = register_fix(RedateFix())
 
 
 def _params_of(plan: Plan) -> dict[str, Any]:

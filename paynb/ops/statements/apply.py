@@ -19,7 +19,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from paynb.errors import InputError
-from paynb.fixes import Fix, FixRun, Outcome
+from paynb.fixes import Fix, FixRun, Outcome, register_fix
 from paynb.ops.statements.generation import PLAN_KIND, GenerationPlan, GenerationResult, apply_on, plan_on
 from paynb.ops.statements.periods import check_range, parse_account, require_day
 from paynb.plan import Plan
@@ -128,6 +128,9 @@ class GenerateFix(Fix):
 
             raise PlanError(f"{missing} statement period(s) still have no statement after the apply")
         return {"periods_without_statement": 0}
+
+
+GENERATE_FIX = register_fix(GenerateFix())
 
 
 def _positional(p: dict[str, Any]) -> dict[str, Any]:
