@@ -608,6 +608,7 @@ def _run(
     run_time: datetime | None,
 ) -> GenerationPlan | GenerationResult:
     check_range(from_date, to_date)
+    given_engine = engine is not None
     engine = engine or db.create_engine(run_id=run_id)
     kwargs = dict(account=account, override=override, missing_only=missing_only, run_time=run_time)
     from paynb.ops.statements import apply as fix
@@ -626,7 +627,9 @@ def _run(
     if plan is None:  # not planned in this process: plan now (the apply re-plans in its transaction anyway)
         with db.read_connection(engine) as conn:
             plan = plan_on(conn, from_date, to_date, **kwargs)
-    env = Env(run_id=run_id, overrides={"engine": engine, "write_engine": engine})
+    # a given engine serves both (tests, benchmarks); otherwise applies write as the writer role
+    overrides = {"engine": engine, "write_engine": engine} if given_engine else {"engine": engine}
+    env = Env(run_id=run_id, overrides=overrides)
     return fix.apply_generation(plan, confirm, env=env, run_time=run_time)
 
 
