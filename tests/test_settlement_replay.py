@@ -405,3 +405,22 @@ def test_the_apply_is_in_the_ledger_and_audited(pad_env: PadEnv, tmp_path: Path)
     plan = _plan(pad_env, f"ar/{day_name(8)}")
     result = _apply(pad_env, plan, ticket="OPS-5")
     assert_apply_is_audited(result.apply_id, "settlement.replay", tmp_path)
+
+
+def test_pad_triage_stops_flagging_the_replayed_file(pad_env: PadEnv) -> None:
+    # #13 item 3 through the monitor itself: before, the file "failed mid-way"; after the replay apply the
+    # original is closed and triage points at the filtered copy, which still has to be published
+    from paynb.ops.pad.triage import Action, triage_stuck_pad
+
+    def row() -> object:
+        report = triage_stuck_pad(20, settings=pad_env.settings, progress=False)
+        return next(r for r in report.rows if day_name(8)[:-4] in str(r.evidence.get("file", "")))
+
+    before = row()
+    assert before.action == Action.SETTLEMENT_FAILED_MIDWAY
+    plan = _plan(pad_env, f"ar/{day_name(8)}")
+    _apply(pad_env, plan)
+    after = row()
+    assert after.action == Action.REPLAY_SETTLEMENT_CSV
+    assert after.evidence["file"] == plan.body["filtered_csv"]["key"]
+    assert "processed_on NULL" not in after.action_text
