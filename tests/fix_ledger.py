@@ -48,8 +48,9 @@ TAMPERS = ("edit its entry", "delete its entry", "delete the last two entries")
 
 
 def assert_apply_is_audited(apply_id: str, kind: str, tmp_path: Path) -> None:
-    """#10 Done-when for one write path: `paynb runs list` shows the apply; editing its entry, deleting
-    it, or deleting the last two ledger entries (each on a copy of the data folder) fails `audit verify`."""
+    """#10 Done-when for one write path: `paynb runs list` shows the apply (and `runs show` its plan);
+    editing its entry, deleting it, or deleting the last two ledger entries (each on a copy of the data
+    folder) fails `audit verify`."""
     import json
     import shutil
     import sqlite3
@@ -65,6 +66,8 @@ def assert_apply_is_audited(apply_id: str, kind: str, tmp_path: Path) -> None:
     assert apply_id in {row.get("id") or row.get("apply_id") for row in json.loads(listed.output)}, (
         listed.output
     )
+    shown = CliRunner().invoke(cli, ["runs", "show", apply_id, "--json"])
+    assert shown.exit_code == 0 and kind in shown.output and '"plan' in shown.output, shown.output
     assert [r for r in verify(all=True, settings=settings) if not r.ok] == []
 
     source = Path(settings.data_dir)
