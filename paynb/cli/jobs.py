@@ -223,7 +223,9 @@ def _activity_row(a: Any) -> dict[str, str]:
         "by": a.by,
         "detail": a.detail,
     }
-    return {k: _cut(v, _WIDTHS[k]) for k, v in row.items()}
+    shown = {k: _cut(v, _WIDTHS[k]) for k, v in row.items()}
+    shown["id"] = a.id[: _WIDTHS["id"]]  # a prefix `runs show` accepts (the full id is in --json)
+    return shown
 
 
 def _no_ledger_yet(as_json: bool) -> bool:

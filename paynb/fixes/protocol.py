@@ -142,6 +142,11 @@ class Fix(abc.ABC):
         """Re-read what was written; raise a PaynbError on any difference."""
         return {}
 
+    def table(self, plan: Plan) -> Any:
+        """A pandas DataFrame that shows the plan to a person (CLI and notebook), or None for the
+        default view (:func:`paynb.fixes.view.plan_frame`)."""
+        return None
+
     def replan(self, env: Env, plan: Plan) -> Plan:
         params = plan.body.get("params")
         if not isinstance(params, Mapping):

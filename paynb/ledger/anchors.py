@@ -31,7 +31,7 @@ MANIFEST = "manifest.json"
 
 log = logging.getLogger(__name__)
 
-_STORES: dict[str, Any] = {}
+_STORES: dict[tuple[str, Any], Any] = {}
 _STORES_LOCK = threading.Lock()
 
 
@@ -88,10 +88,12 @@ def anchor_document(ledger: Ledger, entry: LedgerEntry) -> dict[str, Any]:
 def _store(url: str, settings: Settings) -> Any:
     from paynb.store import open_store
 
+    # one client per URL and configuration (opening an S3 client costs more than writing an anchor)
+    key = (url, tuple(sorted(settings.describe().items())))
     with _STORES_LOCK:
-        if url not in _STORES:
-            _STORES[url] = open_store(url, settings)
-        return _STORES[url]
+        if key not in _STORES:
+            _STORES[key] = open_store(url, settings)
+        return _STORES[key]
 
 
 def write_anchor(ledger: Ledger, entry: LedgerEntry, settings: Settings) -> Anchor:
