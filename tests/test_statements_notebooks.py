@@ -55,7 +55,7 @@ def test_generate_notebook_dry_run_then_confirmed_apply(pay_env: dict, tmp_path:
     day, before = whole_day_gap(url)
     dry = run(GENERATE, tmp_path / "dry.ipynb", statement_day=day)
     text = text_of(dry)
-    assert "Dry run: nothing written." in text
+    assert "Dry run: nothing was changed" in text
     sha = re.search(r"\b[0-9a-f]{64}\b", text).group(0)
     assert whole_day_gap(url)[1] == before
 
@@ -71,4 +71,4 @@ def test_generate_notebook_dry_run_then_confirmed_apply(pay_env: dict, tmp_path:
 
 def test_generate_notebook_default_parameters_are_a_dry_run(pay_env: dict, tmp_path: Path) -> None:
     nb = run(GENERATE, tmp_path / "default.ipynb")
-    assert "Dry run: nothing written." in text_of(nb)
+    assert "Dry run: nothing was changed" in text_of(nb)
