@@ -323,7 +323,7 @@ def test_cli_plan_replay(pad_env: PadEnv, tmp_path: Path) -> None:
     assert f"--confirm {expected.sha256}" in res.output
     res = runner.invoke(cli, ["settlement", "replay", "apply", "--plan", str(out), "--confirm", "0" * 64],
                         env=pad_env.env)  # fmt: skip
-    assert res.exit_code != 0 and not any(".replay-" in k for k in _keys(pad_env))
+    assert res.exit_code == 7 and not any(".replay-" in k for k in _keys(pad_env))  # refused
     res = runner.invoke(cli, ["settlement", "replay", "apply", "--plan", str(out), "--confirm", expected.sha256,
                               "--ticket", "OPS-9"], env=pad_env.env)  # fmt: skip
     assert res.exit_code == 0, res.output

@@ -126,7 +126,7 @@ def test_plan_file_then_apply_is_in_the_ledger_and_audited(db: Data, capsys, tmp
     assert main(["statements", "plan", "2025-06-04", "--out", str(out)]) == 0
     sha = re.search(r"plan sha256: ([0-9a-f]{64})", capsys.readouterr().out).group(1)
     assert db.statements("2025-06-04") == []
-    assert main(["statements", "apply", "--plan", str(out), "--confirm", "0" * 64]) == 1
+    assert main(["statements", "apply", "--plan", str(out), "--confirm", "0" * 64]) == 7  # refused
     assert db.statements("2025-06-04") == []
     assert (
         main(["statements", "apply", "--plan", str(out), "--confirm", sha, "--ticket", "OPS-3", "--json"])
@@ -136,6 +136,6 @@ def test_plan_file_then_apply_is_in_the_ledger_and_audited(db: Data, capsys, tmp
     assert doc["applied"] is True and doc["written"]["statements_inserted"] == 2
     assert len(db.statements("2025-06-04")) == 2
     # the same plan again: the data changed (the statements exist now), so it is refused and writes nothing
-    assert main(["statements", "apply", "--plan", str(out), "--confirm", sha]) == 1
+    assert main(["statements", "apply", "--plan", str(out), "--confirm", sha]) == 7
     assert len(db.statements("2025-06-04")) == 2
     assert_apply_is_audited(doc["run_id"], "statements.generate", tmp_path)

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from paynb.cli.options import json_option
+from paynb.cli.options import fix_exit_codes, json_option
 from paynb.output import format_table, print_json, print_json_lines, rows_frame
 
 
@@ -280,7 +280,8 @@ def redate_apply_command(plan_path: str, confirm: str, ticket: str, reason: str,
     """Upload the re-dated copies of a reviewed plan to cgi_processing/, once (a re-run says they are there).
 
     The apply is recorded in the ledger (`paynb runs list`); a killed apply run again finishes the upload
-    without sending anything twice.
+    without sending anything twice. Exit codes: 0 applied, 2 bad input, 7 refused (nothing written), 8 failed after a commit (the message
+    says what was committed), 1 anything else.
 
     \b
     Example:
@@ -289,7 +290,10 @@ def redate_apply_command(plan_path: str, confirm: str, ticket: str, reason: str,
     from paynb.ops.ejv.redate import apply_redate
     from paynb.plan import Plan
 
-    result = apply_redate(Plan.read(plan_path), confirm, ticket=ticket, reason=reason, progress=not as_json)
+    with fix_exit_codes():
+        result = apply_redate(
+            Plan.read(plan_path), confirm, ticket=ticket, reason=reason, progress=not as_json
+        )
     if as_json:
         print_json(result.to_dict())
         return

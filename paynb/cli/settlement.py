@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from paynb.cli.options import json_option
+from paynb.cli.options import fix_exit_codes, json_option
 from paynb.output import format_table, print_json_lines, rows_frame
 
 
@@ -96,7 +96,8 @@ def _apply(plan, confirm: str, ticket: str, reason: str, as_json: bool) -> None:
     from paynb.ops.settlements import apply_replay
     from paynb.output import print_json
 
-    result = apply_replay(plan, confirm, ticket=ticket, reason=reason)
+    with fix_exit_codes():
+        result = apply_replay(plan, confirm, ticket=ticket, reason=reason)
     detail = result.outcome.detail
     if as_json:
         print_json({"apply_id": result.apply_id, "plan_sha256": result.plan_sha256,
@@ -158,6 +159,8 @@ def replay_apply_command(plan_path: str, confirm: str, ticket: str, reason: str,
     change for the original file, and print the queue message and gcloud command to publish.
 
     Re-plans first and refuses if pay-db or the file changed. Recorded in the ledger (`paynb runs list`).
+    Exit codes: 0 applied, 2 bad input, 7 refused (nothing written), 8 failed after a commit (the message
+    says what was committed), 1 anything else.
 
     \b
     Example:

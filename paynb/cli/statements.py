@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from paynb.cli.options import json_option
+from paynb.cli.options import fix_exit_codes, json_option
 from paynb.errors import InputError
 from paynb.output import format_table, print_json
 
@@ -229,6 +229,9 @@ def plan_command(
 def apply_command(plan_path: str, confirm: str, ticket: str, reason: str, as_json: bool) -> None:
     """Write the statements of a reviewed plan in one transaction; refused if anything changed since.
 
+    Exit codes: 0 applied, 2 bad input, 7 refused (nothing written), 8 failed after a commit (the message
+    says what was committed), 1 anything else.
+
     \b
     Example:
       paynb statements apply --plan plan.json --confirm 3f2a… --ticket OPS-3
@@ -236,7 +239,8 @@ def apply_command(plan_path: str, confirm: str, ticket: str, reason: str, as_jso
     from paynb.ops.statements.apply import apply_generation
     from paynb.plan import Plan
 
-    result = apply_generation(Plan.read(plan_path), confirm, ticket=ticket, reason=reason)
+    with fix_exit_codes():
+        result = apply_generation(Plan.read(plan_path), confirm, ticket=ticket, reason=reason)
     if as_json:
         print_json(result.to_dict())
         return
