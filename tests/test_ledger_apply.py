@@ -146,3 +146,25 @@ def test_an_error_after_commit_says_what_was_committed(env: Env) -> None:
     failed = open_ledger(env.settings).entries(kind="apply")[-1]
     assert [c["what"] for c in failed.record["committed"]][-1] == "toy row 1 set to 'new'"
     assert read_note(env, 1) == "new"
+
+
+def test_intents_of_an_apply_are_chained_with_its_apply_id(env: Env) -> None:
+    fix = toy_fix()
+
+    def journal(run) -> None:  # type: ignore[no-untyped-def]
+        run.intent("toy-1", {"row_id": 1, "note": "new"})
+        run.mark("toy-1", "sent", receipt="R-1")
+        assert run.get_intent("toy-1").state == "sent"
+
+    fix.on_intent = journal
+    plan = fix.plan(env, row_id=1, note="new")
+    result = apply_fix(fix, plan, plan.sha256, env=env)
+    ledger = open_ledger(env.settings)
+    steps = ledger.entries(kind="intent")
+    assert [(e.event, e.record["apply_id"]) for e in steps] == [
+        ("pending", result.apply_id),
+        ("sent", result.apply_id),
+    ]
+    started, finished = ledger.entries(kind="apply")
+    assert started.seq < steps[0].seq < steps[1].seq < finished.seq
+    assert _failing(env) == []

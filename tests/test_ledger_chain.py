@@ -184,6 +184,29 @@ def test_a_ledger_from_before_the_one_chain_is_carried_over(tmp_path: Path) -> N
                 ),
             )
             previous = digest
+        payload = {"invoice_id": 10, "amount": "1.00"}
+        history = [
+            {"state": "pending", "at": "t0", "evidence": {}},
+            {"state": "sent", "at": "t1", "evidence": {"credit_memo_number": "900001"}},
+        ]
+        db.execute(
+            "CREATE TABLE paynb_intents (key TEXT PRIMARY KEY, payload TEXT, payload_sha256 TEXT, "
+            "state TEXT, history TEXT, run_id TEXT, created_at TEXT, updated_at TEXT)"
+        )
+        db.execute(
+            "INSERT INTO paynb_intents VALUES (?,?,?,?,?,?,?,?)",
+            (
+                "pcr-old",
+                canonical_json(payload),
+                canonical_sha256(payload),
+                "sent",
+                canonical_json(history),
+                None,
+                "t0",
+                "t1",
+            ),
+        )
     ledger = Ledger(f"sqlite:///{path / 'ledger.sqlite'}")
     assert [e.ref for e in ledger.runs()] == [r["run_id"] for r in old]
+    assert [e.event for e in ledger.entries(kind="intent")] == ["pending", "sent"]
     assert check_ledger(ledger, settings).ok

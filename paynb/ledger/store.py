@@ -239,7 +239,9 @@ class Ledger:
             if parsed.database and parsed.database != ":memory:":
                 self.path = Path(parsed.database)
                 private_dir(self.path.parent)
-            self.engine = sa.create_engine(url, poolclass=NullPool, connect_args={"timeout": 60})
+            # pooled: reopening the file per append (and SQLite's checkpoint when the last connection
+            # closes) cost more than the append itself; every transaction still takes the file lock
+            self.engine = sa.create_engine(url, pool_size=2, max_overflow=8, connect_args={"timeout": 60})
             sa.event.listen(self.engine, "connect", _sqlite_connect)
             sa.event.listen(self.engine, "begin", _sqlite_begin)
         else:
@@ -284,30 +286,42 @@ class Ledger:
         return ledger_id
 
     def _migrate(self, conn: sa.Connection) -> None:
-        """Copy a ledger written before applies and intents joined the chain. Its rows keep their
-        seq, text and hashes, so the old chain still verifies; the old table is left as it was."""
-        if not sa.inspect(conn).has_table("paynb_runs"):
-            return
+        """Carry over a ledger written before applies and intents joined the chain: its run rows keep
+        their seq, text and hashes (so the old chain still verifies; the old table is left as it was),
+        and each step of its intents is chained after them."""
         if conn.execute(sa.select(sa.func.count()).select_from(chain)).scalar_one():
             return
-        for row in conn.execute(sa.select(_legacy_runs).order_by(_legacy_runs.c.seq)):
-            conn.execute(
-                chain.insert().values(
-                    seq=row.seq,
-                    kind="run",
-                    event="finished",
-                    ref=row.run_id,
-                    run_id=row.run_id,
-                    subject=row.notebook,
-                    status=row.status,
-                    record=row.record,
-                    record_hash=row.record_hash,
-                    previous_record_hash=row.previous_record_hash,
-                    hash_mode=PLAIN_MODE,
-                    idempotency_key=row.idempotency_key,
-                    created_at=row.created_at,
+        if sa.inspect(conn).has_table("paynb_runs"):
+            for row in conn.execute(sa.select(_legacy_runs).order_by(_legacy_runs.c.seq)):
+                conn.execute(
+                    chain.insert().values(
+                        seq=row.seq,
+                        kind="run",
+                        event="finished",
+                        ref=row.run_id,
+                        run_id=row.run_id,
+                        subject=row.notebook,
+                        status=row.status,
+                        record=row.record,
+                        record_hash=row.record_hash,
+                        previous_record_hash=row.previous_record_hash,
+                        hash_mode=PLAIN_MODE,
+                        idempotency_key=row.idempotency_key,
+                        created_at=row.created_at,
+                    )
                 )
-            )
+        for row in conn.execute(sa.select(intents).order_by(intents.c.created_at, intents.c.key)).all():
+            for step in json.loads(row.history):
+                self._append_intent(
+                    conn,
+                    row.key,
+                    step["state"],
+                    row.payload_sha256,
+                    step.get("evidence", {}),
+                    step.get("at", row.created_at),
+                    row.run_id,
+                    None,
+                )
 
     def _refuse_secrets(self, text: str) -> None:
         found = [s for s in self.secret_values if s and s in text]
