@@ -39,7 +39,9 @@ def test_structure_and_data_in_one_migration_is_flagged() -> None:
 
 
 def test_a_table_over_the_threshold_counts_as_large() -> None:
-    report = lint_migrations([FIXTURES / "good_small_table.py"], large_tables={"corp_types"}, use_squawk=False)
+    report = lint_migrations(
+        [FIXTURES / "good_small_table.py"], large_tables={"corp_types"}, use_squawk=False
+    )
     assert {r for _, r in _rules(report, "good_small_table.py")} == {"PAYNB001"}
 
 
