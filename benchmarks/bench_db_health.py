@@ -45,11 +45,14 @@ PAGE = 8192
 TARGET_RATIO = 0.10
 
 
-def zero_page(pg: EmbeddedPostgres, dsn: str, block: int) -> None:
+def zero_page(pg: EmbeddedPostgres, dsn: str, block: int | None) -> None:
     eng = sa.create_engine(dsn, poolclass=NullPool)
     with eng.begin() as c:
         c.exec_driver_sql("CHECKPOINT")
-        rel = c.execute(sa.text("SELECT pg_relation_filepath(:i)"), {"i": INDEX}).scalar_one()
+        rel, pages = c.execute(
+            sa.text("SELECT pg_relation_filepath(:i), pg_relation_size(:i) / 8192"), {"i": INDEX}
+        ).one()
+        block = block if block is not None else max(1, int(pages) // 2)  # a page the tree really uses
     eng.dispose()
     dispose_engines()
     pg.stop()
@@ -72,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--scale", default="large", choices=["small", "medium", "large"])
-    parser.add_argument("--block", type=int, default=7, help="Which page of the index to zero.")
+    parser.add_argument(
+        "--block", type=int, default=None, help="Which page of the index to zero (default: the middle one)."
+    )
     args = parser.parse_args(argv)
 
     debian = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
