@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ("seed", "run_overhead", "cfs_batch", "pad_triage", "ejv_search", "statements")
+ORDER = ("seed", "run_overhead", "cfs_batch", "pad_triage", "ejv_search", "statements", "invoice_explain")
 
 
 def main(argv: list[str]) -> int:
