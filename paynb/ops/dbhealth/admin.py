@@ -7,6 +7,9 @@ use their own autocommit engine. Each fix still goes through paynb.fixes (plan, 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
@@ -16,8 +19,10 @@ from paynb.db import build_url
 from paynb.errors import ConfigError
 
 
-def admin_engine(env: Env, *, statement_timeout_ms: int = 0, lock_timeout_ms: int = 5_000) -> Engine:
-    """An autocommit engine on the admin URL. ``statement_timeout_ms=0`` means no limit (a REINDEX
+def admin_engine(
+    env: Env, *, statement_timeout_ms: int = 0, lock_timeout_ms: int = 5_000, database: str | None = None
+) -> Engine:
+    """An autocommit engine on the admin URL (on ``database`` instead of its own when given). ``statement_timeout_ms=0`` means no limit (a REINDEX
     of a large index may take minutes); the lock timeout keeps it from queueing behind a long DDL."""
     override = env.overrides.get("admin_engine")
     if override is not None:
@@ -33,9 +38,24 @@ def admin_engine(env: Env, *, statement_timeout_ms: int = 0, lock_timeout_ms: in
         f"-c statement_timeout={int(statement_timeout_ms)} -c lock_timeout={int(lock_timeout_ms)} "
         "-c TimeZone=UTC"
     )
+    url = build_url(raw.reveal())
+    if database is not None:
+        url = url.set(database=database)
     return sa.create_engine(
-        build_url(raw.reveal()),
+        url,
         poolclass=NullPool,
         isolation_level="AUTOCOMMIT",
         connect_args={"application_name": "paynb:maintenance", "options": options, "connect_timeout": 10},
     )
+
+
+@contextmanager
+def one_transaction(conn: sa.Connection) -> Iterator[sa.Connection]:
+    """A real transaction on an autocommit connection (where ``begin()`` alone would not open one)."""
+    conn.commit()  # close SQLAlchemy's autobegun no-op transaction
+    conn.execution_options(isolation_level="READ COMMITTED")
+    try:
+        with conn.begin():
+            yield conn
+    finally:
+        conn.execution_options(isolation_level="AUTOCOMMIT")

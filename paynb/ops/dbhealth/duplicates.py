@@ -29,6 +29,8 @@ class Reference:
     table: str
     columns: tuple[str, ...]
     count: int
+    #: the foreign key points at the duplicated key itself, so any one of the duplicates satisfies it
+    shared: bool = False
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,8 @@ class DuplicateRow:
 
     @property
     def referenced(self) -> int:
-        return sum(r.count for r in self.references)
+        """References that only this row satisfies (a reference to the duplicated key survives on the keeper)."""
+        return sum(r.count for r in self.references if not r.shared)
 
 
 @dataclass(frozen=True)
@@ -119,13 +122,13 @@ def find_duplicates(conn: Connection, info: IndexInfo, *, limit: int = 200) -> l
             f"SELECT to_jsonb(t) AS row FROM {table} t WHERE {match} ORDER BY {order}",  # noqa: S608
             params,
         )
-        dup_rows = [_with_references(conn, r["row"], pk, fks) for r in rows]
+        dup_rows = [_with_references(conn, r["row"], pk, fks, set(keys)) for r in rows]
         groups.append(DuplicateGroup(dict(zip(keys, values, strict=True)), _propose(dup_rows)))
     return groups
 
 
 def _with_references(
-    conn: Connection, row: Mapping[str, Any], pk: list[str], fks: list[dict[str, Any]]
+    conn: Connection, row: Mapping[str, Any], pk: list[str], fks: list[dict[str, Any]], keys: set[str]
 ) -> DuplicateRow:
     refs: list[Reference] = []
     for fk in fks:
@@ -139,7 +142,8 @@ def _with_references(
             {f"p{i}": str(v) for i, v in enumerate(values)},
         ).scalar_one()
         if count:
-            refs.append(Reference(fk["conname"], fk["ref_table"], tuple(fk["ref_cols"]), int(count)))
+            shared = set(fk["cols"]) <= keys
+            refs.append(Reference(fk["conname"], fk["ref_table"], tuple(fk["ref_cols"]), int(count), shared))
     key = {c: row.get(c) for c in pk} if pk else {}
     return DuplicateRow(key=key, row=dict(row), references=tuple(refs), proposal="keep")
 

@@ -26,10 +26,11 @@ from paynb.context import Env
 from paynb.db import alembic_version, fetch_one
 from paynb.errors import InputError, PlanError
 from paynb.fixes import Fix, FixRun, Outcome, register_fix
-from paynb.ops.dbhealth.admin import admin_engine
+from paynb.ops.dbhealth.admin import admin_engine, one_transaction
 from paynb.plan import Plan
 
 KIND = "db.manual_migration"
+MAINTENANCE_DATABASE = "postgres"
 
 
 class ManualMigrationFix(Fix):
@@ -98,24 +99,27 @@ class ManualMigrationFix(Fix):
         database = body["database"]
         already = body["alembic_version"]["before"] == body["alembic_version"]["after"]
         engine = admin_engine(env, statement_timeout_ms=body["params"]["statement_timeout_ms"])
+        # a database cannot close itself to connections: steps 1, 2 and 5 run from the maintenance database
+        maintenance = admin_engine(env, database=MAINTENANCE_DATABASE)
         terminated = 0
-        with engine.connect() as conn:
-            quoted = conn.execute(sa.text("SELECT quote_ident(:d)"), {"d": database}).scalar_one()
+        with engine.connect() as conn, maintenance.connect() as admin:
+            quoted = admin.execute(sa.text("SELECT quote_ident(:d)"), {"d": database}).scalar_one()
+            own_pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
             try:
                 if not already:
-                    conn.exec_driver_sql(f"ALTER DATABASE {quoted} ALLOW_CONNECTIONS false")
+                    admin.exec_driver_sql(f"ALTER DATABASE {quoted} ALLOW_CONNECTIONS false")
                     terminated = sum(
                         1
-                        for (ok,) in conn.execute(
+                        for (ok,) in admin.execute(
                             sa.text(
                                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                "WHERE datname = :d AND pid <> pg_backend_pid()"
+                                "WHERE datname = :d AND pid <> :own"
                             ),
-                            {"d": database},
+                            {"d": database, "own": own_pid},
                         )
                         if ok
                     )
-                    with conn.begin():
+                    with one_transaction(conn):
                         conn.exec_driver_sql(body["sql"])
                         updated = conn.execute(
                             sa.text("UPDATE alembic_version SET version_num = :r"),
@@ -124,8 +128,9 @@ class ManualMigrationFix(Fix):
                         if updated != 1:
                             raise PlanError("alembic_version has no row to update; nothing was changed")
             finally:
-                conn.exec_driver_sql(f"ALTER DATABASE {quoted} ALLOW_CONNECTIONS true")
+                admin.exec_driver_sql(f"ALTER DATABASE {quoted} ALLOW_CONNECTIONS true")
         engine.dispose()
+        maintenance.dispose()
         return Outcome(
             status="nothing_to_do" if already else "applied",
             rows_affected=0 if already else 1,

@@ -22,7 +22,7 @@ from paynb.canonical import to_jsonable
 from paynb.context import Env
 from paynb.errors import PlanError
 from paynb.fixes import Fix, FixRun, Outcome, register_fix
-from paynb.ops.dbhealth.admin import admin_engine
+from paynb.ops.dbhealth.admin import admin_engine, one_transaction
 from paynb.ops.dbhealth.catalog import list_btree_indexes, quote_ident
 from paynb.ops.dbhealth.check import check_indexes
 from paynb.ops.dbhealth.duplicates import find_duplicates
@@ -166,7 +166,7 @@ def _remove_duplicates(conn: sa.Connection, targets: list[dict[str, Any]]) -> li
     if not doomed:
         return []
     removed: list[dict[str, Any]] = []
-    with conn.begin():
+    with one_transaction(conn):
         for setting in ("enable_indexscan", "enable_indexonlyscan", "enable_bitmapscan"):
             conn.exec_driver_sql(f"SET LOCAL {setting} = off")  # never trust the index being repaired
         for target, row in doomed:
