@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from paynb import db
 from paynb.enums import PaymentMethod
 from paynb.errors import InputError
+from paynb.extras import require
 from paynb.timez import to_naive_utc, utcnow_naive
 
 # upper edges (inclusive, in whole days) of the age buckets after the threshold
@@ -154,3 +155,21 @@ def find_stale_invoices(
         rows["count"] = rows["count"].astype(int)
         rows["oldest_days"] = rows["oldest_days"].astype(int)
     return StaleReport(days=days, now_utc=now_utc, method=method, account=account, rows=rows)
+
+
+def plot_age_buckets(report: StaleReport) -> Any:
+    """A stacked bar per payment method, split by age bucket (a matplotlib Figure; needs ``paynb[lab]``)."""
+    plt = require("matplotlib.pyplot", "the stale-invoice chart")
+    grid = report.pivot()
+    fig, ax = plt.subplots(figsize=(8, 0.6 * max(len(grid), 1) + 1.5))
+    if grid.empty:
+        ax.text(0.5, 0.5, "Nothing is stale", ha="center", va="center")
+        ax.set_axis_off()
+    else:
+        grid.plot(kind="barh", stacked=True, ax=ax, colormap="viridis")
+        ax.set_xlabel("invoices")
+        ax.set_ylabel("")
+    ax.set_title(f"APPROVED for more than {report.days} days")
+    fig.tight_layout()
+    plt.close(fig)  # the caller displays it; do not also draw it twice in a notebook
+    return fig

@@ -37,6 +37,7 @@ from paynb import db
 from paynb.canonical import to_jsonable
 from paynb.cfs import CfsClient, CfsInvoiceRef, CfsResult
 from paynb.errors import InputError, PaynbError
+from paynb.extras import require
 from paynb.formats.settlement_csv import SettlementFile, parse_settlement_csv
 from paynb.headless import is_headless
 from paynb.ops import settlements as st
@@ -584,7 +585,7 @@ def invoice_picker(report: TriageReport, *, interactive: bool = True) -> Any | N
         return None
     import json
 
-    import ipywidgets as widgets
+    widgets = require("ipywidgets", "the invoice picker")
 
     options = [
         (f"{r.invoice_id} · {r.action.value} · {r.cfs_invoice_number or '-'}", r.invoice_id)
@@ -627,7 +628,7 @@ def settlement_refs(report: TriageReport) -> Sequence[str]:
 def plot_summary(report: TriageReport) -> Any:
     """A horizontal bar chart of invoices per action (a matplotlib Figure), worst-first colours: red for
     data fixes (replay, missing in CAS), orange for waiting on someone else, grey for unknown."""
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", "the triage chart")
 
     summary = report.summary_by_action()
     fig, ax = plt.subplots(figsize=(8, 0.45 * max(len(summary), 1) + 1.4))
