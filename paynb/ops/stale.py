@@ -16,32 +16,11 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from paynb import db
+from paynb.aging import BUCKET_EDGES, age_buckets, bucket_label  # noqa: F401 (re-exported)
 from paynb.enums import PaymentMethod
 from paynb.errors import InputError
 from paynb.extras import require
 from paynb.timez import to_naive_utc, utcnow_naive
-
-# upper edges (inclusive, in whole days) of the age buckets after the threshold
-BUCKET_EDGES = (30, 60, 90, 180)
-
-
-def age_buckets(days: int) -> list[tuple[str, int, int | None]]:
-    """Labels and [low, high] day ranges of the buckets for a threshold of ``days``."""
-    buckets: list[tuple[str, int, int | None]] = []
-    low = days
-    for edge in BUCKET_EDGES:
-        if edge >= low:
-            buckets.append((f"{low}-{edge}", low, edge))
-            low = edge + 1
-    buckets.append((f">{low - 1}" if buckets else f">={days}", low, None))
-    return buckets
-
-
-def bucket_label(age_days: int, days: int) -> str:
-    for label, low, high in age_buckets(days):
-        if age_days >= low and (high is None or age_days <= high):
-            return label
-    raise ValueError(f"age {age_days} is below the threshold {days}")
 
 
 @dataclass(frozen=True)
