@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from paynb import db
 from paynb.aging import BUCKET_EDGES, age_buckets, bucket_label  # noqa: F401 (re-exported)
+from paynb.context import Env, resolve_env
 from paynb.enums import PaymentMethod
 from paynb.errors import InputError
 from paynb.extras import require
@@ -99,9 +100,12 @@ def find_stale_invoices(
     method: str | None = None,
     account: str | None = None,
     now: datetime | None = None,
+    env: Env | None = None,
     engine: Engine | None = None,
 ) -> StaleReport:
-    """Count and total APPROVED invoices created more than ``days`` days before ``now`` (UTC)."""
+    """Count and total APPROVED invoices created more than ``days`` days before ``now`` (UTC).
+    Reads pay-db through ``env`` (default: the environment's settings); ``engine`` still overrides it."""
+    env = resolve_env(env, engine=engine)
     if days < 0:
         raise InputError(f"must be 0 or more, got {days}", field="days")
     if method is not None:
@@ -114,7 +118,7 @@ def find_stale_invoices(
     now_utc = to_naive_utc(now) if now else utcnow_naive()
     cutoff = now_utc - timedelta(days=days)
     detail = db.query_df(
-        _SQL, {"now": now_utc, "cutoff": cutoff, "method": method, "account": account}, engine=engine
+        _SQL, {"now": now_utc, "cutoff": cutoff, "method": method, "account": account}, engine=env.engine
     )
     if detail.empty:
         rows = pd.DataFrame(columns=["payment_method", "age_bucket", "count", "total", "oldest_days"])
