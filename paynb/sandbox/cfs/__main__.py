@@ -33,10 +33,10 @@ def _read_secret(path: str | None, env_name: str, what: str, required: bool) -> 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m paynb.sandbox.cfs_server",
+        prog="python -m paynb.sandbox.cfs",
         description="The paynb CFS sandbox server (CAS/CFS contract of paybc-1.0.0.yaml).",
         epilog="Secrets come from files or the environment, never from arguments. Example:\n"
-        "  python -m paynb.sandbox.cfs_server --db-url postgresql://postgres@127.0.0.1:5432/pay --port 8123 \\\n"
+        "  python -m paynb.sandbox.cfs --db-url postgresql://postgres@127.0.0.1:5432/pay --port 8123 \\\n"
         "      --client-id paynb-sandbox --client-secret-file .sandbox/secrets/cfs_client_secret",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
