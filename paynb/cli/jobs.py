@@ -88,9 +88,11 @@ def run_command(
       paynb run notebooks/reports/stale_invoices.ipynb --help-notebook
       paynb run fix.ipynb -f params.yaml --archive s3://pay-archive/paynb --timeout 600
     """
+    from paynb.bundled import resolve_notebook
     from paynb.jobs.params import read_notebook_schema
     from paynb.settings import get_settings
 
+    notebook = resolve_notebook(notebook)  # a notebook shipped with paynb, when there is no such file here
     settings = get_settings()
     if help_notebook:
         schema = read_notebook_schema(notebook, secret_values=settings.secret_values())

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from paynb.context import Env, resolve_env
 from paynb.errors import PaynbError
-from paynb.settings import Settings, get_settings
+from paynb.settings import Settings
 
 KNOWN_ALEMBIC_HEAD = "968a2e428d4c"
 
@@ -94,6 +95,7 @@ def check_store(settings: Settings) -> list[Check]:
     return [Check("store", "ok", f"s3://{settings.bucket} at {settings.s3_endpoint}")]
 
 
-def run_checks(settings: Settings | None = None) -> list[Check]:
-    settings = settings or get_settings()
+def run_checks(settings: Settings | None = None, *, env: Env | None = None) -> list[Check]:
+    """Every check, with the settings of ``env`` (default: the environment's; ``settings`` overrides)."""
+    settings = resolve_env(env, settings=settings).settings
     return [*check_database(settings), *check_cfs(settings), *check_store(settings)]

@@ -32,7 +32,7 @@ DATA_BUCKET = "ftp-poller-sandbox"  # mirrors prod's single GCS bucket with fold
 LEGACY_BUCKETS = ("payment-sftp", "cgi-ejv")  # pre-2025-08 MinIO layout, for historical files
 ARCHIVE_BUCKET = "paynb-archive"
 SCALES = ("small", "medium", "large")
-# what the sandbox servers print once they listen (see paynb.sandbox.s3 and paynb.sandbox.cfs_server)
+# what the sandbox servers print once they listen (see paynb.sandbox.s3 and paynb.sandbox.cfs)
 _LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
 PostgresServer = EmbeddedPostgres | ExternalPostgres
 
@@ -184,7 +184,7 @@ class Sandbox:
 
         def cfs_cmd(port: int) -> list[str]:
             return [
-                sys.executable, "-m", "paynb.sandbox.cfs_server",
+                sys.executable, "-m", "paynb.sandbox.cfs",
                 "--db-url", pg.dsn(DATABASE), "--port", str(port),
                 "--client-id", secrets["cfs_client_id"],
                 "--client-secret-file", str(self.secrets_dir / "cfs_client_secret"),

@@ -34,14 +34,15 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from paynb.context import Env, resolve_env
 from paynb.errors import ConfigError, InputError, PaynbError, StoreError
 from paynb.formats.feedback import SUCCESS_CODE
 from paynb.headless import is_headless
 from paynb.ids import parse_invoice_number
 from paynb.ops.ejv.index import INDEX_FILE_NAME, SearchIndex
 from paynb.ops.ejv.scan import FEEDBACK, INBOX, ROW_FIELDS, FileScan, Row, file_kind, scan_file
-from paynb.settings import Settings, get_settings
-from paynb.store import ObjectInfo, Store, open_store
+from paynb.settings import Settings
+from paynb.store import ObjectInfo, Store
 
 SEARCH_SCHEMA_VERSION = 1
 FEEDBACK_FOLDER = "cgi_feedback/"
@@ -70,17 +71,21 @@ class Source:
         return self.label or self.url_prefix
 
 
-def default_sources(settings: Settings) -> list[Source]:
-    """The three EJV folders of ``settings.bucket`` and the legacy ``cgi-ejv`` bucket."""
+def default_sources(env: Env | Settings | None = None) -> list[Source]:
+    """The three EJV folders of the configured bucket and the legacy ``cgi-ejv`` bucket (``env`` may still
+    be a plain Settings)."""
+    if not isinstance(env, Env):
+        env = resolve_env(None, settings=env)
+    settings = env.settings
     if not settings.bucket:
         raise ConfigError(
             "no bucket is configured for EJV files",
             hint="set PAYNB_BUCKET (prod: ftp-poller-prod), or start the sandbox: `paynb sandbox up`",
         )
-    main = open_store(f"s3://{settings.bucket}", settings)
+    main = env.store(f"s3://{settings.bucket}")
     sources = [Source(main, folder, True, folder.rstrip("/")) for folder in EJV_FOLDERS]
     if settings.legacy_ejv_bucket:
-        legacy = open_store(f"s3://{settings.legacy_ejv_bucket}", settings)
+        legacy = env.store(f"s3://{settings.legacy_ejv_bucket}")
         sources.append(Source(legacy, "", False, f"{settings.legacy_ejv_bucket} (legacy)"))
     return sources
 
@@ -256,6 +261,7 @@ def normalise_invoice_ids(values: Iterable[int | str]) -> tuple[int, ...]:
 def search_feedback(
     invoice_ids: Iterable[int | str],
     *,
+    env: Env | None = None,
     settings: Settings | None = None,
     stores: Sequence[Source | Store] | None = None,
     index_path: str | Path | None = None,
@@ -265,7 +271,9 @@ def search_feedback(
 ) -> SearchResult:
     """Every FEEDBACK/INBOX record that names one of ``invoice_ids``.
 
-    ``stores`` overrides where to look (default :func:`default_sources`); a bare Store is searched whole.
+    The buckets and data folder come from ``env`` (default: the environment's settings; ``settings`` still
+    overrides it). ``stores`` overrides where to look (default :func:`default_sources`); a bare Store is
+    searched whole.
     ``index_path`` defaults to ``<data_dir>/ejv-index.sqlite``; ``reindex`` empties it first.
     """
     started = time.perf_counter()
@@ -273,10 +281,9 @@ def search_feedback(
     ids = normalise_invoice_ids(invoice_ids)
     if workers < 1:
         raise InputError("must be 1 or more", field="workers")
-    settings = settings or get_settings()
-    sources = (
-        [s if isinstance(s, Source) else Source(s) for s in stores] if stores else default_sources(settings)
-    )
+    env = resolve_env(env, settings=settings)
+    settings = env.settings
+    sources = [s if isinstance(s, Source) else Source(s) for s in stores] if stores else default_sources(env)
     path = Path(index_path) if index_path else settings.data_dir / INDEX_FILE_NAME
 
     warnings: list[str] = []
