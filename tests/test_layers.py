@@ -54,10 +54,7 @@ NAMES = dict(enumerate(("core", "adapters", "context", "ledger", "fixes", "ops/j
 APART = ("paynb.sandbox", "paynb.ops")  # same layer, but neither may import the other
 
 # imports known to point the wrong way, each with who removes it; a fixed one may simply be deleted here
-KNOWN: set[tuple[str, str]] = {
-    # the generator's expected stale figures: switch to paynb.aging (generator split, branch fidelity)
-    ("paynb.sandbox.generator", "paynb.ops.stale"),
-}
+KNOWN: set[tuple[str, str]] = set()
 
 
 def layer_of(module: str) -> int | None:
