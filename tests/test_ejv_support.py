@@ -146,8 +146,10 @@ class CountingStore(Store):
         self.url = inner.url
         self.gets: list[str] = []
 
-    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
-        return self.inner.list(prefix, recursive)
+    def list(
+        self, prefix: str = "", recursive: bool = True, *, start_after: str | None = None
+    ) -> Iterator[ObjectInfo]:
+        return self.inner.list(prefix, recursive, start_after=start_after)
 
     def get(self, key: str, *, version_id: str | None = None, verify: bool = True) -> bytes:
         self.gets.append(key)

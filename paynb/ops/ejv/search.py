@@ -34,14 +34,14 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from paynb.errors import ConfigError, InputError, PaynbError, StoreError
+from paynb.errors import InputError, PaynbError, StoreError
 from paynb.formats.feedback import SUCCESS_CODE
 from paynb.headless import is_headless
 from paynb.ids import parse_invoice_number
 from paynb.ops.ejv.index import INDEX_FILE_NAME, SearchIndex
 from paynb.ops.ejv.scan import FEEDBACK, INBOX, ROW_FIELDS, FileScan, Row, file_kind, scan_file
 from paynb.settings import Settings, get_settings
-from paynb.store import ObjectInfo, Store, open_store
+from paynb.store import ObjectInfo, Store, legacy_bucket, pay_bucket
 
 SEARCH_SCHEMA_VERSION = 1
 FEEDBACK_FOLDER = "cgi_feedback/"
@@ -71,16 +71,12 @@ class Source:
 
 
 def default_sources(settings: Settings) -> list[Source]:
-    """The three EJV folders of ``settings.bucket`` and the legacy ``cgi-ejv`` bucket."""
-    if not settings.bucket:
-        raise ConfigError(
-            "no bucket is configured for EJV files",
-            hint="set PAYNB_BUCKET (prod: ftp-poller-prod), or start the sandbox: `paynb sandbox up`",
-        )
-    main = open_store(f"s3://{settings.bucket}", settings)
+    """The three EJV folders of the pay bucket (``PAYNB_BUCKET_URL``, or ``PAYNB_BUCKET`` on S3) and the
+    legacy ``cgi-ejv`` bucket of the pre-2025-08 MinIO store (``PAYNB_LEGACY_BUCKET_URL``)."""
+    main = pay_bucket(settings)
     sources = [Source(main, folder, True, folder.rstrip("/")) for folder in EJV_FOLDERS]
-    if settings.legacy_ejv_bucket:
-        legacy = open_store(f"s3://{settings.legacy_ejv_bucket}", settings)
+    legacy = legacy_bucket(settings, settings.legacy_ejv_bucket)
+    if legacy is not None:
         sources.append(Source(legacy, "", False, f"{settings.legacy_ejv_bucket} (legacy)"))
     return sources
 
