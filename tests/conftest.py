@@ -10,7 +10,12 @@ import signal
 
 # tests must never pick up an operator's .env or real credentials
 for _name in list(os.environ):
-    if _name.startswith(("PAYNB_", "DATABASE_", "PAY_", "PG_", "DB_", "CFS_", "MINIO_")):
+    if _name.startswith(
+        ("PAYNB_", "DATABASE_", "PAY_", "PG_", "DB_", "CFS_", "MINIO_", "GOOGLE_")
+    ) or _name in (
+        "STORAGE_EMULATOR_HOST",
+        "GCP_PROJECT",
+    ):
         os.environ.pop(_name)
 os.environ.setdefault("PAYNB_ENVIRONMENT", "test")
 
@@ -21,6 +26,7 @@ _CANDIDATES = (
     "tests.plugins.hangs",
     "tests.plugins.db",
     "tests.plugins.s3",
+    "tests.plugins.gcs",
     "tests.plugins.cfs",
     "tests.plugins.sandbox",
 )

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from paynb.errors import InputError, ParseError
 from paynb.formats.settlement_csv import SettlementRow, parse_settlement_csv
 from paynb.ops.settlements import EVENT_TYPE, plan_replay
-from paynb.store import open_store
+from paynb.store import open_store, pay_bucket
 from tests import pad_scenarios
 from tests.pad_scenarios import PadEnv, day_name, padp
 
@@ -283,7 +283,7 @@ def test_sandbox_csv_with_nsf(sandbox_env: dict[str, str], sandbox_settings) -> 
     # written, it holds exactly the payable rows
     written = plan_replay(d["key"], settings=sandbox_settings, write_filtered=True)
     assert written.sha256 == plan.sha256
-    store = open_store(f"s3://{sandbox_settings.bucket}", sandbox_settings)
+    store = pay_bucket(sandbox_settings)
     rows = parse_settlement_csv(store.get(filtered["key"])).rows
     assert {r.target_transaction_number for r in rows} == payable and not any(r.is_nsf_risk for r in rows)
 

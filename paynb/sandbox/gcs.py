@@ -156,17 +156,17 @@ def start_gcs_emulator(root: str | Path, host: str = "127.0.0.1", port: int = 0)
     )
 
 
-def ensure_bucket(client: storage.Client, name: str, *, retention_s: int | None = None) -> None:
-    """Create ``name`` if missing; ``retention_s`` sets a retention policy (what the archive uses)."""
+def ensure_bucket(client: storage.Client, name: str, *, hold: bool = False) -> None:
+    """Create ``name`` if missing. ``hold``: new objects carry an event-based hold (the archive's
+    write-once setting; the emulator records it, GCS enforces it)."""
     from google.api_core import exceptions as gexc
 
     try:
-        bucket = client.get_bucket(name)
+        client.get_bucket(name, timeout=(5, 30))
     except gexc.NotFound:
         bucket = client.bucket(name)
-        if retention_s:
-            bucket.retention_period = retention_s
-        client.create_bucket(bucket)
+        bucket.default_event_based_hold = hold
+        client.create_bucket(bucket, timeout=(5, 30))
 
 
 def main(argv: list[str] | None = None) -> int:
