@@ -18,6 +18,8 @@ for _name in list(os.environ):
     ):
         os.environ.pop(_name)
 os.environ.setdefault("PAYNB_ENVIRONMENT", "test")
+# Google's default-credentials lookup must not probe the GCE metadata server (an address off this machine)
+os.environ["NO_GCE_CHECK"] = "true"
 
 # .ci/run stops a stuck run with SIGTERM: print where every thread was before going down
 faulthandler.register(signal.SIGTERM, file=2, all_threads=True, chain=True)

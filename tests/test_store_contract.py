@@ -1,6 +1,6 @@
 """One contract every store back end keeps, run over real HTTP against ``file://``, ``s3://`` (moto) and
 ``gs://`` (fake-gcs-server): put / get / stat, listing by prefix and after a key, never overwriting,
-the sha256 check on read, and an outage giving a clear StoreError (after a bounded retry budget: see RETRY_DEADLINE_S / http_pool)."""
+the sha256 check on read, and an outage giving a clear StoreError (after three tries at most: paynb.store.gcs.ATTEMPTS, paynb.store.s3.http_pool)."""
 
 from __future__ import annotations
 

@@ -328,7 +328,9 @@ class Sandbox:
             ensure_bucket(client, legacy, versioning=False)
         gcs = make_client(project=PROJECT, emulator_host=f"http://127.0.0.1:{state.gcs_port}")
         ensure_gcs_bucket(gcs, DATA_BUCKET)
-        ensure_gcs_bucket(gcs, ARCHIVE_BUCKET, hold=True)
+        # no default hold: the emulator neither enforces nor keeps one, so `paynb doctor` rightly warns
+        # that the sandbox archive is not write-once (a prod archive bucket has a locked retention policy)
+        ensure_gcs_bucket(gcs, ARCHIVE_BUCKET)
         in_gcs = {b.name for b in gcs.list_blobs(DATA_BUCKET, timeout=(5, 60))}
         in_s3 = {
             (legacy, o.object_name)

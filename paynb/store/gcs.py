@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -40,18 +42,33 @@ T = TypeVar("T")
 # the same budget as the S3 back end (paynb.store.s3): an outage is noticed in seconds
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 60.0
-RETRY_DEADLINE_S = 2.0
+# like urllib3.Retry(total=2, backoff_factor=0.2) in the S3 back end: three tries at most, 0.2 s then
+# 0.4 s apart (the client's own retry is switched off; its jittered back-off has no bound on tries)
+ATTEMPTS = 3
+BACKOFF_S = 0.2
+_SCOPES = ["https://www.googleapis.com/auth/devstorage.read_write"]
 _CRED_HINT = (
     "set GOOGLE_APPLICATION_CREDENTIALS to a readable service-account key file (or run "
     "`gcloud auth application-default login`), and PAYNB_GCS_PROJECT; for the sandbox set STORAGE_EMULATOR_HOST"
 )
 
 
-def _retry():
-    """Few quick retries on transient errors (429/5xx, dropped connections), then give up."""
-    from google.cloud.storage.retry import DEFAULT_RETRY
+def _transient(exc: BaseException) -> bool:
+    """Worth another try: the server was busy or failing (429/5xx), or the connection dropped."""
+    import requests
+    from google.api_core import exceptions as gexc
 
-    return DEFAULT_RETRY.with_timeout(RETRY_DEADLINE_S).with_delay(initial=0.2, maximum=1.0, multiplier=2.0)
+    return isinstance(
+        exc,
+        gexc.TooManyRequests
+        | gexc.InternalServerError
+        | gexc.BadGateway
+        | gexc.ServiceUnavailable
+        | gexc.GatewayTimeout
+        | requests.ConnectionError
+        | requests.Timeout
+        | ConnectionError,
+    )
 
 
 def make_client(*, project: str = "", emulator_host: str = "", credentials_file: str = "") -> storage.Client:
@@ -70,19 +87,19 @@ def make_client(*, project: str = "", emulator_host: str = "", credentials_file:
             client_options={"api_endpoint": endpoint.rstrip("/")},
         )
     try:
-        if credentials_file:
+        if credentials_file and credentials_file != os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
+            # named in a .env file only: a service-account key (the ADC lookup below reads any kind of
+            # credential file, but only from the process environment)
             from google.oauth2 import service_account
 
             credentials = service_account.Credentials.from_service_account_file(
-                credentials_file, scopes=["https://www.googleapis.com/auth/devstorage.read_write"]
+                credentials_file, scopes=_SCOPES
             )
-            found_project = getattr(credentials, "project_id", None)
+            found_project = credentials.project_id
         else:
             import google.auth
 
-            credentials, found_project = google.auth.default(
-                scopes=["https://www.googleapis.com/auth/devstorage.read_write"]
-            )
+            credentials, found_project = google.auth.default(scopes=_SCOPES)
     except (auth_exc.GoogleAuthError, OSError, ValueError, KeyError) as exc:
         # the message of a key-file error can quote the file; say only what kind of failure it was
         what = "unreadable" if credentials_file else "missing"
@@ -164,7 +181,14 @@ class GcsStore(Store):
         from google.resumable_media import common as rm_common
 
         try:
-            return fn()
+            for attempt in range(ATTEMPTS):
+                try:
+                    return fn()
+                except Exception as exc:
+                    if attempt + 1 == ATTEMPTS or not _transient(exc):
+                        raise
+                    time.sleep(BACKOFF_S * 2**attempt)
+            raise AssertionError("unreachable")  # pragma: no cover
         except gexc.NotFound:
             raise StoreError(
                 f"bucket {self.bucket} does not exist (or this account cannot see it) while trying to {what}",
@@ -185,10 +209,16 @@ class GcsStore(Store):
                 hint=_CRED_HINT,
             ) from None
         except gexc.GoogleAPICallError as exc:
+            if _transient(exc):
+                where = f" at {self.endpoint}" if self.endpoint else ""
+                raise StoreError(
+                    f"Google Cloud Storage{where} is failing (HTTP {exc.code}, {ATTEMPTS} tries) while trying to {what}",
+                    hint="check STORAGE_EMULATOR_HOST (sandbox) or the GCS status page, then retry",
+                ) from None
             raise StoreError(f"GCS refused to {what} in {self.url}: HTTP {exc.code}") from None
         except rm_common.DataCorruption:
             raise StoreError(f"the bytes read for {what} in {self.url} fail the server's checksum") from None
-        except (gexc.RetryError, OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:
             import requests
 
             if isinstance(exc, ValueError) and not isinstance(exc, requests.RequestException):
@@ -200,7 +230,7 @@ class GcsStore(Store):
             ) from None
 
     def _timeouts(self) -> dict:
-        return {"timeout": (CONNECT_TIMEOUT_S, READ_TIMEOUT_S), "retry": _retry()}
+        return {"timeout": (CONNECT_TIMEOUT_S, READ_TIMEOUT_S), "retry": None}
 
     @property
     def policy(self) -> BucketPolicy:
@@ -295,6 +325,8 @@ class GcsStore(Store):
         content_type: str | None = None,
         overwrite: bool = False,
     ) -> PutResult:
+        from google.api_core import exceptions as gexc
+
         name = self._key(key)
         policy = self.policy  # fail early (missing bucket, outage) before any upload
         digest = sha256_bytes(data)
@@ -302,16 +334,29 @@ class GcsStore(Store):
         blob.metadata = {**{str(k): str(v) for k, v in (metadata or {}).items()}, "sha256": digest}
         if policy.default_event_based_hold:
             blob.event_based_hold = True
-        self._call(
-            f"write {key}",
-            lambda: blob.upload_from_string(
-                data,
-                content_type=content_type or "application/octet-stream",
-                if_generation_match=None if overwrite else 0,
-                checksum="crc32c",  # the server refuses the upload if the bytes it got differ
-                **self._timeouts(),
-            ),
-        )
+        tries = 0
+
+        def upload() -> None:
+            nonlocal tries
+            tries += 1
+            try:
+                blob.upload_from_string(
+                    data,
+                    content_type=content_type or "application/octet-stream",
+                    if_generation_match=None if overwrite else 0,
+                    checksum="crc32c",  # the server refuses the upload if the bytes it got differ
+                    **self._timeouts(),
+                )
+            except gexc.PreconditionFailed:
+                # a retried upload whose first try landed after all finds its own bytes there
+                landed = (
+                    self.client.bucket(self.bucket).get_blob(name, **self._timeouts()) if tries > 1 else None
+                )
+                if landed is None or (landed.metadata or {}).get("sha256") != digest:
+                    raise
+                blob._set_properties(landed._properties)
+
+        self._call(f"write {key}", upload)
         md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
         if blob.md5_hash and blob.md5_hash != md5:
             raise StoreError(f"{key} in {self.url}: the md5 the server reports differs from the bytes sent")
