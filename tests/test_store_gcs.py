@@ -124,7 +124,8 @@ def test_a_failing_emulator_gets_a_bounded_number_of_tries(failing_emulator: str
     with pytest.raises(StoreError) as info:
         list(store.list("cgi_feedback/"))
     assert "HTTP 503" in str(info.value) and "STORAGE_EMULATOR_HOST" in str(info.value)
-    assert _Failing.hits == ATTEMPTS  # three tries, as the S3 back end, no storm
+    # three tries, as the S3 back end (the client may look at the bucket in between): no storm
+    assert ATTEMPTS <= _Failing.hits <= 2 * ATTEMPTS
 
 
 def test_the_emulator_down_names_the_setting(gcs_server, tmp_path: Path) -> None:
