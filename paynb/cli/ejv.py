@@ -215,7 +215,7 @@ def redate_group() -> None:
 )
 @json_option
 def redate_plan_command(files: tuple[str, ...], new_date: str | None, out: str | None, as_json: bool) -> None:
-    """Plan re-dated copies of INBOX files (keys, bare names or s3:// URLs). Read-only.
+    """Plan re-dated copies of INBOX files (keys, bare names or gs:// / s3:// URLs). Read-only.
 
     Checks that no FEEDBACK exists for their batches and that the new names are free, and shows the
     field-level diff (only JD effective dates change).
