@@ -109,8 +109,12 @@ def _terminate(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
-def start_gcs_emulator(root: str | Path, host: str = "127.0.0.1", port: int = 0) -> RunningGcs:
-    """Start fake-gcs-server as a child process keeping objects under ``root``; ``port=0`` picks one."""
+def start_gcs_emulator(
+    root: str | Path, host: str = "127.0.0.1", port: int = 0, *, backend: str = "filesystem"
+) -> RunningGcs:
+    """Start fake-gcs-server as a child process keeping objects under ``root``; ``port=0`` picks one.
+    ``backend="memory"`` keeps nothing on disk (benchmarks use it to tell paynb's cost from the disk
+    scan the filesystem back end does for every listing)."""
     binary = emulator_binary()
     root = Path(root).absolute()
     root.mkdir(parents=True, exist_ok=True)
@@ -126,7 +130,7 @@ def start_gcs_emulator(root: str | Path, host: str = "127.0.0.1", port: int = 0)
                 "-port",
                 str(chosen),
                 "-backend",
-                "filesystem",
+                backend,
                 "-filesystem-root",
                 str(root),
                 "-log-level",

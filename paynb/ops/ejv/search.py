@@ -52,7 +52,6 @@ COMMIT_EVERY = 200
 # a warm search lists only the names after the newest indexed ones, minus this many, so a file that lands
 # a little out of order is still found; anything later than that needs --reindex (docs/storage.md)
 RELIST_WINDOW = 64
-NAME_FAMILIES = (FEEDBACK, INBOX)
 
 
 @dataclass(frozen=True)
@@ -66,6 +65,9 @@ class Source:
     #: list only the newest names (time-ordered FEEDBACK/INBOX names) on a warm search; a queue folder
     #: whose files move away (cgi_processing/) is listed whole every time
     incremental: bool = True
+    #: the name families a warm listing asks for (one request each): cgi_feedback/ holds only FEEDBACK
+    #: files, cgi_processed/ only INBOX files; a legacy bucket both
+    families: tuple[str, ...] = (FEEDBACK, INBOX)
 
     @property
     def url_prefix(self) -> str:
@@ -81,8 +83,16 @@ def default_sources(settings: Settings) -> list[Source]:
     """The three EJV folders of the pay bucket (``PAYNB_BUCKET_URL``, or ``PAYNB_BUCKET`` on S3) and the
     legacy ``cgi-ejv`` bucket of the pre-2025-08 MinIO store (``PAYNB_LEGACY_BUCKET_URL``)."""
     main = pay_bucket(settings)
+    families = {FEEDBACK_FOLDER: (FEEDBACK,), PROCESSED_FOLDER: (INBOX,)}
     sources = [
-        Source(main, folder, True, folder.rstrip("/"), incremental=folder != PROCESSING_FOLDER)
+        Source(
+            main,
+            folder,
+            True,
+            folder.rstrip("/"),
+            incremental=folder != PROCESSING_FOLDER,
+            families=families.get(folder, (FEEDBACK, INBOX)),
+        )
         for folder in EJV_FOLDERS
     ]
     legacy = legacy_bucket(settings, settings.legacy_ejv_bucket)
@@ -339,7 +349,7 @@ def _list_starts(index: SearchIndex, source: Source) -> dict[str, str | None] | 
         return None
     starts: dict[str, str | None] = {}
     any_indexed = False
-    for family in NAME_FAMILIES:
+    for family in source.families:
         indexed, url = index.window_start(source.url_prefix + family, RELIST_WINDOW)
         any_indexed = any_indexed or indexed
         starts[family] = source.prefix + url[len(source.url_prefix) :] if url else None
