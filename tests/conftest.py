@@ -31,5 +31,6 @@ _CANDIDATES = (
     "tests.plugins.gcs",
     "tests.plugins.cfs",
     "tests.plugins.sandbox",
+    "tests.fix_ledger",
 )
 pytest_plugins = [name for name in _CANDIDATES if importlib.util.find_spec(name) is not None]
