@@ -199,7 +199,7 @@ def test_gcs_archive_uses_generations_and_verify_catches_an_overwrite(
     assert verify(result.run_id, settings=gcs_settings)[0].state == "ok"
     store = open_store(gcs_store_url, gcs_settings)
     store.put(objects["notebook.html"]["key"], b"<html>rewritten</html>", overwrite=True)
-    [bad] = verify(result.run_id, settings=gcs_settings)
+    bad = verify(result.run_id, settings=gcs_settings)[0]
     # the emulator's on-disk back end keeps no older generations, so the recorded one is gone (a prod
     # archive bucket with a locked retention policy refuses the overwrite in the first place)
     assert bad.state == "missing" and "is gone" in bad.detail
