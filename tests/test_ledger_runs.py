@@ -19,7 +19,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from paynb.cli import main
 from paynb.errors import SecretLeak
 from paynb.jobs import run_notebook
-from paynb.ledger import open_ledger
+from paynb.ledger import newest_anchor, open_ledger
 from paynb.settings import Settings
 from tests.toy_fix import create_table, read_note
 
@@ -62,11 +62,14 @@ def test_a_killed_run_shows_as_killed(tmp_path: Path, monkeypatch: pytest.Monkey
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if (tmp_path / "data" / "ledger.sqlite").exists() and open_ledger(settings).entries(kind="run"):
-                break
+            # wait for the anchor too: a kill between chaining and anchoring is a real gap that verify reports
+            ledger_file = tmp_path / "data" / "ledger.sqlite"
+            if ledger_file.exists() and open_ledger(settings).entries(kind="run"):
+                if newest_anchor(open_ledger(settings), settings).document is not None:
+                    break
             time.sleep(0.2)
         else:
-            pytest.fail("paynb run chained no run-started entry within 60 s")
+            pytest.fail("paynb run chained and anchored no run-started entry within 60 s")
         monkeypatch.setenv("PAYNB_DATA_DIR", str(tmp_path / "data"))
         assert main(["runs", "list", "--json"]) == 0
         [running] = json.loads(capsys.readouterr().out)

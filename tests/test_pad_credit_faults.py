@@ -28,6 +28,8 @@ from paynb.ops.pad.credit import STEPS, ApplyResult, apply_partial_credit, plan_
 from paynb.plan import Plan
 from tests.test_pad_credit_support import CFS_ID, CFS_SECRET, CONNECTOR, CreditWorld, open_world
 
+pytestmark = pytest.mark.faults  # a fault campaign: not in `make test-fast`
+
 SEQUENCES = int(os.environ.get("CREDIT_FAULT_SEQUENCES", "60"))
 SEED = int(os.environ.get("CREDIT_FAULT_SEED", "20260301"))
 # what a clean re-run reports after a crash at each boundary

@@ -362,6 +362,7 @@ def test_gap_statement_for_setting_ending_midweek(data: Data) -> None:
     assert june.missing.empty
 
 
+@pytest.mark.slow  # a large mixed history against the reference model
 def test_equivalence_with_reference_on_mixed_history(data: Data) -> None:
     accts = []
     for n, (method, notify) in enumerate([("PAD", True), ("EFT", False), ("CC", True), (None, False)]):

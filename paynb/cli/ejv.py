@@ -228,7 +228,7 @@ def redate_plan_command(
     reason: str,
     as_json: bool,
 ) -> None:
-    """Plan re-dated copies of INBOX files (keys, bare names or s3:// URLs). Read-only.
+    """Plan re-dated copies of INBOX files (keys, bare names or gs:// / s3:// URLs). Read-only.
 
     Checks that no FEEDBACK exists for their batches, that no other copy of a batch is already in
     cgi_processing/ or cgi_processed/ (refused unless --resend-anyway --reason), and that the new names are

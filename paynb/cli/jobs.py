@@ -45,7 +45,7 @@ REFUSALS = frozenset({"PlanError", "ConfirmMismatch", "StalePlanError", "PlanEdi
     "--archive",
     "archive_url",
     metavar="URL",
-    help="file://DIR or s3://BUCKET/PREFIX (default: PAYNB_ARCHIVE_URL, else <data dir>/archive).",
+    help="file://DIR, s3://BUCKET/PREFIX or gs://BUCKET/PREFIX (default: PAYNB_ARCHIVE_URL, else <data dir>/archive).",
 )
 @click.option(
     "--timeout",
@@ -88,9 +88,11 @@ def run_command(
       paynb run notebooks/reports/stale_invoices.ipynb --help-notebook
       paynb run fix.ipynb -f params.yaml --archive s3://pay-archive/paynb --timeout 600
     """
+    from paynb.bundled import resolve_notebook
     from paynb.jobs.params import read_notebook_schema
     from paynb.settings import get_settings
 
+    notebook = resolve_notebook(notebook)  # a notebook shipped with paynb, when there is no such file here
     settings = get_settings()
     if help_notebook:
         schema = read_notebook_schema(notebook, secret_values=settings.secret_values())

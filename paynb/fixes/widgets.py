@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from paynb.extras import require
 from paynb.fixes.protocol import ApplyResult, Fix, apply_fix
 from paynb.fixes.view import plan_frame
 from paynb.headless import is_headless
@@ -93,7 +94,7 @@ def _applied_message(result: ApplyResult) -> str:
 
 
 def _confirm_button(fix: Fix, plan: Plan, decision: FixDecision, **apply_args: Any) -> Any:
-    import ipywidgets as widgets
+    widgets = require("ipywidgets", "the confirm button")
     from IPython.display import Markdown, display
 
     button = widgets.Button(

@@ -58,7 +58,7 @@ from paynb.ids import consolidated_invoice_number
 from paynb.ops.intents import write_object_once
 from paynb.plan import Plan
 from paynb.settings import Settings, get_settings
-from paynb.store import Store, open_store
+from paynb.store import Store, legacy_bucket, pay_bucket, pay_bucket_url
 
 if TYPE_CHECKING:
     from paynb.context import Env
@@ -109,8 +109,8 @@ def settlement_sources(
     store: Store | None = None,
     legacy_store: Store | None = None,
 ) -> tuple[list[SettlementSource], list[str]]:
-    """The current bucket (``store`` or ``s3://<settings.bucket>``) and the legacy bucket (``legacy_store``
-    or ``s3://<settings.legacy_settlement_bucket>``). A given ``store`` means "search only what I give you":
+    """The current bucket (``store`` or :func:`paynb.store.pay_bucket`) and the legacy bucket (``legacy_store``
+    or :func:`paynb.store.legacy_bucket` ``settings.legacy_settlement_bucket``). A given ``store`` means "search only what I give you":
     the legacy bucket is then used only when ``legacy_store`` is given too. Returns (sources, problems):
     a bucket that cannot be opened is a problem to report, not an exception."""
     sources: list[SettlementSource] = []
@@ -118,24 +118,23 @@ def settlement_sources(
     explicit = store is not None or legacy_store is not None
     if store is None and not explicit:
         settings = settings or get_settings()
-        if settings.bucket and settings.s3_endpoint:
+        if pay_bucket_url(settings):
             try:
-                store = open_store(f"s3://{settings.bucket}", settings)
+                store = pay_bucket(settings)
             except StoreError as err:
-                problems.append(f"bucket {settings.bucket}: {err}")
+                problems.append(f"bucket {pay_bucket_url(settings)}: {err}")
         else:
             problems.append(
-                "no bucket configured (PAYNB_BUCKET / FTP_POLLER_BUCKET_NAME and PAYNB_S3_ENDPOINT)"
+                "no bucket configured (PAYNB_BUCKET_URL, or PAYNB_BUCKET / FTP_POLLER_BUCKET_NAME and PAYNB_S3_ENDPOINT)"
             )
     if store is not None:
         sources.append(SettlementSource("bucket", store, AR_FOLDER, _bucket_name(store)))
     if legacy_store is None and not explicit:
         settings = settings or get_settings()
-        if settings.legacy_settlement_bucket and settings.s3_endpoint:
-            try:
-                legacy_store = open_store(f"s3://{settings.legacy_settlement_bucket}", settings)
-            except StoreError as err:
-                problems.append(f"legacy bucket {settings.legacy_settlement_bucket}: {err}")
+        try:
+            legacy_store = legacy_bucket(settings, settings.legacy_settlement_bucket)
+        except StoreError as err:
+            problems.append(f"legacy bucket {settings.legacy_settlement_bucket}: {err}")
     if legacy_store is not None:
         sources.append(SettlementSource("legacy", legacy_store, "", _bucket_name(legacy_store)))
     return sources, problems

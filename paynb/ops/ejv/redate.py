@@ -68,7 +68,7 @@ from paynb.ops.ejv.search import (
 from paynb.ops.intents import write_object_once
 from paynb.plan import Plan, check_fresh
 from paynb.settings import Settings, get_settings
-from paynb.store import Store, open_store, sha256_bytes
+from paynb.store import Store, legacy_bucket, pay_bucket, sha256_bytes
 from paynb.timez import holiday_name, is_business_day, nearest_business_day, utc_today
 
 if TYPE_CHECKING:
@@ -380,15 +380,11 @@ def _present_targets(store: Store, expected: dict[str, str]) -> list[str]:
 
 
 def _main_store(settings: Settings) -> Store:
-    if not settings.bucket:
-        raise InputError(
-            "no bucket is configured", field="PAYNB_BUCKET", hint="set PAYNB_BUCKET or use the sandbox"
-        )
-    return open_store(f"s3://{settings.bucket}", settings)
+    return pay_bucket(settings)
 
 
 def _legacy(settings: Settings) -> Store | None:
-    return open_store(f"s3://{settings.legacy_ejv_bucket}", settings) if settings.legacy_ejv_bucket else None
+    return legacy_bucket(settings, settings.legacy_ejv_bucket)
 
 
 def _resolve_date(value: date | str | None, today: date) -> date:

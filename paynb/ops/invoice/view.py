@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from paynb.extras import require
 from paynb.ops.invoice.explain import ExplainReport, Explanation
 
 _BRIEF = {
@@ -138,12 +139,7 @@ def render_html(report: ExplainReport) -> str:
 
 def plot_timeline(e: Explanation) -> Any:
     """The timeline as a chart: one row per source, a dot per event, labelled."""
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError:  # the [lab] extra
-        from paynb.errors import PaynbError
-
-        raise PaynbError("charts need matplotlib", hint="pip install 'paynb[lab]'") from None
+    plt = require("matplotlib.pyplot", "the invoice timeline chart")
     frame = timeline_frame(e)
     fig, ax = plt.subplots(figsize=(10, 0.45 * max(4, len(frame)) + 1))
     if frame.empty:
