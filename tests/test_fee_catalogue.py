@@ -77,3 +77,28 @@ def test_shipped_catalogue_is_well_formed() -> None:
     assert all(Decimal(r["amount"]) >= 0 for r in fees)
     assert {"EN101", "PRI01", "FUT01", "TRF01", "NSF01"} <= {r["code"] for r in fees}
     assert "2e8b1531b" in (CATALOGUE / "README.md").read_text()
+
+
+NESTED = """
+from alembic import op
+from sqlalchemy.sql import column, table
+revision = "ccc"
+down_revision = None
+def upgrade():
+    ft = table("filing_types", column("code"), column("description"))
+    op.bulk_insert(ft, [{"code": "BSRCH", "description": "Business Search"}])
+    def downgrade():
+        op.execute("delete from filing_types where code in ('BSRCH')")
+"""
+
+
+def test_a_downgrade_nested_in_upgrade_is_not_replayed(tmp_path: Path) -> None:
+    # sbc-pay has such a migration (the BSRCH filing type): the nested function is defined, never run
+    tool = load_tool()
+    versions = tmp_path / "sbc-pay" / "pay-api" / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (versions / "nested.py").write_text(NESTED)
+    out = tmp_path / "out"
+    assert tool.main(["--checkout", str(tmp_path / "sbc-pay"), "--out", str(out)]) == 0
+    with (out / "filing_types.csv").open() as f:
+        assert list(csv.reader(f)) == [["code", "description"], ["BSRCH", "Business Search"]]

@@ -166,7 +166,7 @@ class Replay:
         tables: dict[str, str] = {}
         lists: dict[str, ast.List] = {}  # row lists bound to a name before bulk_insert(table, name)
         calls = sorted(
-            (n for n in ast.walk(funcs[0]) if isinstance(n, (ast.Assign, ast.Call))),
+            (n for n in _walk_body(funcs[0]) if isinstance(n, (ast.Assign, ast.Call))),
             key=lambda n: (n.lineno, n.col_offset),
         )
         for node in calls:
@@ -209,6 +209,18 @@ class Replay:
                 sql = sql_text(node.args[0])
                 if sql and re.search(_NAME, sql, re.I):
                     self.execute(sql, name)
+
+
+def _walk_body(func: ast.FunctionDef):
+    """The nodes of ``func`` without those of functions defined inside it: a ``downgrade`` nested in
+    ``upgrade`` by mistake (bcgov/sbc-pay has one, next to the BSRCH insert) never runs."""
+    todo = list(func.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        yield node
+        todo.extend(ast.iter_child_nodes(node))
 
 
 def write(replay: Replay, out: Path, commit: str) -> None:
