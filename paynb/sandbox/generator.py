@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from paynb.db import build_url, translate_error
 from paynb.errors import InputError, PaynbError, SandboxError
+from paynb.formats.settlement_csv import SettlementRow, settlement_header, write_settlement_csv
 from paynb.sandbox.scenarios import BY_NAME
 from paynb.timez import pacific_midnight_utc, pacific_today
 
@@ -50,51 +51,28 @@ SCALES: dict[str, Scale] = {
     "large": Scale(accounts=18_000, invoices=1_050_000),
 }
 
-# settlement CSV header, as written by sbc-pay's test utility (pay-domain §4.2)
-CSV_HEADER = [
-    "Record type",
-    "Source Transaction Type",
-    "Source Transaction Number",
-    "Application Id",
-    "Application Date",
-    "Application amount",
-    "Customer Account",
-    "Target transaction type",
-    "Target transaction Number",
-    "Target Transaction Original amount",
-    "Target Transaction Outstanding Amount",
-    "Target transaction status",
-    "Reversal Reason code",
-    "Reversal reason description",
-]
+# settlement CSV header, as written by sbc-pay's test utility (docs/settlement-replay.md)
+CSV_HEADER = list(settlement_header("test"))
 STORED_CSV_DAYS = 16  # processed CSVs of the last N days are also put in the bucket
 NSF_FEE = Decimal("30.00")
 
 # --- static catalogue: fee codes, filing types, fee schedules, GLs ---------------------------------
+# fee_codes and filing_types are the rows sbc-pay's data migrations leave (catalogue/*.csv, extracted by
+# tools/extract_fee_catalogue.py); docs/sandbox-generator.md names the migrations.
 CATALOGUE_START = date(2019, 1, 1)
-FEE_CODES: list[tuple[str, str]] = [
-    ("EN101", "30.00"), ("EN102", "70.00"), ("EN103", "350.00"), ("EN104", "100.00"), ("EN105", "43.39"),
-    ("EN106", "15.00"), ("EN107", "7.00"), ("EN108", "10.00"), ("EN109", "27.50"), ("EN110", "20.00"),
-    ("NSF01", "30.00"), ("PRI01", "100.00"), ("FUT01", "100.00"), ("TRF01", "1.50"), ("TRF02", "1.00"),
-]  # fmt: skip
-FILING_TYPES: list[tuple[str, str]] = [
-    ("BCANN", "Annual Report"), ("BCINC", "Incorporation Application"), ("OTADD", "Change of Address"),
-    ("NM620", "Reg. Submission Online"), ("CSBFILE", "Court Services filing"), ("VSBIRTH", "Birth Certificate"),
-    ("PPRSR", "PPR Search"), ("RPTREG", "Rural Property Tax"), ("BSRCH", "Business Search"),
-    ("NSF", "NSF Fee"),
-]  # fmt: skip
-# id, filing type, corp type, fee, priority, future effective, service fee, statutory GST, service GST
+# id, filing type, corp type, fee, priority, future effective, service fee, statutory GST, service GST;
+# (filing type, corp type, fee code) as sbc-pay's migrations insert them (docs/sandbox-generator.md)
 FEE_SCHEDULES: list[tuple[int, str, str, str, str | None, str | None, str | None, bool, bool]] = [
-    (1, "BCANN", "BC", "EN105", None, None, "TRF01", False, False),
-    (2, "BCINC", "BC", "EN103", "PRI01", "FUT01", "TRF01", False, False),
-    (3, "OTADD", "BC", "EN106", "PRI01", "FUT01", "TRF01", False, False),
-    (4, "BCANN", "BEN", "EN105", None, None, "TRF01", False, False),
-    (5, "NM620", "NRO", "EN101", "PRI01", None, "TRF01", False, False),
-    (6, "CSBFILE", "CSO", "EN104", None, None, "TRF01", False, False),
-    (7, "VSBIRTH", "VS", "EN109", None, None, "TRF01", False, False),
-    (8, "PPRSR", "PPR", "EN108", None, None, "TRF01", False, False),
-    (9, "RPTREG", "RPT", "EN102", None, None, "TRF02", False, False),
-    (10, "BSRCH", "BUS", "EN107", None, None, "TRF02", True, True),
+    (1, "BCANN", "BC", "EN108", None, None, "TRF01", False, False),
+    (2, "BCINC", "BC", "EN109", "PRI01", "FUT01", "TRF01", False, False),
+    (3, "BCADD", "BC", "EN101", "PRI01", "FUT01", "TRF01", False, False),
+    (4, "BCANN", "BEN", "EN108", None, None, "TRF01", False, False),
+    (5, "NM620", "NRO", "EN103", "PRI01", None, "TRF01", False, False),
+    (6, "CSBFILE", "CSO", "EN110", None, None, None, False, False),
+    (7, "WILLSEARCH", "VS", "EN202", "PRI02", None, "TRF01", False, False),
+    (8, "SERCH", "PPR", "EN110", None, None, "TRF01", False, False),
+    (9, "OLLXTFI", "RPT", "EN111", None, None, "TRF01", False, False),
+    (10, "BSRCH", "BUS", "EN110", None, None, "TRF01", True, True),
     (11, "NSF", "BCR", "NSF01", None, None, None, False, False),
 ]
 NSF_FEE_SCHEDULE_ID = 11
@@ -106,7 +84,15 @@ SHARED_GLS: list[tuple[int, str, str, str, str, str, str]] = [
     (4, "Court Services partner disbursement", "104", "20101", "10101", "4300", "1000000"),
     (5, "Vital Statistics partner disbursement", "068", "48110", "10101", "4300", "1000000"),
 ]
+# partner corp types (corp_types.has_partner_disbursements) -> the partner's GL; their revenue GL is its own
+# statutory-GST GL, else sbc-pay's partner distribution job skips the line (docs/sandbox-generator.md)
 PARTNER_GL = {"CSO": 4, "VS": 5}
+
+
+def catalogue_rows(name: str) -> list[dict[str, str]]:
+    """The rows of ``paynb/sandbox/catalogue/<name>`` (a CSV with a header)."""
+    text = resources.files("paynb.sandbox").joinpath("catalogue", name).read_text(encoding="utf-8")
+    return list(csv.DictReader(io.StringIO(text)))
 
 
 def revenue_gl_id(fee_schedule_id: int) -> int:
@@ -341,11 +327,11 @@ class _Generator:
         created = datetime.combine(CATALOGUE_START, datetime.min.time())
         conn.execute(
             sa.text("INSERT INTO fee_codes (code, amount) VALUES (:c, :a)"),
-            [{"c": c, "a": Decimal(a)} for c, a in FEE_CODES],
+            [{"c": r["code"], "a": Decimal(r["amount"])} for r in catalogue_rows("fee_codes.csv")],
         )
         conn.execute(
             sa.text("INSERT INTO filing_types (code, description) VALUES (:c, :d)"),
-            [{"c": c, "d": d} for c, d in FILING_TYPES],
+            [{"c": r["code"], "d": r["description"]} for r in catalogue_rows("filing_types.csv")],
         )
         conn.execute(
             sa.text(
@@ -381,7 +367,8 @@ class _Generator:
             [
                 {"created": created, "id": revenue_gl_id(i), "name": f"{ct} {ft} revenue", "client": "112",
                  "rc": "32363", "sl": "34725", "stob": f"{4400 + i}", "proj": "3200000", "start": CATALOGUE_START,
-                 "svc": 1 if svc else None, "sgst": 2, "vgst": 3, "disb": PARTNER_GL.get(ct)}
+                 "svc": 1 if svc else None, "sgst": revenue_gl_id(i) if ct in PARTNER_GL else 2, "vgst": 3,
+                 "disb": PARTNER_GL.get(ct)}
                 for i, ft, ct, _fc, _p, _f, svc, _sg, _vg in FEE_SCHEDULES
             ],
         )  # fmt: skip
@@ -831,9 +818,34 @@ class _Generator:
             ),
             {"i": waiting[1]},
         )
+        # their DISBURSEMENT journal lines: the UPLOADED one was sent and its FEEDBACK never applied; the
+        # WAITING_FOR_JOB one was never sent
+        disbursement_links = (
+            "ejv_header_id IN (SELECT h.id FROM ejv_headers h JOIN ejv_files f ON f.id = h.ejv_file_id "
+            "WHERE f.file_type = 'DISBURSEMENT') AND link_type = 'invoice' AND link_id = :i"
+        )
+        links = _all(
+            conn,
+            f"UPDATE ejv_links SET disbursement_status_code = 'UPLOADED' WHERE {disbursement_links} RETURNING id",  # noqa: S608
+            i=uploaded[1],
+        )
+        conn.execute(sa.text(f"DELETE FROM ejv_links WHERE {disbursement_links}"), {"i": waiting[1]})  # noqa: S608
+        # a run with nothing left to send writes no file (the job rolls back)
+        conn.exec_driver_sql(
+            "DELETE FROM ejv_headers h USING ejv_files f WHERE f.id = h.ejv_file_id AND f.file_type = 'DISBURSEMENT' "
+            "AND NOT EXISTS (SELECT 1 FROM ejv_links l WHERE l.ejv_header_id = h.id)"
+        )
+        conn.exec_driver_sql(
+            "DELETE FROM ejv_files f WHERE f.file_type = 'DISBURSEMENT' "
+            "AND NOT EXISTS (SELECT 1 FROM ejv_headers h WHERE h.ejv_file_id = f.id)"
+        )
         self._record(
             "partner_disbursement_stuck",
-            {"partner_disbursements": [uploaded[0], waiting[0]], "invoices": [uploaded[1], waiting[1]]},
+            {
+                "partner_disbursements": [uploaded[0], waiting[0]],
+                "invoices": [uploaded[1], waiting[1]],
+                "ejv_links": [r[0] for r in links],
+            },
             {"uploaded_id": uploaded[0], "waiting_for_job_id": waiting[0]},
         )
 
@@ -1165,33 +1177,45 @@ def _csv_name(day: date) -> str:
     return f"BCR_PAYMENT_APPL_{day:%Y%m%d}.csv"
 
 
-def _csv_date(day: date) -> str:
-    return day.strftime("%d-%b-%y")
-
-
 def render_settlement_csv(day: date, rows: Iterable[Any]) -> bytes:
-    """A CAS payment-reconciliation CSV for one Application Date (pay-domain §4.2 header).
+    """A CAS payment-reconciliation CSV for one Application Date, written by :mod:`paynb.formats.settlement_csv`.
 
     ``rows``: (day, kind 'PAD'|'OB', source number, total, customer account, target number, status).
     A 'Not PAID' PAD row is followed by its PADR reversal, as CAS sends them.
     """
-    buf = io.StringIO()
-    w = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\n")
-    w.writerow(CSV_HEADER)
     app = (day - date(2000, 1, 1)).days * 100_000
-    n = 0
+    zero = Decimal("0.00")
+    out: list[SettlementRow] = []
+    n = 0  # Application Ids: one per row, and the one after an NSF pair is skipped
     for _d, kind, source, total, account, number, status in rows:
         total = Decimal(total).quantize(Decimal("0.01"))
         n += 1
         if kind == "PAD" and status == "Not PAID":
-            for record in ("PADP", "PADR"):
-                w.writerow([record, "BCR-PAD Daily", source, app + n, _csv_date(day), "0.00", account, "INV", number,
-                            f"{total}", f"{total}", "Not PAID", "001", "NSF"])  # fmt: skip
-                n += 1
+            records = [("PADP", zero, total, "001", "NSF"), ("PADR", zero, total, "001", "NSF")]
         elif kind == "PAD":
-            w.writerow(["PADP", "BCR-PAD Daily", source, app + n, _csv_date(day), f"{total}", account, "INV", number,
-                        f"{total}", "0.00", "Fully PAID", "", ""])  # fmt: skip
+            records = [("PADP", total, zero, "", "")]
         else:
-            w.writerow(["BOLP", "BCR Online Banking Payments", source, app + n, _csv_date(day), f"{total}", account,
-                        "INV", number, f"{total}", "0.00", "Fully PAID", "", ""])  # fmt: skip
-    return buf.getvalue().encode("utf-8")
+            records = [("BOLP", total, zero, "", "")]
+        source_type = "BCR Online Banking Payments" if kind != "PAD" else "BCR-PAD Daily"
+        for record, applied, outstanding, code, reason in records:
+            out.append(
+                SettlementRow(
+                    record,
+                    source_type,
+                    source,
+                    app + n,
+                    day,
+                    applied,
+                    account,
+                    "INV",
+                    number,
+                    total,
+                    outstanding,
+                    status,
+                    code,
+                    reason,
+                )
+            )
+            if len(records) > 1:
+                n += 1
+    return write_settlement_csv(out, line_end="\n").encode("utf-8")
