@@ -1,12 +1,8 @@
-"""Deterministic synthetic pay-db for the sandbox and the tests.
+"""The generator's core: the entry point :func:`generate`, the static catalogue, the choice of the
+accounts, dates and files the named scenarios use, the bulk SQL steps, bookkeeping and the summary.
 
-Everything is computed on the server with set-based SQL (``sql/gen_*.sql``); pseudo-randomness is a
-hash of (seed, stream tag, row number), so the same (scale, seed, as_of) always gives the same rows.
-Python only picks the accounts, dates and files that the named runbook scenarios use, adds the few
-rows those need, renders the settlement CSVs and writes the bookkeeping in ``paynb_sandbox``.
-
-Lifecycle rules follow pay-domain §1.5 (PAD roll-ups, CSV settlement, EJV journals and FEEDBACK,
-routing slips, EFT, ONLINE_BANKING, DIRECT_PAY, BCOL) and statements follow §5.
+The rows each named scenario adds live in the sibling modules (see the package docstring); what is copied
+from sbc-pay, and from which file: docs/sandbox-generator.md.
 """
 
 from __future__ import annotations
@@ -29,7 +25,7 @@ from tqdm import tqdm
 
 from paynb.db import build_url, translate_error
 from paynb.errors import InputError, PaynbError, SandboxError
-from paynb.formats.settlement_csv import SettlementRow, settlement_header, write_settlement_csv
+from paynb.formats.settlement_csv import settlement_header
 from paynb.sandbox.scenarios import BY_NAME
 from paynb.timez import pacific_midnight_utc, pacific_today
 
@@ -189,7 +185,7 @@ def generate(
     as_of = as_of or pacific_today()
     started = time.monotonic()
     engine = sa.create_engine(build_url(url), poolclass=NullPool)
-    gen = _Generator(scale, seed, as_of)
+    gen = Generator(scale, seed, as_of)
     try:
         with engine.begin() as conn:
             gen.run(conn, progress)
@@ -204,7 +200,7 @@ def generate(
     return summary
 
 
-class _Generator:
+class Generator:
     def __init__(self, scale: str, seed: int, as_of: date) -> None:
         self.scale_name = scale
         self.scale = SCALES[scale]
@@ -227,6 +223,8 @@ class _Generator:
 
     # -- orchestration -----------------------------------------------------------------------------
     def run(self, conn: Connection, progress: bool) -> None:
+        from paynb.sandbox.generator import settlement_csvs, statements  # they import this module
+
         self._prepare(conn)
         plan: list[tuple[str, Callable[[], None]]] = [
             ("drop indexes", lambda: self._drop_constraints(conn)),
@@ -236,9 +234,9 @@ class _Generator:
         plan.append(("scenario choice", lambda: self._choose(conn)))
         plan += [(n, self._sql_step(conn, s)) for n, s in sql_steps("gen_derived.sql")]
         plan.append(("scenario rows", lambda: self._scenario_rows(conn)))
-        plan.append(("settlement CSVs", lambda: self._settlement_csvs(conn)))
+        plan.append(("settlement CSVs", lambda: settlement_csvs.settlement_csvs(self, conn)))
         plan += [(n, self._sql_step(conn, s)) for n, s in sql_steps("gen_statements.sql")]
-        plan.append(("statement scenarios", lambda: self._statement_scenarios(conn)))
+        plan.append(("statement scenarios", lambda: statements.statement_scenarios(self, conn)))
         plan.append(("bookkeeping", lambda: self._finish(conn)))
         plan.append(("rebuild indexes and keys", lambda: self._restore_constraints(conn)))
         with tqdm(
@@ -565,522 +563,18 @@ class _Generator:
 
     # -- rows only scenarios need (after the bulk load) -------------------------------------------
     def _scenario_rows(self, conn: Connection) -> None:
-        self._nsf_fee_invoice(conn)
-        self._record_pad_scenarios(conn)
-        self._record_ejv_scenarios(conn)
-        self._partner_disbursements_stuck(conn)
-        self._routing_slip(conn)
-        self._partial_credit_candidate(conn)
+        # the scenario modules import this one
+        from paynb.sandbox.generator import disbursements, ejv, pad, routing_slip
 
-    def _nsf_fee_invoice(self, conn: Connection) -> None:
-        p = self.picks["nsf"]
-        acc, lock_ts = p["account_id"], p["lock_ts"]
-        grp = conn.execute(
-            sa.text("SELECT invoice_number, total FROM g_pad WHERE account_id = :a AND run_date = :r"),
-            {"a": acc, "r": p["run_date"]},
-        ).one()
-        number = grp[0]
-        cfs_account = _one(conn, "SELECT cfs_account FROM cfs_accounts WHERE id = :a", a=acc)
-        inv_id = _one(conn, "SELECT max(id) + 1 FROM invoices")
-        created = lock_ts + timedelta(minutes=2)
-        conn.execute(
-            sa.text(
-                "INSERT INTO invoices (created_by, created_on, id, invoice_status_code, total, paid, service_fees, "
-                "corp_type_code, created_name, payment_account_id, cfs_account_id, payment_method_code, gst) "
-                "VALUES ('SYSTEM', :c, :id, 'CREATED', :fee, 0, 0, 'BCR', 'SYSTEM', :a, :a, 'CC', 0)"
-            ),
-            {"c": created, "id": inv_id, "fee": NSF_FEE, "a": acc},
-        )
-        conn.execute(
-            sa.text(
-                "INSERT INTO payment_line_items (id, invoice_id, filing_fees, fee_schedule_id, quantity, description, "
-                "pst, total, line_item_status_code, future_effective_fees, priority_fees, waived_fees, "
-                "fee_distribution_id, service_fees) "
-                "VALUES ((SELECT max(id) + 1 FROM payment_line_items), :i, :fee, :fs, 1, 'NSF Fee', 0, :fee, "
-                "'ACTIVE', 0, 0, 0, :gl, 0)"
-            ),
-            {
-                "i": inv_id,
-                "fee": NSF_FEE,
-                "fs": NSF_FEE_SCHEDULE_ID,
-                "gl": revenue_gl_id(NSF_FEE_SCHEDULE_ID),
-            },
-        )
-        conn.execute(
-            sa.text(
-                "INSERT INTO invoice_references (id, invoice_id, invoice_number, status_code, created_on, is_consolidated) "
-                "VALUES ((SELECT max(id) + 1 FROM invoice_references), :i, :n, 'ACTIVE', :c, false)"
-            ),
-            {"i": inv_id, "n": number, "c": created},
-        )
-        nsf_id = _one(
-            conn,
-            "INSERT INTO non_sufficient_funds (description, invoice_id, invoice_number, cfs_account) "
-            "VALUES ('NSF', :i, :n, :c) RETURNING id",
-            i=inv_id, n=number, c=cfs_account,
-        )  # fmt: skip
-        conn.execute(
-            sa.text("UPDATE payment_accounts SET has_nsf_invoices = :t, version = version + 1 WHERE id = :a"),
-            {"t": lock_ts + timedelta(minutes=1), "a": acc},
-        )
-        invoices = [r[0] for r in _all(conn, "SELECT id FROM g_inv WHERE account_id = :a AND run_date = :r "
-                                             "AND method = 'PAD' ORDER BY id", a=acc, r=p["run_date"])]  # fmt: skip
-        refs = [
-            r[0]
-            for r in _all(
-                conn, "SELECT id FROM invoice_references WHERE invoice_number = :n ORDER BY id", n=number
-            )
-        ]
-        pays = [r[0] for r in _all(conn, "SELECT id FROM payments WHERE invoice_number = :n AND payment_status_code = 'FAILED' "
-                                         "ORDER BY id", n=number)]  # fmt: skip
-        self._record(
-            "pad_nsf_freeze",
-            {"invoices": [*invoices, inv_id], "invoice_references": refs, "payment_accounts": [acc],
-             "cfs_accounts": [acc], "non_sufficient_funds": [nsf_id], "payments": pays},
-            {"account_id": acc, "invoice_number": number, "nsf_fee_invoice_id": inv_id,
-             "application_date": p["appl_date"].isoformat(), "cfs_account": cfs_account,
-             "settlement_file": _csv_name(p["appl_date"])},
-        )  # fmt: skip
-
-    def _record_pad_scenarios(self, conn: Connection) -> None:
-        a20 = self.as_of - timedelta(days=STALE_DAYS)
-        noref = _all(
-            conn,
-            "SELECT account_id, since, cfs_status FROM g_flag_acc WHERE kind = 'pad_noref' ORDER BY since DESC",
-        )
-        inv: list[int] = []
-        for acc, since, _status in noref:
-            inv += [r[0] for r in _all(conn, "SELECT s.id FROM g_st s WHERE s.account_id = :a AND s.method = 'PAD' "
-                                             "AND s.state = 'noref' AND s.run_date >= :s AND s.cdate < :c ORDER BY s.id",
-                                       a=acc, s=since, c=a20)]  # fmt: skip
-        self._record(
-            "pad_stuck_no_reference",
-            {
-                "invoices": inv,
-                "cfs_accounts": [r[0] for r in noref],
-                "payment_accounts": [r[0] for r in noref],
-            },
-            {
-                "accounts": [
-                    {"account_id": r[0], "cfs_status": r[2], "stuck_since": r[1].isoformat()} for r in noref
-                ]
-            },
-        )
-        for name, kind in (("pad_stuck_uncharged", "uncharged"), ("pad_stuck_cfs_missing", "cfs_missing")):
-            acc, run_date = conn.execute(
-                sa.text("SELECT account_id, run_date FROM g_flag_grp WHERE kind = :k"), {"k": kind}
-            ).one()
-            number, total = conn.execute(
-                sa.text("SELECT invoice_number, total FROM g_pad WHERE account_id = :a AND run_date = :r"),
-                {"a": acc, "r": run_date},
-            ).one()
-            self._record(
-                name,
-                self._ids_for_numbers(conn, [number]),
-                {"account_id": acc, "invoice_number": number, "total": str(total),
-                 "amount_due": str(total) if kind == "uncharged" else None, "cfs_present": kind != "cfs_missing"},
-            )  # fmt: skip
-        files = self.picks["files"]
-        variants = []
-        tables: dict[str, list[int]] = {"invoices": [], "invoice_references": [], "cas_settlements": []}
-        for kind, label in (("unprocessed_norow", "no cas_settlements row"),
-                            ("unprocessed_started", "cas_settlements row with processed_on NULL")):  # fmt: skip
-            d = files[kind]
-            numbers = [r[0] for r in _all(conn, "SELECT invoice_number FROM g_pad WHERE appl_date = :d "
-                                                "AND state = 'settled_unprocessed' ORDER BY invoice_number", d=d)]  # fmt: skip
-            ids = self._ids_for_numbers(conn, numbers)
-            tables["invoices"] += ids["invoices"]
-            tables["invoice_references"] += ids["invoice_references"]
-            cas = [
-                r[0]
-                for r in _all(conn, "SELECT id FROM cas_settlements WHERE file_name = :f", f=_csv_name(d))
-            ]
-            tables["cas_settlements"] += cas
-            variants.append({"variant": label, "application_date": d.isoformat(), "file_name": _csv_name(d),
-                             "key": f"ar/{_csv_name(d)}", "invoice_numbers": numbers})  # fmt: skip
-        self._record("pad_stuck_settled_csv_unprocessed", tables, {"files": variants})
-        d = files["unprocessed_nsf"]
-        numbers = [r[0] for r in _all(conn, "SELECT invoice_number FROM g_pad WHERE appl_date = :d "
-                                            "AND state IN ('settled_unprocessed', 'nsf_unprocessed') ORDER BY invoice_number", d=d)]  # fmt: skip
-        nsf_number = _one(
-            conn, "SELECT invoice_number FROM g_pad WHERE appl_date = :d AND state = 'nsf_unprocessed'", d=d
-        )
-        tables = self._ids_for_numbers(conn, numbers)
-        self._record(
-            "cas_csv_with_nsf",
-            tables,
-            {"application_date": d.isoformat(), "file_name": _csv_name(d), "key": f"ar/{_csv_name(d)}",
-             "nsf_invoice_numbers": [nsf_number], "invoice_numbers": numbers},
-        )  # fmt: skip
-
-    def _ids_for_numbers(self, conn: Connection, numbers: list[str]) -> dict[str, list[int]]:
-        refs = _all(
-            conn,
-            "SELECT id, invoice_id FROM invoice_references WHERE invoice_number = ANY(:n) ORDER BY id",
-            n=list(numbers),
-        )
-        return {"invoices": sorted({r[1] for r in refs}), "invoice_references": [r[0] for r in refs]}
-
-    def _record_ejv_scenarios(self, conn: Connection) -> None:
-        p = self.picks["ejv"]
-        f1 = p["no_feedback_run"]
-        files = [
-            r[0]
-            for r in _all(
-                conn,
-                "SELECT id FROM ejv_files WHERE created_on = paynb_sandbox.utc(CAST(:d AS date) + time '20:01')",
-                d=f1,
-            )
-        ]
-        heads = [
-            r[0]
-            for r in _all(conn, "SELECT id FROM ejv_headers WHERE ejv_file_id = ANY(:f) ORDER BY id", f=files)
-        ]
-        links = _all(
-            conn, "SELECT id, link_id FROM ejv_links WHERE ejv_header_id = ANY(:h) ORDER BY id", h=heads
-        )
-        inv = sorted(r[1] for r in links)
-        refs = [
-            r[0]
-            for r in _all(
-                conn, "SELECT id FROM invoice_references WHERE invoice_id = ANY(:i) ORDER BY id", i=inv
-            )
-        ]
-        file_ref = _one(conn, "SELECT file_ref FROM ejv_files WHERE id = ANY(:f)", f=files)
-        self._record(
-            "ejv_no_feedback",
-            {"ejv_files": files, "ejv_headers": heads, "ejv_links": [r[0] for r in links], "invoices": inv,
-             "invoice_references": refs},
-            {"file_ref": file_ref, "run_date": f1.isoformat()},
-        )  # fmt: skip
-        acc, f2 = p["stop_account"], p["error_run"]
-        gl = _one(conn, "SELECT distribution_code_id FROM distribution_codes WHERE account_id = :a", a=acc)
-        files = [
-            r[0]
-            for r in _all(
-                conn, "SELECT id FROM ejv_files WHERE disbursement_status_code = 'ERRORED' ORDER BY id"
-            )
-        ]
-        heads = [
-            r[0]
-            for r in _all(
-                conn, "SELECT id FROM ejv_headers WHERE disbursement_status_code = 'ERRORED' ORDER BY id"
-            )
-        ]
-        links = _all(
-            conn, "SELECT id, link_id FROM ejv_links WHERE disbursement_status_code = 'ERRORED' ORDER BY id"
-        )
-        blocked = [
-            r[0]
-            for r in _all(
-                conn, "SELECT id FROM g_st WHERE account_id = :a AND state = 'blocked' ORDER BY id", a=acc
-            )
-        ]
-        refs = [r[0] for r in _all(conn, "SELECT id FROM invoice_references WHERE invoice_id = ANY(:i) "
-                                         "AND status_code = 'CANCELLED' ORDER BY id", i=[r[1] for r in links])]  # fmt: skip
-        self._record(
-            "ejv_errored_stop_ejv",
-            {"ejv_files": files, "ejv_headers": heads, "ejv_links": [r[0] for r in links],
-             "distribution_codes": [gl], "payment_accounts": [acc],
-             "invoices": sorted({r[1] for r in links} | set(blocked)), "invoice_references": refs},
-            {"account_id": acc, "error_run_date": f2.isoformat(), "blocked_invoice_ids": blocked},
-        )  # fmt: skip
-
-    def _partner_disbursements_stuck(self, conn: Connection) -> None:
-        cutoff = pacific_midnight_utc(self.as_of - timedelta(days=5))
-        rows = _all(conn, "SELECT id, target_id FROM partner_disbursements WHERE status_code = 'COMPLETED' "
-                          "AND created_on < :c ORDER BY created_on DESC, id DESC LIMIT 2", c=cutoff)  # fmt: skip
-        if len(rows) < 2:
-            raise SandboxError(
-                f"scale {self.scale_name!r} has too few partner disbursements for partner_disbursement_stuck"
-            )
-        uploaded, waiting = rows
-        conn.execute(
-            sa.text(
-                "UPDATE partner_disbursements SET status_code = 'UPLOADED', feedback_on = NULL WHERE id = :i"
-            ),
-            {"i": uploaded[0]},
-        )
-        conn.execute(
-            sa.text(
-                "UPDATE invoices SET disbursement_status_code = 'UPLOADED', disbursement_date = NULL WHERE id = :i"
-            ),
-            {"i": uploaded[1]},
-        )
-        conn.execute(
-            sa.text("UPDATE partner_disbursements SET status_code = 'WAITING_FOR_JOB', feedback_on = NULL, "
-                    "processed_on = NULL WHERE id = :i"),
-            {"i": waiting[0]},
-        )  # fmt: skip
-        conn.execute(
-            sa.text(
-                "UPDATE invoices SET disbursement_status_code = NULL, disbursement_date = NULL WHERE id = :i"
-            ),
-            {"i": waiting[1]},
-        )
-        # their DISBURSEMENT journal lines: the UPLOADED one was sent and its FEEDBACK never applied; the
-        # WAITING_FOR_JOB one was never sent
-        disbursement_links = (
-            "ejv_header_id IN (SELECT h.id FROM ejv_headers h JOIN ejv_files f ON f.id = h.ejv_file_id "
-            "WHERE f.file_type = 'DISBURSEMENT') AND link_type = 'invoice' AND link_id = :i"
-        )
-        links = _all(
-            conn,
-            f"UPDATE ejv_links SET disbursement_status_code = 'UPLOADED' WHERE {disbursement_links} RETURNING id",  # noqa: S608
-            i=uploaded[1],
-        )
-        conn.execute(sa.text(f"DELETE FROM ejv_links WHERE {disbursement_links}"), {"i": waiting[1]})  # noqa: S608
-        # a run with nothing left to send writes no file (the job rolls back)
-        conn.exec_driver_sql(
-            "DELETE FROM ejv_headers h USING ejv_files f WHERE f.id = h.ejv_file_id AND f.file_type = 'DISBURSEMENT' "
-            "AND NOT EXISTS (SELECT 1 FROM ejv_links l WHERE l.ejv_header_id = h.id)"
-        )
-        conn.exec_driver_sql(
-            "DELETE FROM ejv_files f WHERE f.file_type = 'DISBURSEMENT' "
-            "AND NOT EXISTS (SELECT 1 FROM ejv_headers h WHERE h.ejv_file_id = f.id)"
-        )
-        self._record(
-            "partner_disbursement_stuck",
-            {
-                "partner_disbursements": [uploaded[0], waiting[0]],
-                "invoices": [uploaded[1], waiting[1]],
-                "ejv_links": [r[0] for r in links],
-            },
-            {"uploaded_id": uploaded[0], "waiting_for_job_id": waiting[0]},
-        )
-
-    def _routing_slip(self, conn: Connection) -> None:
-        row = conn.execute(
-            sa.text(
-                "SELECT rs.id, rs.number FROM routing_slips rs JOIN invoices i ON i.routing_slip = rs.number "
-                "WHERE rs.status = 'ACTIVE' GROUP BY rs.id, rs.number ORDER BY count(*) DESC, rs.id LIMIT 1"
-            )
-        ).first()
-        if row is None:
-            raise SandboxError(f"scale {self.scale_name!r} has no routing slip with invoices")
-        rs_id, number = row
-        inv = [
-            r[0] for r in _all(conn, "SELECT id FROM invoices WHERE routing_slip = :n ORDER BY id", n=number)
-        ]
-        pays = [
-            r[0]
-            for r in _all(
-                conn, "SELECT id FROM payments WHERE receipt_number = :n AND is_routing_slip", n=number
-            )
-        ]
-        cid = _one(
-            conn,
-            "INSERT INTO comments (comment, \"timestamp\", routing_slip_number, submitter_name) "
-            "VALUES ('Cheque received at counter; linked to the client account.', "
-            "(SELECT created_on FROM routing_slips WHERE id = :i) AT TIME ZONE 'UTC', :n, 'Sandbox Staff') RETURNING id",
-            i=rs_id, n=number,
-        )  # fmt: skip
-        self._record(
-            "routing_slip_with_transactions",
-            {"routing_slips": [rs_id], "invoices": inv, "payments": pays, "comments": [cid]},
-            {"number": number},
-        )
-
-    def _partial_credit_candidate(self, conn: Connection) -> None:
-        # paid PAD roll-ups: COMPLETED reference, CFS invoice present; accounts of other scenarios excluded
-        # (their CFS account is not ACTIVE)
-        row = conn.execute(
-            sa.text(
-                """SELECT s.id FROM g_st s
-                    WHERE s.method = 'PAD' AND s.state = 'paid' AND s.cdate BETWEEN :lo AND :hi
-                      AND s.account_id NOT IN (SELECT account_id FROM g_flag_acc)
-                      AND s.id IN (SELECT l.invoice_id FROM g_line l
-                                    WHERE l.filing_fees > 0 AND l.service_fees > 0
-                                    GROUP BY l.invoice_id HAVING count(*) >= 2)
-                    ORDER BY paynb_sandbox.u(:seed, 68, s.id), s.id LIMIT 1"""
-            ),
-            {"lo": self.as_of - timedelta(days=120), "hi": self.as_of - timedelta(days=5), "seed": self.seed},
-        ).first()
-        if row is None:
-            raise SandboxError(
-                f"scale {self.scale_name!r} has no PAD invoice fit for pad_partial_credit_candidate"
-            )
-        inv = row[0]
-        lines = [
-            r[0]
-            for r in _all(conn, "SELECT id FROM payment_line_items WHERE invoice_id = :i ORDER BY id", i=inv)
-        ]
-        gls = _all(
-            conn,
-            "SELECT DISTINCT unnest(ARRAY[d.distribution_code_id, d.service_fee_distribution_code_id, "
-            "d.statutory_fees_gst_distribution_code_id, d.service_fee_gst_distribution_code_id]) AS g "
-            "FROM payment_line_items l JOIN distribution_codes d ON d.distribution_code_id = l.fee_distribution_id "
-            "WHERE l.invoice_id = :i ORDER BY 1",
-            i=inv,
-        )
-        ref = _all(conn, "SELECT id, invoice_number FROM invoice_references WHERE invoice_id = :i", i=inv)[0]
-        acc = _one(conn, "SELECT payment_account_id FROM invoices WHERE id = :i", i=inv)
-        self._record(
-            "pad_partial_credit_candidate",
-            {"invoices": [inv], "payment_line_items": lines, "distribution_codes": [g[0] for g in gls if g[0]],
-             "invoice_references": [ref[0]], "cfs_accounts": [acc]},
-            {"invoice_id": inv, "invoice_number": ref[1], "account_id": acc},
-        )  # fmt: skip
-
-    # -- settlement CSVs into the store ------------------------------------------------------------
-    def _settlement_csvs(self, conn: Connection) -> None:
-        files = self.picks["files"]
-        recent = [
-            r[0]
-            for r in _all(
-                conn,
-                "SELECT to_date(substr(file_name, 18, 8), 'YYYYMMDD') FROM cas_settlements "
-                "WHERE processed_on IS NOT NULL AND received_on >= :lo ORDER BY 1",
-                lo=pacific_midnight_utc(self.as_of - timedelta(days=STORED_CSV_DAYS)),
-            )
-        ]
-        wanted = sorted(set(recent) | set(files.values()) | {self.picks["nsf"]["appl_date"]})
-        rows = _all(
-            conn,
-            """SELECT x, kind, source, total, cfs_account, number, status FROM (
-                   SELECT p.appl_date AS x, 'PAD' AS kind,
-                          coalesce(p.receipt_number, (3000000000 + p.min_id)::text) AS source,
-                          p.total, c.cfs_account, p.invoice_number AS number,
-                          CASE WHEN p.state IN ('nsf', 'nsf_unprocessed') THEN 'Not PAID' ELSE 'Fully PAID' END AS status,
-                          p.min_id AS k
-                     FROM g_pad p JOIN cfs_accounts c ON c.id = p.account_id
-                    WHERE p.state IN ('paid', 'nsf', 'settled_unprocessed', 'nsf_unprocessed')
-                      AND p.appl_date = ANY(:days)
-                   UNION ALL
-                   SELECT s.ob_appl, 'OB', 'OB' || lpad(s.id::text, 8, '0'), s.total, c.cfs_account, s.ref_number,
-                          'Fully PAID', s.id
-                     FROM g_st s JOIN cfs_accounts c ON c.id = s.account_id
-                    WHERE s.method = 'ONLINE_BANKING' AND s.state IN ('paid', 'settled_unprocessed')
-                      AND s.ob_appl = ANY(:days)
-               ) x ORDER BY x, kind DESC, k""",
-            days=wanted,
-        )
-        by_day: dict[date, list[sa.Row]] = {d: [] for d in wanted}
-        for r in rows:
-            by_day[r[0]].append(r)
-        payload = [{"k": f"ar/{_csv_name(d)}", "c": render_settlement_csv(d, by_day[d])} for d in wanted]
-        conn.execute(
-            sa.text(
-                "INSERT INTO paynb_sandbox.store_objects (key, content, content_type) VALUES (:k, :c, 'text/csv')"
-            ),
-            payload,
-        )
-        self.picks["stored_csvs"] = [p["k"] for p in payload]
-
-    # -- statement gaps and duplicates -------------------------------------------------------------
-    def _statement_scenarios(self, conn: Connection) -> None:
-        a = self.as_of
-
-        def delete(where: str, **params: Any) -> list[dict[str, Any]]:
-            rows = _all(
-                conn,
-                # `where` is one of the fixed conditions below, values are bound
-                "SELECT s.id, s.payment_account_id, pa.auth_account_id, s.frequency, s.from_date, s.to_date "  # noqa: S608
-                "FROM statements s JOIN payment_accounts pa ON pa.id = s.payment_account_id "
-                f"WHERE {where} ORDER BY s.id",
-                **params,
-            )
-            ids = [r[0] for r in rows]
-            conn.execute(sa.text("DELETE FROM statement_invoices WHERE statement_id = ANY(:i)"), {"i": ids})
-            conn.execute(sa.text("DELETE FROM statements WHERE id = ANY(:i)"), {"i": ids})
-            return [
-                {"statement_id": r[0], "account_id": r[1], "auth_account_id": r[2], "frequency": r[3],
-                 "from_date": r[4].isoformat(), "to_date": r[5].isoformat()}
-                for r in rows
-            ]  # fmt: skip
-
-        # DAILY: the job did not run for one mid-week day (no DAILY statement for anyone), and one
-        # account misses one more day
-        day = a - timedelta(days=9)
-        while day.weekday() in (4, 5, 6) or (day + timedelta(days=1)).day == 1:
-            day -= timedelta(days=1)
-        gone = delete("s.frequency = 'DAILY' AND s.to_date = :d AND NOT s.is_interim_statement", d=day)
-        one = _one(conn, "SELECT payment_account_id FROM statements WHERE frequency = 'DAILY' AND to_date = :d "
-                         "ORDER BY paynb_sandbox.u(:seed, 70, payment_account_id), payment_account_id LIMIT 1",
-                   d=a - timedelta(days=40), seed=self.seed)  # fmt: skip
-        if not gone or one is None:
-            raise SandboxError(
-                f"scale {self.scale_name!r} has too few DAILY accounts for statement_gap_daily"
-            )
-        gone += delete("s.frequency = 'DAILY' AND s.to_date = :d AND s.payment_account_id = :p",
-                       d=a - timedelta(days=40), p=one)  # fmt: skip
-        self._record_gaps("statement_gap_daily", gone, {"missing_day_all_accounts": day.isoformat()})
-
-        sat = a - timedelta(days=15)
-        while sat.weekday() != 5:
-            sat -= timedelta(days=1)
-        acc = _one(
-            conn,
-            "SELECT s.payment_account_id FROM statements s JOIN payment_accounts pa ON pa.id = s.payment_account_id "
-            "WHERE s.frequency = 'WEEKLY' AND s.to_date = :d AND NOT s.is_empty AND pa.payment_method <> 'EFT' "
-            "ORDER BY paynb_sandbox.u(:seed, 71, s.payment_account_id), s.payment_account_id LIMIT 1",
-            d=sat, seed=self.seed,
-        )  # fmt: skip
-        if acc is None:
-            raise SandboxError(f"scale {self.scale_name!r} has no WEEKLY statement for statement_gap_weekly")
-        self._record_gaps("statement_gap_weekly", delete("s.frequency = 'WEEKLY' AND s.to_date = :d "
-                                                         "AND s.payment_account_id = :p", d=sat, p=acc), {})  # fmt: skip
-
-        month_end = (a - timedelta(days=3)).replace(day=1) - timedelta(days=1)
-        acc = _one(
-            conn,
-            "SELECT s.payment_account_id FROM statements s WHERE s.frequency = 'MONTHLY' AND s.to_date = :d "
-            "ORDER BY s.is_empty, paynb_sandbox.u(:seed, 72, s.payment_account_id), s.payment_account_id LIMIT 1",
-            d=month_end, seed=self.seed,
-        )  # fmt: skip
-        if acc is None:
-            raise SandboxError(
-                f"scale {self.scale_name!r} has no MONTHLY statement for statement_gap_monthly"
-            )
-        self._record_gaps("statement_gap_monthly", delete("s.frequency = 'MONTHLY' AND s.to_date = :d "
-                                                          "AND s.payment_account_id = :p", d=month_end, p=acc), {})  # fmt: skip
-
-        # duplicate: the cron ran twice for one Saturday
-        dup_sat = sat - timedelta(days=14)
-        src = conn.execute(
-            sa.text(
-                "SELECT s.id, s.payment_account_id FROM statements s WHERE s.frequency = 'WEEKLY' AND s.to_date = :d "
-                "AND NOT s.is_empty ORDER BY paynb_sandbox.u(:seed, 73, s.payment_account_id), s.id LIMIT 1"
-            ),
-            {"d": dup_sat, "seed": self.seed},
-        ).first()
-        if src is None:
-            raise SandboxError(f"scale {self.scale_name!r} has no WEEKLY statement for statement_duplicate")
-        new_id = _one(
-            conn,
-            "INSERT INTO statements (id, frequency, from_date, to_date, created_on, statement_settings_id, "
-            "payment_account_id, notification_date, notification_status_code, is_interim_statement, "
-            "overdue_notification_date, payment_methods, is_empty) "
-            "SELECT (SELECT max(id) + 1 FROM statements), frequency, from_date, to_date, created_on, "
-            "statement_settings_id, payment_account_id, notification_date, notification_status_code, "
-            "is_interim_statement, overdue_notification_date, payment_methods, is_empty "
-            "FROM statements WHERE id = :i RETURNING id",
-            i=src[0],
-        )
-        conn.execute(
-            sa.text(
-                "INSERT INTO statement_invoices (id, statement_id, invoice_id) "
-                "SELECT (SELECT max(id) FROM statement_invoices) + row_number() OVER (ORDER BY invoice_id), :n, "
-                "invoice_id FROM statement_invoices WHERE statement_id = :i"
-            ),
-            {"n": new_id, "i": src[0]},
-        )
-        self._record(
-            "statement_duplicate",
-            {"statements": [src[0], new_id], "payment_accounts": [src[1]]},
-            {"account_id": src[1], "frequency": "WEEKLY", "from_date": (dup_sat - timedelta(days=6)).isoformat(),
-             "to_date": dup_sat.isoformat(), "statement_ids": [src[0], new_id]},
-        )  # fmt: skip
-
-    def _record_gaps(self, name: str, gone: list[dict[str, Any]], extra: dict[str, Any]) -> None:
-        self._record(
-            name,
-            {"payment_accounts": sorted({g["account_id"] for g in gone})},
-            {**extra, "periods": gone, "deleted_statement_ids": [g["statement_id"] for g in gone]},
-        )
+        pad.nsf_fee_invoice(self, conn)
+        pad.record_pad_scenarios(self, conn)
+        ejv.record_ejv_scenarios(self, conn)
+        disbursements.partner_disbursements_stuck(self, conn)
+        routing_slip.routing_slip(self, conn)
+        pad.partial_credit_candidate(self, conn)
 
     # -- bookkeeping ---------------------------------------------------------------------------------
-    def _record(self, name: str, tables: dict[str, Iterable[int]], details: dict[str, Any]) -> None:
+    def record(self, name: str, tables: dict[str, Iterable[int]], details: dict[str, Any]) -> None:
         if name not in BY_NAME:
             raise ValueError(f"scenario {name} is not in the catalogue")
         self.scn[name] = {"tables": {t: sorted(set(ids)) for t, ids in tables.items()}, "details": details}
@@ -1172,50 +666,6 @@ class _Generator:
         )
 
 
-# --- settlement CSV rendering ----------------------------------------------------------------------
-def _csv_name(day: date) -> str:
+def csv_name(day: date) -> str:
+    """The name of the CAS settlement CSV of one Application Date."""
     return f"BCR_PAYMENT_APPL_{day:%Y%m%d}.csv"
-
-
-def render_settlement_csv(day: date, rows: Iterable[Any]) -> bytes:
-    """A CAS payment-reconciliation CSV for one Application Date, written by :mod:`paynb.formats.settlement_csv`.
-
-    ``rows``: (day, kind 'PAD'|'OB', source number, total, customer account, target number, status).
-    A 'Not PAID' PAD row is followed by its PADR reversal, as CAS sends them.
-    """
-    app = (day - date(2000, 1, 1)).days * 100_000
-    zero = Decimal("0.00")
-    out: list[SettlementRow] = []
-    n = 0  # Application Ids: one per row, and the one after an NSF pair is skipped
-    for _d, kind, source, total, account, number, status in rows:
-        total = Decimal(total).quantize(Decimal("0.01"))
-        n += 1
-        if kind == "PAD" and status == "Not PAID":
-            records = [("PADP", zero, total, "001", "NSF"), ("PADR", zero, total, "001", "NSF")]
-        elif kind == "PAD":
-            records = [("PADP", total, zero, "", "")]
-        else:
-            records = [("BOLP", total, zero, "", "")]
-        source_type = "BCR Online Banking Payments" if kind != "PAD" else "BCR-PAD Daily"
-        for record, applied, outstanding, code, reason in records:
-            out.append(
-                SettlementRow(
-                    record,
-                    source_type,
-                    source,
-                    app + n,
-                    day,
-                    applied,
-                    account,
-                    "INV",
-                    number,
-                    total,
-                    outstanding,
-                    status,
-                    code,
-                    reason,
-                )
-            )
-            if len(records) > 1:
-                n += 1
-    return write_settlement_csv(out, line_end="\n").encode("utf-8")
