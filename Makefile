@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SANDBOX ?= .sandbox
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv test demo lint format strip bench clean sandbox-up sandbox-down
+.PHONY: venv test demo lint format strip bench docs clean sandbox-up sandbox-down
 
 $(STAMP): pyproject.toml
 	@test -n "$(PY)" || { echo "paynb needs Python 3.11 or newer on PATH (python3.11, python3.12, python3.13 or python3)"; exit 1; }
@@ -38,6 +38,9 @@ strip: venv
 
 bench: venv
 	$(BIN)/python -m benchmarks
+
+docs: venv
+	$(BIN)/python tools/gen_cli_reference.py
 
 sandbox-up: venv
 	$(BIN)/paynb sandbox up --dir $(SANDBOX)
