@@ -296,7 +296,7 @@ def seed_credit_data(url: str) -> dict[str, Any]:
                                          lines=two_lines, ref_status="COMPLETED", site=None)  # fmt: skip
             c.execute(
                 sa.text("INSERT INTO paynb_sandbox.scenarios (name, description, runbook_ref, table_name, ids) "
-                        "VALUES ('pad_partial_credit_candidate', 'test candidate', 'pay-domain §2.5', 'invoices', :ids)"),
+                        "VALUES ('pad_partial_credit_candidate', 'test candidate', 'docs/cfs-api.md#partial-credit-of-a-pad-invoice', 'invoices', :ids)"),
                 {"ids": [ids["pad"]["id"]]},
             )  # fmt: skip
     finally:

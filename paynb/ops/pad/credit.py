@@ -1,6 +1,6 @@
 """PAD partial credit as a guarded data fix: plan, confirm, apply exactly once.
 
-"We don't do PAD refunds; we credit the CFS account" (pay-domain.md §2.5, ops-practice.md N1). A credit
+"We don't do PAD refunds; we credit the CFS account" (docs/cfs-api.md#partial-credit-of-a-pad-invoice, docs/runbook.md#pad-partial-credit). A credit
 is a CFS credit memo (``POST …/cms/``) plus pay-db rows: a ``credits`` row, ``payment_accounts.pad_credit``,
 ``refunds_partial`` rows (``is_credit``, ``REFUND_PROCESSED``) and ``invoices.refund``/``refund_date``/status.
 

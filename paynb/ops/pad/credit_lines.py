@@ -1,5 +1,5 @@
 """The pure rules of a PAD credit: money input, what remains on each line, spreading an amount over
-lines, and the CFS credit-memo lines (pay-domain.md §2.3, §2.5). No I/O here.
+lines, and the CFS credit-memo lines (docs/cfs-api.md#invoice-and-credit-memo-lines, docs/cfs-api.md#partial-credit-of-a-pad-invoice). No I/O here.
 
 Each payment line item has two pools that a credit draws from (the rule sbc-pay's refund API applies):
 
@@ -127,7 +127,7 @@ class DistCode:
 def gl_account(
     client: Any, responsibility_centre: Any, service_line: Any, stob: Any, project_code: Any
 ) -> str:
-    """The account string of a CFS invoice/credit-memo distribution (pay-domain.md §2.3)."""
+    """The account string of a CFS invoice/credit-memo distribution (docs/cfs-api.md#invoice-and-credit-memo-lines)."""
     parts = [str(p or "").strip() for p in (client, responsibility_centre, service_line, stob, project_code)]
     return ".".join([*parts, "000000", "0000"])
 
@@ -301,7 +301,7 @@ def _code(codes: Mapping[int, DistCode], code_id: int | None, what: str) -> Dist
     if not code.active:
         raise PlanError(
             f"{what}: distribution code {code.id} ({code.name}) is not active today; sbc-pay would silently drop "
-            "this line (pay-domain.md §2.3), so the credit is refused — fix the distribution code first"
+            "this line (docs/cfs-api.md#invoice-and-credit-memo-lines), so the credit is refused — fix the distribution code first"
         )
     return code
 

@@ -184,7 +184,7 @@ def _status_after(facts: CreditFacts, full: bool) -> str:
     inv = facts.invoice
     if inv.status == InvoiceStatus.APPROVED.value and not full:
         raise PlanError(
-            f"invoice {inv.id} is APPROVED: partial credits need a PAID invoice (pay-domain.md §2.5); an "
+            f"invoice {inv.id} is APPROVED: partial credits need a PAID invoice (docs/cfs-api.md#partial-credit-of-a-pad-invoice); an "
             "APPROVED invoice already in CFS can only be credited in full"
         )
     return InvoiceStatus.CREDITED.value if full else inv.status
