@@ -50,6 +50,8 @@ SECRET_NAMES = frozenset(
         "PAYNB_S3_SECRET_KEY",
         "PAYNB_HMAC_KEY",
         "PAYNB_LEDGER_URL",
+        "PAYNB_LEDGER_KEY",
+        "PAYNB_DATABASE_ADMIN_URL",
     }
 )
 
@@ -90,6 +92,8 @@ class Settings:
     """Everything paynb reads from its environment. Secrets are :class:`Secret` and print as ``***``."""
 
     database_url: Secret = field(default_factory=lambda: Secret(""))
+    #: a table owner's URL, used only by `paynb db` maintenance fixes (REINDEX, cancel, manual migration)
+    database_admin_url: Secret = field(default_factory=lambda: Secret(""))
     statement_timeout_ms: int = 60_000
     lock_timeout_ms: int = 5_000
     idle_in_transaction_timeout_ms: int = 60_000
@@ -112,6 +116,8 @@ class Settings:
     archive_url: str = ""
     ledger_url: Secret = field(default_factory=lambda: Secret(""))
     hmac_key: Secret = field(default_factory=lambda: Secret(""))
+    #: keys the ledger's hash chain (HMAC-SHA256); unlike hmac_key it never falls back to a local file
+    ledger_key: Secret = field(default_factory=lambda: Secret(""))
     data_dir: Path = field(default_factory=lambda: Path(".paynb"))
     environment: str = "local"
     sources: dict[str, str] = field(default_factory=dict, compare=False)
@@ -159,6 +165,7 @@ class Settings:
         data_dir = Path(get("PAYNB_DATA_DIR", ".paynb")).expanduser()
         return cls(
             database_url=Secret(url),
+            database_admin_url=Secret(get("PAYNB_DATABASE_ADMIN_URL")),
             statement_timeout_ms=_int(merged, "PAYNB_STATEMENT_TIMEOUT_MS", 60_000),
             lock_timeout_ms=_int(merged, "PAYNB_LOCK_TIMEOUT_MS", 5_000),
             idle_in_transaction_timeout_ms=_int(merged, "PAYNB_IDLE_TX_TIMEOUT_MS", 60_000),
@@ -181,6 +188,7 @@ class Settings:
             archive_url=get("PAYNB_ARCHIVE_URL"),
             ledger_url=Secret(get("PAYNB_LEDGER_URL")),
             hmac_key=Secret(get("PAYNB_HMAC_KEY")),
+            ledger_key=Secret(get("PAYNB_LEDGER_KEY")),
             data_dir=data_dir,
             environment=get("PAYNB_ENVIRONMENT", "local"),
             sources=sources,
@@ -202,7 +210,7 @@ class Settings:
             v = getattr(self, f.name)
             if isinstance(v, Secret) and v:
                 values.append(v.reveal())
-        for url in (self.database_url, self.ledger_url):
+        for url in (self.database_url, self.database_admin_url, self.ledger_url):
             if url:
                 try:
                     pw = make_url(url.reveal()).password

@@ -60,7 +60,7 @@ def test_redate_notebook_dry_run_then_confirmed_apply(
     store = open_store(f"s3://{sandbox_env['PAYNB_BUCKET']}")
 
     dry = text_of(run(REDATE, tmp_path / "dry.ipynb"))  # no files given: health proposes the no-FEEDBACK file
-    assert file_ref in dry and "Dry run: nothing uploaded" in dry and "effective_date" in dry
+    assert file_ref in dry and "Dry run: nothing was changed" in dry and "effective_date" in dry
     sha = re.search(r"plan sha256: ([0-9a-f]{64})", dry).group(1)
     assert list(store.list("cgi_processing/")) == []
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from paynb import ledger as intents
 from paynb.errors import CfsError
-from paynb.ops.pad import intents
 from paynb.ops.pad.credit import STEPS, ApplyResult, apply_partial_credit, plan_partial_credit
 from paynb.plan import Plan
 from tests.test_pad_credit_support import CFS_ID, CFS_SECRET, CONNECTOR, CreditWorld, open_world

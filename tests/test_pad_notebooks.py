@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import nbformat
+import papermill
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
@@ -85,8 +86,15 @@ def test_replay_notebook_plans_the_nsf_file(sandbox_env: dict[str, str], tmp_pat
     assert [o.key for o in store.list("ar/")] == before
     sha = re.search(r"plan sha256: ([0-9a-f]{64})", text).group(1)
 
-    written = text_of(run(REPLAY, tmp_path / "written.ipynb", file=key, write_filtered=True), html=True)
-    assert f"plan sha256: {sha}" in written and "[written]" in written
+    with pytest.raises(papermill.PapermillExecutionError):  # a wrong confirm fails the run, writes nothing
+        run(REPLAY, tmp_path / "refused.ipynb", file=key, dry_run=False, confirm="0" * 64)
+    assert [o.key for o in store.list("ar/")] == before
+    written = text_of(
+        run(REPLAY, tmp_path / "written.ipynb", file=key, dry_run=False, confirm=sha), html=True
+    )
+    assert (
+        "filtered CSV ar/" in written and "written" in written and "gcloud pubsub topics publish" in written
+    )
     new = set(o.key for o in store.list("ar/")) - set(before)
     assert len(new) == 1 and ".replay-" in new.pop()
 

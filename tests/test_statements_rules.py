@@ -397,7 +397,7 @@ def test_dry_run_writes_nothing_and_apply_needs_the_hash(data: Data) -> None:
     assert data.statements() == []
     with pytest.raises(ConfirmMismatch):
         generate("2025-06-05", apply=True, engine=eng, run_time=RUN)
-    with pytest.raises(StalePlanError):
+    with pytest.raises(ConfirmMismatch):  # not the reviewed plan's hash (the data did not change)
         generate("2025-06-05", apply=True, confirm="0" * 64, engine=eng, run_time=RUN)
     data.invoice(a, "2025-06-05 21:00:00")  # data changed after the review
     with pytest.raises(StalePlanError):

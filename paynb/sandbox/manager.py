@@ -332,6 +332,8 @@ class Sandbox:
         return {
             "PAYNB_ENVIRONMENT": "sandbox",
             "PAYNB_DATABASE_URL": pg.dsn(DATABASE),
+            # the sandbox's table owner, for `paynb db` maintenance fixes only
+            "PAYNB_DATABASE_ADMIN_URL": pg.dsn(DATABASE),
             "PAYNB_CFS_BASE_URL": f"http://127.0.0.1:{state.cfs_port}",
             "PAYNB_CFS_CLIENT_ID": secrets["cfs_client_id"],
             "PAYNB_CFS_CLIENT_SECRET": secrets["cfs_client_secret"],
