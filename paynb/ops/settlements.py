@@ -1,4 +1,4 @@
-"""CAS settlement CSVs in the object store, and a read-only replay planner (pay-domain.md §4, §8).
+"""CAS settlement CSVs in the object store, and a read-only replay planner (docs/files.md#cas-settlement-csv, docs/files.md#bucket).
 
 Where the files live:
 
