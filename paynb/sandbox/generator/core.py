@@ -2,7 +2,8 @@
 accounts, dates and files the named scenarios use, the bulk SQL steps, bookkeeping and the summary.
 
 The rows each named scenario adds live in the sibling modules (see the package docstring); what is copied
-from sbc-pay, and from which file: docs/sandbox-generator.md.
+from sbc-pay, and from which file: docs/sandbox-generator.md. Lifecycle rules follow
+docs/status-lifecycles.md#by-payment-method and statements follow docs/statements.md.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ SCALES: dict[str, Scale] = {
     "large": Scale(accounts=18_000, invoices=1_050_000),
 }
 
-# settlement CSV header, as written by sbc-pay's test utility (docs/settlement-replay.md)
+# settlement CSV header, as written by sbc-pay's test utility (docs/files.md#columns)
 CSV_HEADER = list(settlement_header("test"))
 STORED_CSV_DAYS = 16  # processed CSVs of the last N days are also put in the bucket
 NSF_FEE = Decimal("30.00")
