@@ -295,3 +295,14 @@ def test_dw_url_from_sbc_pay_names() -> None:
         Settings.load(env={"PAYNB_DW_CAS_DATE_COLUMN": "x; drop table"}, dotenv=None)
     secret = Settings.load(env={"PAYNB_DW_URL": "postgresql://u:pw-9f8e7d@h/dw"}, dotenv=None)
     assert "pw-9f8e7d" in secret.secret_values() and "pw-9f8e7d" not in json.dumps(secret.describe())
+
+
+def test_doctor_checks_the_warehouse(warehouse) -> None:
+    from paynb.ops.doctor import check_warehouse
+
+    (ok,) = check_warehouse(warehouse.env().settings)
+    assert ok.status == "ok" and "read-only session on" in ok.detail
+    (bad,) = check_warehouse(warehouse.env(PAYNB_DW_CAS_DATE_COLUMN="gl_date").settings)
+    assert bad.status == "fail" and "cas.ar_transactions.gl_date" in bad.detail
+    (skipped,) = check_warehouse(Settings.load(env={}, dotenv=None))
+    assert skipped.status == "skipped"
