@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from paynb.db import build_url, translate_error
 from paynb.errors import InputError, PaynbError, SandboxError
+from paynb.sandbox import routing_slips
 from paynb.sandbox.scenarios import BY_NAME
 from paynb.timez import pacific_midnight_utc, pacific_today
 
@@ -583,6 +584,7 @@ class _Generator:
         self._record_ejv_scenarios(conn)
         self._partner_disbursements_stuck(conn)
         self._routing_slip(conn)
+        routing_slips.add_scenarios(conn, self._record)
         self._partial_credit_candidate(conn)
 
     def _nsf_fee_invoice(self, conn: Connection) -> None:
