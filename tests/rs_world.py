@@ -26,7 +26,10 @@ OPERATOR = "ops-alice"
 
 # name -> (slip kwargs, children kwargs)
 SLIPS: dict[str, dict[str, Any]] = {
-    "ready": {"total": "100.00", "invoices": [("REFUNDED", "30.00"), ("REFUNDED", "20.00"), ("CANCELLED", "7.00")]},
+    "ready": {
+        "total": "100.00",
+        "invoices": [("REFUNDED", "30.00"), ("REFUNDED", "20.00"), ("CANCELLED", "7.00")],
+    },
     "parent": {"total": "60.00", "invoices": [("REFUNDED", "40.00")]},
     "hold": {"total": "50.00", "status": "HOLD", "invoices": [("CREDITED", "10.00")]},
     "complete": {"total": "30.00", "status": "COMPLETE", "invoices": [("REFUNDED", "30.00")]},
@@ -88,16 +91,27 @@ class RsWorld:
         eng = sa.create_engine(self.db_url, poolclass=NullPool)
         try:
             with eng.connect() as c:
-                slip = c.execute(
-                    sa.text("SELECT status, cas_version_suffix, remaining_amount, payment_account_id FROM "
-                            "routing_slips WHERE number = :n"), {"n": number},
-                ).mappings().one()
+                slip = (
+                    c.execute(
+                        sa.text(
+                            "SELECT status, cas_version_suffix, remaining_amount, payment_account_id FROM "
+                            "routing_slips WHERE number = :n"
+                        ),
+                        {"n": number},
+                    )
+                    .mappings()
+                    .one()
+                )
                 acc = c.execute(
                     sa.text("SELECT status FROM cfs_accounts WHERE account_id = :a ORDER BY id DESC LIMIT 1"),
                     {"a": slip["payment_account_id"]},
                 ).scalar()
-                attached = [r[0] for r in c.execute(
-                    sa.text("SELECT id FROM invoices WHERE routing_slip = :n ORDER BY id"), {"n": number})]
+                attached = [
+                    r[0]
+                    for r in c.execute(
+                        sa.text("SELECT id FROM invoices WHERE routing_slip = :n ORDER BY id"), {"n": number}
+                    )
+                ]
         finally:
             eng.dispose()
         receipts = [number] + [f"{n}L" for n in self.children(name)]
@@ -109,6 +123,41 @@ class RsWorld:
             "attached": attached,
             "receipts": {r: self.receipt_status(r) for r in receipts},
         }
+
+    def add_slip(self, name: str, *, children: int = 0, invoices: int = 2) -> str:
+        """One more voidable slip (refunded invoices, ``children`` LINKED children) in pay-db and its
+        receipts in CFS. Returns its number."""
+        base = 93000000 + 100 * len(self.numbers)
+        eng = sa.create_engine(self.db_url, poolclass=NullPool)
+        try:
+            with eng.begin() as c:
+                made = insert_slip(
+                    c, number=slip_number(base), total="90.00", invoices=[("REFUNDED", "10.00")] * invoices
+                )
+                kids = [
+                    insert_slip(
+                        c,
+                        number=slip_number(base + 10 + 10 * j),
+                        total="15.00",
+                        status="LINKED",
+                        parent_number=made["number"],
+                        remaining="0",
+                    )
+                    for j in range(children)
+                ]
+                site = c.execute(
+                    sa.text("SELECT cfs_party, cfs_account, cfs_site FROM cfs_accounts WHERE id = :i"),
+                    {"i": made["cfs_account"]},
+                ).one()
+        finally:
+            eng.dispose()
+        self.numbers[name], self.ids[name] = made["number"], made
+        self.server.state.add_site(*site, payment_method="INTERNAL")
+        self.server.state.add_receipt(*site, made["number"], "90.00", payment_method="CASH RCPT")
+        for j, kid in enumerate(kids):
+            self.numbers[f"{name}.child{j}"], self.ids[f"{name}.child{j}"] = kid["number"], kid
+            self.server.state.add_receipt(*site, kid["number"] + "L", "15.00", payment_method="CASH RCPT")
+        return made["number"]
 
     def children(self, name: str) -> list[str]:
         return [self.numbers[k] for k in self.numbers if k.startswith(f"{name}.child")]
@@ -130,30 +179,54 @@ def seed(url: str) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
             for name, count in (("parent", 1), ("link_stuck", 1)):
                 for j in range(count):
                     child = f"{name}.child{j}"
-                    ids[child] = insert_slip(c, number=slip_number(92000000 + 10 * len(ids)), total="40.00",
-                                             status="LINKED", parent_number=numbers[name], remaining="0")
+                    ids[child] = insert_slip(
+                        c,
+                        number=slip_number(92000000 + 10 * len(ids)),
+                        total="40.00",
+                        status="LINKED",
+                        parent_number=numbers[name],
+                        remaining="0",
+                    )
                     numbers[child] = ids[child]["number"]
-            c.execute(sa.text("UPDATE cfs_accounts SET status = 'ACTIVE' WHERE id = :i"),
-                      {"i": ids["link_stuck.child0"]["cfs_account"]})
-            c.execute(sa.text("UPDATE cfs_accounts SET status = 'INACTIVE' WHERE id = :i"),
-                      {"i": ids["cfs_inactive"]["cfs_account"]})
-            c.execute(sa.text("UPDATE cfs_accounts SET status = 'FREEZE' WHERE id = :i"),
-                      {"i": ids["nsf"]["cfs_account"]})
+            c.execute(
+                sa.text("UPDATE cfs_accounts SET status = 'ACTIVE' WHERE id = :i"),
+                {"i": ids["link_stuck.child0"]["cfs_account"]},
+            )
+            c.execute(
+                sa.text("UPDATE cfs_accounts SET status = 'INACTIVE' WHERE id = :i"),
+                {"i": ids["cfs_inactive"]["cfs_account"]},
+            )
+            c.execute(
+                sa.text("UPDATE cfs_accounts SET status = 'FREEZE' WHERE id = :i"),
+                {"i": ids["nsf"]["cfs_account"]},
+            )
             inv = ids["partial_pending"]["invoices"][0]
             c.execute(sa.text("INSERT INTO fee_codes (code, amount) VALUES ('EN101', 10)"))
-            c.execute(sa.text("INSERT INTO filing_types (code, description) VALUES ('OTANN', 'Annual Report')"))
-            fs = c.execute(sa.text(
-                "INSERT INTO fee_schedules (filing_type_code, corp_type_code, fee_code, fee_start_date, created_on, "
-                "created_by) VALUES ('OTANN', 'BC', 'EN101', '2020-01-01', now(), 'test') RETURNING fee_schedule_id"
-            )).scalar_one()
-            pli = c.execute(sa.text(
-                "INSERT INTO payment_line_items (invoice_id, filing_fees, fee_schedule_id, quantity, description, "
-                "total, line_item_status_code, service_fees) VALUES (:i, 10, :fs, 1, 'fee', 10, 'ACTIVE', 0) "
-                "RETURNING id"), {"i": inv, "fs": fs}).scalar_one()
-            c.execute(sa.text(
-                "INSERT INTO refunds_partial (payment_line_item_id, invoice_id, refund_type, refund_amount, "
-                "created_on, created_by, status, is_credit) VALUES (:p, :i, 'BASE_FEES', 5, now(), 'test', "
-                "'REFUND_REQUESTED', false)"), {"p": pli, "i": inv})
+            c.execute(
+                sa.text("INSERT INTO filing_types (code, description) VALUES ('OTANN', 'Annual Report')")
+            )
+            fs = c.execute(
+                sa.text(
+                    "INSERT INTO fee_schedules (filing_type_code, corp_type_code, fee_code, fee_start_date, created_on, "
+                    "created_by) VALUES ('OTANN', 'BC', 'EN101', '2020-01-01', now(), 'test') RETURNING fee_schedule_id"
+                )
+            ).scalar_one()
+            pli = c.execute(
+                sa.text(
+                    "INSERT INTO payment_line_items (invoice_id, filing_fees, fee_schedule_id, quantity, description, "
+                    "total, line_item_status_code, service_fees) VALUES (:i, 10, :fs, 1, 'fee', 10, 'ACTIVE', 0) "
+                    "RETURNING id"
+                ),
+                {"i": inv, "fs": fs},
+            ).scalar_one()
+            c.execute(
+                sa.text(
+                    "INSERT INTO refunds_partial (payment_line_item_id, invoice_id, refund_type, refund_amount, "
+                    "created_on, created_by, status, is_credit) VALUES (:p, :i, 'BASE_FEES', 5, now(), 'test', "
+                    "'REFUND_REQUESTED', false)"
+                ),
+                {"p": pli, "i": inv},
+            )
     finally:
         eng.dispose()
     return numbers, ids
@@ -183,8 +256,12 @@ def open_world(empty_db_url: str, tmp_path: Path) -> Iterator[RsWorld]:
                 state.receipts[key]["status"] = "REV"
             if key[3] == numbers["receipt_missing"]:
                 del state.receipts[key]
-    server = start_cfs_server(state, credentials={CFS_ID: CFS_SECRET, FAS_ID: FAS_SECRET}, pay_connector=CONNECTOR)
-    world = RsWorld(empty_db_url, rs_settings(empty_db_url, server.url, tmp_path / "paynb-data"), server, numbers, ids)
+    server = start_cfs_server(
+        state, credentials={CFS_ID: CFS_SECRET, FAS_ID: FAS_SECRET}, pay_connector=CONNECTOR
+    )
+    world = RsWorld(
+        empty_db_url, rs_settings(empty_db_url, server.url, tmp_path / "paynb-data"), server, numbers, ids
+    )
     try:
         yield world
     finally:
