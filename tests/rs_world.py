@@ -201,16 +201,7 @@ def seed(url: str) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
                 {"i": ids["nsf"]["cfs_account"]},
             )
             inv = ids["partial_pending"]["invoices"][0]
-            c.execute(sa.text("INSERT INTO fee_codes (code, amount) VALUES ('EN101', 10)"))
-            c.execute(
-                sa.text("INSERT INTO filing_types (code, description) VALUES ('OTANN', 'Annual Report')")
-            )
-            fs = c.execute(
-                sa.text(
-                    "INSERT INTO fee_schedules (filing_type_code, corp_type_code, fee_code, fee_start_date, created_on, "
-                    "created_by) VALUES ('OTANN', 'BC', 'EN101', '2020-01-01', now(), 'test') RETURNING fee_schedule_id"
-                )
-            ).scalar_one()
+            fs = c.execute(sa.text("SELECT min(fee_schedule_id) FROM fee_schedules")).scalar_one()
             pli = c.execute(
                 sa.text(
                     "INSERT INTO payment_line_items (invoice_id, filing_fees, fee_schedule_id, quantity, description, "

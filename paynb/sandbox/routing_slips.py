@@ -55,6 +55,26 @@ def _next_id(conn: Connection, table: str, column: str = "id") -> int:
     return int(conn.execute(sa.text(sql)).scalar_one())
 
 
+def _fee_schedule(conn: Connection) -> int:
+    """A fee schedule for the slips' line items: the catalogue's first, or one made for them."""
+    found = conn.execute(sa.text("SELECT min(fee_schedule_id) FROM fee_schedules")).scalar()
+    if found is not None:
+        return int(found)
+    conn.execute(sa.text("INSERT INTO fee_codes (code, amount) VALUES ('RS001', 0)"))
+    conn.execute(
+        sa.text("INSERT INTO filing_types (code, description) VALUES ('RSFIL', 'Routing slip filing')")
+    )
+    return int(
+        conn.execute(
+            sa.text(
+                "INSERT INTO fee_schedules (fee_schedule_id, filing_type_code, corp_type_code, fee_code, "
+                "fee_start_date, created_on, created_by) VALUES ((SELECT coalesce(max(fee_schedule_id), 0) + 1 "
+                "FROM fee_schedules), 'RSFIL', 'BC', 'RS001', '2020-01-01', now(), 'sandbox') RETURNING fee_schedule_id"
+            )
+        ).scalar_one()
+    )
+
+
 def insert_slip(
     conn: Connection,
     *,
@@ -149,6 +169,23 @@ def insert_slip(
                 "pdate": created if inv_status != "CANCELLED" else None,
             },
         )
+        line = _next_id(conn, "payment_line_items")
+        conn.execute(
+            sa.text(
+                "INSERT INTO payment_line_items (id, invoice_id, filing_fees, fee_schedule_id, quantity, description, "
+                "pst, total, line_item_status_code, future_effective_fees, priority_fees, waived_fees, service_fees) "
+                "VALUES (:id, :i, :t, :fs, 1, 'Routing slip filing', 0, :t, 'ACTIVE', 0, 0, 0, 0)"
+            ),
+            {"id": line, "i": inv, "t": amount, "fs": _fee_schedule(conn)},
+        )
+        if inv_status in ("PAID", "REFUNDED", "CREDITED"):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO receipts (id, invoice_id, receipt_number, receipt_date, receipt_amount) "
+                    "VALUES (:id, :i, :n, :d, :t)"
+                ),
+                {"id": _next_id(conn, "receipts"), "i": inv, "n": number, "d": created, "t": float(amount)},
+            )
         if refunded or inv_status == "REFUND_REQUESTED":
             conn.execute(
                 sa.text(
