@@ -201,14 +201,8 @@ def seed(url: str) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
                 {"i": ids["nsf"]["cfs_account"]},
             )
             inv = ids["partial_pending"]["invoices"][0]
-            fs = c.execute(sa.text("SELECT min(fee_schedule_id) FROM fee_schedules")).scalar_one()
             pli = c.execute(
-                sa.text(
-                    "INSERT INTO payment_line_items (invoice_id, filing_fees, fee_schedule_id, quantity, description, "
-                    "total, line_item_status_code, service_fees) VALUES (:i, 10, :fs, 1, 'fee', 10, 'ACTIVE', 0) "
-                    "RETURNING id"
-                ),
-                {"i": inv, "fs": fs},
+                sa.text("SELECT min(id) FROM payment_line_items WHERE invoice_id = :i"), {"i": inv}
             ).scalar_one()
             c.execute(
                 sa.text(
