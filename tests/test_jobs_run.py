@@ -44,11 +44,18 @@ def archived(settings: Settings, result) -> dict[str, bytes]:  # type: ignore[no
 def test_success_run_records_redacts_and_archives(settings: Settings) -> None:
     result = run_notebook(
         NOTEBOOKS / "success.ipynb",
-        {"invoice_id": "7", "label": "0042", "as_of": "2026-02-28", "amount": "12.50", "methods": "PAD,EFT",
-         "account_name": "Jane Q Customer", "dry_run": "false"},
+        {
+            "invoice_id": "7",
+            "label": "0042",
+            "as_of": "2026-02-28",
+            "amount": "12.50",
+            "methods": "PAD,EFT",
+            "account_name": "Jane Q Customer",
+            "dry_run": "false",
+        },
         settings=settings,
         idempotency_key="success-test:1",
-    )  # fmt: skip
+    )
     assert result.ok, result.message
     rec = result.record
     assert rec["parameters"]["label"] == "0042" and rec["parameters"]["account_name"] == "***"
@@ -125,8 +132,9 @@ def test_secret_in_an_output_is_caught_and_nothing_is_archived(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PAYNB_CFS_CLIENT_SECRET", SECRET)  # the kernel inherits it and prints it
-    leaky = Settings.load(env={"PAYNB_DATA_DIR": str(tmp_path / "data"), "PAYNB_CFS_CLIENT_SECRET": SECRET},
-                          dotenv=None)  # fmt: skip
+    leaky = Settings.load(
+        env={"PAYNB_DATA_DIR": str(tmp_path / "data"), "PAYNB_CFS_CLIENT_SECRET": SECRET}, dotenv=None
+    )
     with pytest.raises(SecretLeak, match="cell 1") as info:
         run_notebook(NOTEBOOKS / "secret_output.ipynb", settings=leaky)
     assert SECRET not in str(info.value)
@@ -144,8 +152,9 @@ def test_secret_in_an_output_is_caught_and_nothing_is_archived(
 def test_s3_archive_uses_versions_and_verify_catches_an_overwrite(
     s3_server, s3_settings: Settings, s3_store_url: str
 ) -> None:  # type: ignore[no-untyped-def]
-    result = run_notebook(NOTEBOOKS / "success.ipynb", {"invoice_id": "1"}, settings=s3_settings,
-                          archive_url=s3_store_url)  # fmt: skip
+    result = run_notebook(
+        NOTEBOOKS / "success.ipynb", {"invoice_id": "1"}, settings=s3_settings, archive_url=s3_store_url
+    )
     assert result.ok and result.archive_state == "archived"
     assert result.archive_url.startswith(s3_store_url + "/runs/")
     objects = result.record["archive"]["objects"]
@@ -184,6 +193,38 @@ def test_s3_outage_spools_the_run_and_flush_delivers_it(
     assert flushed.done and sorted(flushed.delivered) == ["notebook.html", "notebook.ipynb", "record.json"]
     assert spooled_runs(s3_settings) == []
     assert verify(result.run_id, settings=s3_settings)[0].state == "ok"
+
+
+def test_gcs_archive_uses_generations_and_verify_catches_an_overwrite(
+    gcs_settings: Settings, gcs_store_url: str
+) -> None:
+    result = run_notebook(
+        NOTEBOOKS / "success.ipynb", {"invoice_id": "1"}, settings=gcs_settings, archive_url=gcs_store_url
+    )
+    assert result.ok and result.archive_state == "archived"
+    assert result.archive_url.startswith(gcs_store_url + "/runs/")
+    objects = result.record["archive"]["objects"]
+    assert all(o["version_id"] for o in objects.values())  # GCS generations
+    assert verify(result.run_id, settings=gcs_settings)[0].state == "ok"
+    store = open_store(gcs_store_url, gcs_settings)
+    store.put(objects["notebook.html"]["key"], b"<html>rewritten</html>", overwrite=True)
+    bad = verify(result.run_id, settings=gcs_settings)[0]
+    # the emulator's on-disk back end keeps no older generations, so the recorded one is gone (a prod
+    # archive bucket with a locked retention policy refuses the overwrite in the first place)
+    assert bad.state == "missing" and "is gone" in bad.detail
+
+
+def test_gcs_outage_spools_the_run_and_flush_delivers_it(
+    gcs_env: dict[str, str], gcs_settings: Settings, gcs_store_url: str
+) -> None:
+    down = Settings.load(
+        env={**gcs_env, "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{free_port()}"}, dotenv=None
+    )
+    result = run_notebook(NOTEBOOKS / "success.ipynb", settings=down, archive_url=gcs_store_url)
+    assert result.ok and result.archive_state == "spooled" and "unreachable" in result.spool_reason
+    [flushed] = flush_spool(gcs_settings, open_ledger(gcs_settings))  # the emulator is back
+    assert flushed.done and sorted(flushed.delivered) == ["notebook.html", "notebook.ipynb", "record.json"]
+    assert verify(result.run_id, settings=gcs_settings)[0].state == "ok"
 
 
 def test_parallel_runs_get_distinct_ids_and_an_intact_chain(settings: Settings) -> None:

@@ -1,4 +1,4 @@
-"""Statement generation rules (pay-domain §5, §5.6) on hand-made data, including the DST windows."""
+"""Statement generation rules (docs/statements.md, docs/statements.md#observed-behaviour) on hand-made data, including the DST windows."""
 
 from __future__ import annotations
 
@@ -168,14 +168,38 @@ def test_pacific_windows_across_dst() -> None:
 
 DST_EDGES = {
     # (statement day, invoice created_on UTC, on that day's DAILY statement?)
-    "2025-03-08": [("2025-03-08 07:59:59", False), ("2025-03-08 08:00:00", True), ("2025-03-09 07:59:59", True)],
-    "2025-03-09": [("2025-03-09 08:00:00", True), ("2025-03-10 06:59:59", True), ("2025-03-10 07:00:00", False)],
-    "2025-03-10": [("2025-03-10 07:00:00", True), ("2025-03-11 06:59:59", True), ("2025-03-11 07:00:00", False)],
-    "2025-03-12": [("2025-03-12 07:00:00", True), ("2025-03-13 06:59:59", True), ("2025-03-13 07:30:00", False)],
+    "2025-03-08": [
+        ("2025-03-08 07:59:59", False),
+        ("2025-03-08 08:00:00", True),
+        ("2025-03-09 07:59:59", True),
+    ],
+    "2025-03-09": [
+        ("2025-03-09 08:00:00", True),
+        ("2025-03-10 06:59:59", True),
+        ("2025-03-10 07:00:00", False),
+    ],
+    "2025-03-10": [
+        ("2025-03-10 07:00:00", True),
+        ("2025-03-11 06:59:59", True),
+        ("2025-03-11 07:00:00", False),
+    ],
+    "2025-03-12": [
+        ("2025-03-12 07:00:00", True),
+        ("2025-03-13 06:59:59", True),
+        ("2025-03-13 07:30:00", False),
+    ],
     "2025-11-01": [("2025-11-01 07:00:00", True), ("2025-11-02 06:59:59", True)],
-    "2025-11-02": [("2025-11-02 07:00:00", True), ("2025-11-03 07:59:59", True), ("2025-11-03 08:00:00", False)],
-    "2025-11-03": [("2025-11-03 08:00:00", True), ("2025-11-04 07:59:59", True), ("2025-11-04 08:00:00", False)],
-}  # fmt: skip
+    "2025-11-02": [
+        ("2025-11-02 07:00:00", True),
+        ("2025-11-03 07:59:59", True),
+        ("2025-11-03 08:00:00", False),
+    ],
+    "2025-11-03": [
+        ("2025-11-03 08:00:00", True),
+        ("2025-11-04 07:59:59", True),
+        ("2025-11-04 08:00:00", False),
+    ],
+}
 
 
 def test_daily_windows_around_dst(data: Data) -> None:
@@ -310,7 +334,7 @@ def test_cron_twice_then_override_empties_the_duplicates(data: Data) -> None:
         data.setting(a, "DAILY", "2025-01-01")
         data.invoice(a, "2025-06-07 20:00:00")
     apply(data.url, "2025-06-07", override=False)
-    apply(data.url, "2025-06-07", override=False)  # the cron twice makes duplicates (§5.5)
+    apply(data.url, "2025-06-07", override=False)  # the cron twice makes duplicates (docs/statements.md)
     before = data.statements("2025-06-07")
     assert len(before) == 6 and {r["status"] for r in before} == {"PENDING"}
     apply(data.url, "2025-06-07")

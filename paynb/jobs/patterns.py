@@ -13,11 +13,32 @@ from collections.abc import Iterable, Iterator
 # parts of a parameter name (split on _ and camelCase) that mean "this is a credential"
 _NAME_PARTS = frozenset(
     {
-        "password", "passwd", "pass", "pwd", "passphrase", "secret", "secrets", "token", "tokens", "key",
-        "apikey", "credential", "credentials", "creds", "auth", "authorization", "dsn", "cookie", "jwt",
-        "bearer", "privatekey", "sas", "otp", "pin",
+        "password",
+        "passwd",
+        "pass",
+        "pwd",
+        "passphrase",
+        "secret",
+        "secrets",
+        "token",
+        "tokens",
+        "key",
+        "apikey",
+        "credential",
+        "credentials",
+        "creds",
+        "auth",
+        "authorization",
+        "dsn",
+        "cookie",
+        "jwt",
+        "bearer",
+        "privatekey",
+        "sas",
+        "otp",
+        "pin",
     }
-)  # fmt: skip
+)
 # substrings that mean the same wherever they appear (``dbpassword``, ``clientsecret``)
 _NAME_SUBSTRINGS = ("password", "passwd", "secret", "token", "credential", "apikey", "privatekey")
 # well-known names that contain a credential word but are not credentials
@@ -35,6 +56,7 @@ _VALUE_PATTERNS: dict[str, re.Pattern[str]] = {
         r"aws_?secret_?access_?key['\"]?\s*[:=]\s*['\"]?[A-Za-z0-9/+=]{40}", re.IGNORECASE
     ),
     "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    "Google service-account key": re.compile(r"\"private_key_id\"\s*:\s*\"[0-9a-f]{16,}\""),
     "password assignment": re.compile(
         r"\b\w*(?:password|passwd|pwd|secret)\w*['\"]?\s*[:=]\s*['\"]([^'\"\s]{4,})['\"]", re.IGNORECASE
     ),
