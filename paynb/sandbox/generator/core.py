@@ -565,6 +565,7 @@ class Generator:
     # -- rows only scenarios need (after the bulk load) -------------------------------------------
     def _scenario_rows(self, conn: Connection) -> None:
         # the scenario modules import this one
+        from paynb.sandbox import routing_slips
         from paynb.sandbox.generator import disbursements, ejv, pad, routing_slip
 
         pad.nsf_fee_invoice(self, conn)
@@ -572,6 +573,7 @@ class Generator:
         ejv.record_ejv_scenarios(self, conn)
         disbursements.partner_disbursements_stuck(self, conn)
         routing_slip.routing_slip(self, conn)
+        routing_slips.add_scenarios(conn, self.record)  # the void scenarios (docs/routing-slips.md)
         pad.partial_credit_candidate(self, conn)
 
     # -- bookkeeping ---------------------------------------------------------------------------------
