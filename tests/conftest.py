@@ -23,6 +23,7 @@ _CANDIDATES = (
     "tests.plugins.s3",
     "tests.plugins.cfs",
     "tests.plugins.sandbox",
+    "tests.plugins.browser",
     "tests.fix_ledger",
 )
 pytest_plugins = [name for name in _CANDIDATES if importlib.util.find_spec(name) is not None]
