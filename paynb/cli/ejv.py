@@ -29,7 +29,7 @@ def ejv() -> None:
 def parse_feedback_command(file: str, allow_truncated: bool, as_json: bool) -> None:
     """Decode a FEEDBACK file: batch, journal, flow-through ids, C/D, date, amount, return code per line.
 
-    Positions are those sbc-pay's pay-queue reads (pay-domain.md §3.4). A malformed line stops with an
+    Positions are those sbc-pay's pay-queue reads (docs/files.md#feedback). A malformed line stops with an
     error naming the file, the line and the field.
 
     \b
@@ -228,7 +228,7 @@ def redate_plan_command(
     reason: str,
     as_json: bool,
 ) -> None:
-    """Plan re-dated copies of INBOX files (keys, bare names or s3:// URLs). Read-only.
+    """Plan re-dated copies of INBOX files (keys, bare names or gs:// / s3:// URLs). Read-only.
 
     Checks that no FEEDBACK exists for their batches, that no other copy of a batch is already in
     cgi_processing/ or cgi_processed/ (refused unless --resend-anyway --reason), and that the new names are
