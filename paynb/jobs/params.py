@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -112,6 +113,11 @@ def find_parameters_cell(nb: nbformat.NotebookNode) -> int | None:
     return None
 
 
+# CPython 3.11 before 3.11.9 can fail ast.parse in two threads at once ("AST constructor recursion depth
+# mismatch", gh-106905); parallel runs in one process parse their parameters cells one at a time.
+_AST_LOCK = threading.Lock()
+
+
 def read_schema(
     nb: nbformat.NotebookNode, *, notebook: str = "notebook", secret_values: Iterable[str] = ()
 ) -> ParamSchema:
@@ -131,7 +137,8 @@ def read_schema(
     for kind in iter_findings(source, secret_values):
         raise JobError(f"{where} holds {kind}; a notebook must not carry credentials, not even as defaults")
     try:
-        tree = ast.parse(source)
+        with _AST_LOCK:
+            tree = ast.parse(source)
     except SyntaxError as exc:
         raise JobError(f"{where} line {exc.lineno}: not valid Python ({exc.msg})") from None
     lines = source.splitlines()
