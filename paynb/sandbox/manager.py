@@ -467,19 +467,18 @@ class Sandbox:
         return rows
 
 
-<<<<<<< HEAD
 def export_lines(env: dict[str, str]) -> list[str]:
     """``export NAME='value'`` lines: a shell that sources or evals them passes the settings on to the
     programs it starts (plain ``NAME=value`` lines would stay shell variables, unseen by paynb). Values are
     single-quoted, which bash and python-dotenv (``PAYNB_ENV_FILE``) read alike as long as they hold no
     quote or backslash; the sandbox's values are URLs and hex tokens."""
     return [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
-=======
+
+
 def _reader_url(dw_dsn: str) -> str:
     from paynb.sandbox.warehouse import reader_url
 
     return reader_url(dw_dsn)
->>>>>>> main
 
 
 def _alive(pid: int) -> bool:
