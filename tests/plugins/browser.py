@@ -2,9 +2,10 @@
 
 The browser is Debian's ``chromium`` (or ``chromium-headless-shell``) package, passed to Playwright as
 ``executable_path``; Playwright's own browser download is never used (CI installs the Debian package in
-``.ci/run``). Without a Chromium (or without the playwright package) each browser test is skipped with
+``.ci/run``; ``BROWSER_TESTS_CHROMIUM`` names another binary, ``none`` turns them off; the names do not
+start with PAYNB_ because tests/conftest.py clears those). Without a Chromium (or without the playwright package) each browser test is skipped with
 the reason ``NO_BROWSER`` and the run's summary says so in one line. Screenshots go to
-``PAYNB_BROWSER_ARTIFACTS`` (default ``test-artifacts/browser/``); the summary names the folder.
+``BROWSER_TESTS_ARTIFACTS`` (default ``test-artifacts/browser/``); the summary names the folder.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ _STARTED = time.time()
 
 
 def find_chromium() -> str | None:
-    explicit = os.environ.get("PAYNB_CHROMIUM")
+    explicit = os.environ.get("BROWSER_TESTS_CHROMIUM")
     if explicit:
         return explicit if Path(explicit).is_file() else None
     for candidate in CHROMIUMS:
@@ -48,7 +49,7 @@ def find_chromium() -> str | None:
 
 
 def artifacts_dir() -> Path:
-    return Path(os.environ.get("PAYNB_BROWSER_ARTIFACTS") or ROOT / "test-artifacts" / "browser")
+    return Path(os.environ.get("BROWSER_TESTS_ARTIFACTS") or ROOT / "test-artifacts" / "browser")
 
 
 @pytest.fixture(scope="session")
