@@ -40,9 +40,16 @@ REDACT_MARK = "paynb: redact"
 REDACTED = "***"
 _SCALARS = {"int", "str", "bool", "date", "datetime", "decimal"}
 _TYPE_NAMES = {
-    "int": "int", "str": "str", "bool": "bool", "date": "date", "datetime": "datetime", "Decimal": "decimal",
-    "datetime.date": "date", "datetime.datetime": "datetime", "decimal.Decimal": "decimal",
-}  # fmt: skip
+    "int": "int",
+    "str": "str",
+    "bool": "bool",
+    "date": "date",
+    "datetime": "datetime",
+    "Decimal": "decimal",
+    "datetime.date": "date",
+    "datetime.datetime": "datetime",
+    "decimal.Decimal": "decimal",
+}
 _INT = re.compile(r"[+-]?\d+")
 _DECIMAL = re.compile(r"[+-]?\d+(\.\d+)?")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -259,9 +266,13 @@ def _is_none(node: ast.expr) -> bool:
 
 
 _CALLABLES = {
-    "date": date, "datetime.date": date, "datetime": datetime, "datetime.datetime": datetime,
-    "Decimal": Decimal, "decimal.Decimal": Decimal,
-}  # fmt: skip
+    "date": date,
+    "datetime.date": date,
+    "datetime": datetime,
+    "datetime.datetime": datetime,
+    "Decimal": Decimal,
+    "decimal.Decimal": Decimal,
+}
 
 
 def _literal(node: ast.expr) -> Any:
