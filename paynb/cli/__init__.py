@@ -27,6 +27,7 @@ AREAS = (
     "invoice",
     "reconcile",
     "routing_slip",
+    "lab",
 )
 
 
