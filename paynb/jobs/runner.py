@@ -179,7 +179,7 @@ def run_notebook(
     warm.submit(_warm_up)
     clock.lap("prepare")
     execution = _execute(prepared, run_id=run_id, timeout_s=timeout_s, kernel_name=kernel_name, cwd=cwd,
-                         progress=progress)  # fmt: skip
+                         progress=progress, settings=settings)  # fmt: skip
     ended = datetime.now(UTC)
     warm.shutdown(wait=True)
     clock.lap("execute")
@@ -378,6 +378,7 @@ def _execute(
     kernel_name: str | None,
     cwd: str | os.PathLike | None,
     progress: bool,
+    settings: Settings,
 ) -> _Execution:
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel
@@ -385,9 +386,12 @@ def _execute(
     from papermill.exceptions import PapermillExecutionError
 
     from paynb.jobs.engine import ENGINE_NAME, kernel_manager_class
+    from paynb.jobs.kernel_env import kernel_environment
 
     try:
-        km_class, kname = kernel_manager_class({RUN_ID_ENV: run_id}, kernel_name)
+        # report kernels get the reader only; the writer URL reaches data-fix notebooks alone
+        add, drop = kernel_environment(prepared, run_id, settings)
+        km_class, kname = kernel_manager_class(add, kernel_name, drop)
     except NoSuchKernel:
         raise InputError(
             "no kernelspec of that name is installed (`jupyter kernelspec list`)", field="kernel"

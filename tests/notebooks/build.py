@@ -86,12 +86,57 @@ NOTEBOOKS: dict[str, list[nbformat.NotebookNode]] = {
 }
 
 
+# what a report notebook might try to change pay-db with; every route must fail on the reader role
+WRITE_ROUTES = (
+    "import os\n\n"
+    "import psycopg2\n"
+    "from sqlalchemy.engine import make_url\n\n"
+    "from paynb import db\n\n"
+    'BUMP = "UPDATE invoices SET total = total + 1 WHERE id = (SELECT min(id) FROM invoices)"\n'
+    'if route == "read_connection":\n'
+    "    with db.read_connection() as conn:\n"
+    '        conn.exec_driver_sql("SET TRANSACTION READ WRITE")\n'
+    "        conn.exec_driver_sql(BUMP)\n"
+    "        conn.commit()\n"
+    'elif route == "write_transaction":\n'
+    "    with db.write_transaction() as conn:\n"
+    "        conn.exec_driver_sql(BUMP)\n"
+    'elif route == "psycopg2":\n'
+    '    url = make_url(os.environ["PAYNB_DATABASE_URL"])\n'
+    "    raw = psycopg2.connect(host=url.host, port=url.port, user=url.username, password=url.password,\n"
+    "                           dbname=url.database)\n"
+    "    with raw.cursor() as cur:\n"
+    '        cur.execute("SET TRANSACTION READ WRITE")\n'
+    "        cur.execute(BUMP)\n"
+    "    raw.commit()\n"
+    'elif route == "write_engine":\n'
+    "    with db.write_transaction(db.create_write_engine()) as conn:\n"
+    "        conn.exec_driver_sql(BUMP)\n"
+    'print("the write went through:", route)'
+)
+
+
+def stale_report_that_writes() -> nbformat.NotebookNode:
+    """The stale-invoice report with a ``route`` parameter and a cell that tries to write pay-db."""
+    nb = nbformat.read(HERE.parents[1] / "notebooks" / "reports" / "stale_invoices.ipynb", as_version=4)
+    index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    nb.cells[
+        index
+    ].source += '\nroute: str = "read_connection"  # read_connection | write_transaction | psycopg2'
+    nb.cells.insert(index + 2, new_code_cell(WRITE_ROUTES))
+    return nb
+
+
 def build() -> None:
     for name, cells in NOTEBOOKS.items():
         nb = new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC})
         for i, cell in enumerate(nb.cells):
             cell.id = f"{name.replace('_', '-')}-{i}"  # stable ids keep the files byte-identical
         nbformat.write(nb, HERE / f"{name}.ipynb")
+    nb = stale_report_that_writes()
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"stale-writes-{i}"
+    nbformat.write(nb, HERE / "stale_report_writes.ipynb")
 
 
 if __name__ == "__main__":

@@ -193,9 +193,9 @@ def apply_partial_credit(
     if run_id is None:
         current = db.current_run_id()
         run_id = current if current != "adhoc" else new_run_id()
-    # the process's engine (its application_name carries the job's run id); this apply's id is stamped
-    # by write_transaction
-    engine = engine or db.create_engine(settings)
+    # the writer role's engine (its application_name carries the job's run id); this apply's id is
+    # stamped by write_transaction
+    engine = engine or db.create_write_engine(settings)
     owned = cfs is None
     client = cfs or CfsClient(settings)
     try:

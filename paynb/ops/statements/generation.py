@@ -600,12 +600,15 @@ def _run(
     run_time: datetime | None,
 ) -> GenerationPlan | GenerationResult:
     check_range(from_date, to_date)
+    given_engine = engine is not None
     engine = engine or db.create_engine(run_id=run_id)
     kwargs = dict(account=account, override=override, missing_only=missing_only, run_time=run_time)
     if not apply:
         with db.read_connection(engine) as conn:
             return plan_on(conn, from_date, to_date, **kwargs)
     rid = run_id or db.engine_meta(engine).get("run_id") or db.current_run_id()
+    if not given_engine:  # applies write as the writer role (docs/roles.md)
+        engine = db.create_write_engine(run_id=rid)
     with db.write_transaction(engine, run_id=rid) as conn:
         plan, written = apply_on(conn, from_date, to_date, confirm=confirm, **kwargs)
     return GenerationResult(plan=plan, run_id=rid, written=written)
