@@ -27,10 +27,17 @@ def private_dir(path: str | os.PathLike[str]) -> Path:
     return folder
 
 
-def write_private(path: str | os.PathLike[str], data: bytes | str, *, exclusive: bool = False) -> Path:
-    """Write ``data`` to ``path`` as a 0600 file. ``exclusive`` refuses to replace an existing file."""
+def write_private(
+    path: str | os.PathLike[str], data: bytes | str, *, exclusive: bool = False, own_folder: bool = True
+) -> Path:
+    """Write ``data`` to ``path`` as a 0600 file. ``exclusive`` refuses to replace an existing file.
+
+    ``own_folder=False`` leaves the folder alone: for a file an operator names (``--out plan.json``), whose
+    folder (the current one, say) is not paynb's to make 0700.
+    """
     target = Path(path)
-    private_dir(target.parent)
+    if own_folder:
+        private_dir(target.parent)
     flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
     raw = data.encode() if isinstance(data, str) else data
     fd = os.open(target, flags, FILE_MODE)

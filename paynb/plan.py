@@ -44,9 +44,19 @@ class Plan:
         return sha256_hex(self.to_json())
 
     def write(self, path: str | Path) -> Path:
+        """Write the plan as a 0600 file (it names invoices and amounts); InputError if that fails."""
+        from paynb.files import write_private
+
         path = Path(path)
-        path.write_text(json.dumps(json.loads(self.to_json()), indent=2, sort_keys=True) + "\n")
-        return path
+        text = json.dumps(json.loads(self.to_json()), indent=2, sort_keys=True) + "\n"
+        try:
+            return write_private(path, text, own_folder=False)
+        except OSError as err:
+            raise InputError(
+                f"cannot write the plan file: {err.strerror or type(err).__name__}",
+                file=str(path),
+                hint="write it into a folder you own, e.g. --out ./plan.json",
+            ) from None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "plan") -> Plan:

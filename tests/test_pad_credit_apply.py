@@ -102,7 +102,7 @@ def _cli_env(w: CreditWorld, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     from tests.test_pad_credit_support import CFS_ID, CFS_SECRET, CONNECTOR
 
     env = {
-        "PAYNB_DATABASE_URL": w.db_url,
+        **w.db_env(),
         "PAYNB_CFS_BASE_URL": w.server.url,
         "PAYNB_CFS_CLIENT_ID": CFS_ID,
         "PAYNB_CFS_CLIENT_SECRET": CFS_SECRET,

@@ -216,11 +216,12 @@ def test_cli_table_and_json(pad_env: PadEnv) -> None:
 
     runner = CliRunner()
     res = runner.invoke(cli, ["pad", "triage", "--days", "20"], env=pad_env.env)
-    assert res.exit_code == 0, res.output
+    # the world's ar/ holds a file that is not a settlement CSV: incomplete (docs/exit-codes.md)
+    assert res.exit_code == 8, res.output
     assert "escalate_cas_not_debited" in res.output and "By action" in res.output
     res = runner.invoke(cli, ["pad", "triage", "--json"], env=pad_env.env)
-    assert res.exit_code == 0, res.output
-    data = json.loads(res.output)
+    assert res.exit_code == 8, res.output
+    data = json.loads(res.stdout)
     assert {r["invoice_id"]: r["action"] for r in data["rows"]} == pad_env.world.expected
     res = runner.invoke(cli, ["pad", "triage", "--help"])
     assert "Example:" in res.output

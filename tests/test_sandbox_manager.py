@@ -50,7 +50,7 @@ def test_doctor_and_scenarios_against_the_sandbox(running_sandbox, monkeypatch, 
         monkeypatch.setenv(k, v)
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
-    assert "read-only session" in out and "fail" not in out
+    assert "reader cannot write" in out and "fail" not in out
     for secret in Settings.load(env, dotenv=None).secret_values():
         assert secret not in out
     assert main(["sandbox", "scenarios", "--json"]) == 0

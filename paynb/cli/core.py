@@ -7,7 +7,7 @@ from datetime import datetime
 
 import click
 
-from paynb.cli.options import json_option, non_negative
+from paynb.cli.options import day_count, json_option
 from paynb.output import format_table, print_json, print_table, rows_frame
 
 
@@ -34,7 +34,7 @@ def doctor(as_json: bool) -> None:
 
 @click.command()
 @click.option(
-    "--days", default=20, show_default=True, type=int, callback=non_negative, help="Minimum age in days."
+    "--days", default=20, show_default=True, type=int, callback=day_count, help="Minimum age in days."
 )
 @click.option("--method", default=None, help="Only this payment method (PAD, EJV, EFT, INTERNAL …).")
 @click.option("--account", default=None, help="Only this auth account id.")
@@ -158,7 +158,18 @@ def new(kind: str, name: str, area: str | None) -> None:
         raise InputError(
             "template not found (templates/ ships with the repository checkout)", file=str(template)
         )
-    target = repo / "notebooks" / (area or ("reports" if kind == "report" else "datafix")) / f"{name}.ipynb"
+    area = area if area is not None else ("reports" if kind == "report" else "datafix")
+    # a folder under notebooks/, nothing else: no absolute path, no `..`, no odd characters
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,60}(/[a-z][a-z0-9_]{0,60}){0,3}", area):
+        raise InputError(
+            f"{area!r} is not a folder under notebooks/",
+            field="--area",
+            hint="give a relative lower_snake_case folder such as reports, datafix or triage/pad",
+        )
+    notebooks = (repo / "notebooks").resolve()
+    target = notebooks / area / f"{name}.ipynb"
+    if not target.resolve().is_relative_to(notebooks):  # e.g. a symlink inside notebooks/
+        raise InputError("resolves outside notebooks/", field="--area")
     if target.exists():
         raise InputError("already exists; pick another name", file=str(target))
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -12,13 +12,20 @@ from typing import Any
 import click
 import pandas as pd
 
+from paynb.cli import exits
 from paynb.cli.options import json_option
 from paynb.errors import SecretLeak
 from paynb.output import print_json, print_table
 
 # exit codes of `paynb run` (2 is bad input, as for every paynb command)
-EXIT_FAILED = {"cell_error": 3, "timeout": 4, "dead_kernel": 5, "kernel_error": 1}
-EXIT_SECRET_LEAK = 6
+EXIT_FAILED = {
+    "cell_error": exits.CELL_ERROR,
+    "timeout": exits.TIMEOUT,
+    "dead_kernel": exits.DEAD_KERNEL,
+    "kernel_error": exits.FAILED,
+    "refused": exits.REFUSED,
+}
+EXIT_SECRET_LEAK = exits.SECRET_LEAK
 
 
 @click.command("run")
@@ -76,7 +83,9 @@ def run_command(
     """Run NOTEBOOK as an auditable job: typed parameters, run record, redaction, archive, ledger.
 
     Exit codes: 0 succeeded, 2 bad input (nothing ran), 3 cell error, 4 timeout, 5 dead kernel,
-    6 secret found in the output (nothing archived), 1 anything else.
+    6 secret found in the output (nothing archived), 7 refused: a data-fix cell raised a plan error
+    (missing or wrong confirm, data changed since the plan; nothing applied), 1 anything else
+    (docs/exit-codes.md).
 
     \b
     Example:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from paynb.cli.options import json_option
+from paynb.cli.options import PG_ID, json_option, writable_file
 from paynb.enums import RefundsPartialType
 from paynb.output import format_table, print_json
 
@@ -47,7 +47,7 @@ def credit() -> None:
 
 
 @credit.command("plan")
-@click.option("--invoice", "invoice_id", type=int, required=True, help="pay-db invoice id (PAD).")
+@click.option("--invoice", "invoice_id", type=PG_ID, required=True, help="pay-db invoice id (PAD).")
 @click.option(
     "--line",
     "lines",
@@ -64,7 +64,11 @@ def credit() -> None:
     "--ticket", required=True, help="Ticket reference, e.g. OPS-1234 (part of the idempotency key)."
 )
 @click.option(
-    "--out", type=click.Path(dir_okay=False, writable=True), default=None, help="Write the plan here."
+    "--out",
+    type=click.Path(dir_okay=False),
+    callback=writable_file,
+    default=None,
+    help="Write the plan here (0600).",
 )
 @json_option
 def plan_cmd(invoice_id: int, lines: tuple[tuple[str, ...], ...], amount: str | None, reason: str, ticket: str,

@@ -205,7 +205,7 @@ def run_notebook(
         "started_at": started.isoformat(),
         "ended_at": ended.isoformat(),
         "duration_ms": int((ended - started).total_seconds() * 1000),
-        "status": "failed" if execution.failure_kind else "succeeded",
+        "status": _status(execution.failure_kind),
         "failure_kind": execution.failure_kind,
         "failure_detail": execution.failure_detail,
         "dry_run": reports.get("dry_run", values.get("dry_run", _default_dry_run(schema))),
@@ -426,7 +426,28 @@ def _execute(
     execution.nb = capture.get("nb", prepared)
     if execution.failure_kind:
         _mark_failure(execution, timeout_s)
+        if (
+            execution.failure_kind == "cell_error"
+            and (execution.failure_detail or {}).get("ename") in _plan_errors()
+        ):
+            execution.failure_kind = "refused"  # a data fix said no (confirm, stale plan): not a crash
     return execution
+
+
+def _status(failure_kind: str | None) -> str:
+    return "succeeded" if not failure_kind else ("refused" if failure_kind == "refused" else "failed")
+
+
+def _plan_errors() -> set[str]:
+    """Names of PlanError and its subclasses: a cell raising one is a refused apply (docs/exit-codes.md)."""
+    from paynb.errors import PlanError
+
+    names, todo = set(), [PlanError]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return names
 
 
 def _mark_failure(execution: _Execution, timeout_s: float | None) -> None:
@@ -511,6 +532,8 @@ def _summary_line(record: dict[str, Any]) -> str:
     if record["status"] == "succeeded":
         return f"succeeded in {seconds:.1f} s"
     detail = (record.get("failure_detail") or {}).get("message", "")
+    if record["status"] == "refused":
+        return f"refused (nothing applied): {detail}"
     return f"failed ({record['failure_kind']}): {detail}"
 
 

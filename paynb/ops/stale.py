@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from paynb import db
 from paynb.enums import PaymentMethod
 from paynb.errors import InputError
-from paynb.timez import to_naive_utc, utcnow_naive
+from paynb.timez import MAX_DAYS, to_naive_utc, utcnow_naive
 
 # upper edges (inclusive, in whole days) of the age buckets after the threshold
 BUCKET_EDGES = (30, 60, 90, 180)
@@ -124,6 +124,8 @@ def find_stale_invoices(
     """Count and total APPROVED invoices created more than ``days`` days before ``now`` (UTC)."""
     if days < 0:
         raise InputError(f"must be 0 or more, got {days}", field="days")
+    if days > MAX_DAYS:  # further back than datetime can go
+        raise InputError(f"must be at most {MAX_DAYS} (a century), got {days}", field="days")
     if method is not None:
         method = method.upper()
         if method not in PaymentMethod.__members__:

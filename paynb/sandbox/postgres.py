@@ -49,7 +49,7 @@ WRITER_GRANTS: dict[str, tuple[str, ...]] = {
     "payment_accounts": ("UPDATE",),
     "credits": ("INSERT",),
     "refunds_partial": ("INSERT",),
-    "statements": ("INSERT",),
+    "statements": ("INSERT", "UPDATE"),
     "statement_invoices": ("INSERT", "DELETE"),
     "cas_settlements": ("DELETE",),
 }

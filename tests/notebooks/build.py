@@ -49,6 +49,17 @@ NOTEBOOKS: dict[str, list[nbformat.NotebookNode]] = {
             '                  summary={"methods": methods, "amount": amount}, label=label)'
         ),
     ],
+    "refused_confirm": [
+        new_markdown_cell("# Refused apply\nA data fix run with dry_run=False and a missing or wrong confirm."),
+        params('dry_run: bool = True\nconfirm: str = ""  # the plan\'s sha256'),
+        new_code_cell(
+            "from paynb.plan import Plan, check_confirm\n\n"
+            'plan = Plan(kind="demo", body={"invoice": 1, "amount": "1.00"})\n'
+            "if not dry_run:\n"
+            "    check_confirm(plan, confirm)\n"
+            '    print("applied")'
+        ),
+    ],
     "cell_error": [
         params('label: str = "cell error"'),
         new_code_cell('print("before the failure")'),
@@ -103,8 +114,9 @@ WRITE_ROUTES = (
     "        conn.exec_driver_sql(BUMP)\n"
     'elif route == "psycopg2":\n'
     '    url = make_url(os.environ["PAYNB_DATABASE_URL"])\n'
-    "    raw = psycopg2.connect(host=url.host, port=url.port, user=url.username, password=url.password,\n"
-    "                           dbname=url.database)\n"
+    "    raw = psycopg2.connect(\n"
+    "        host=url.host, port=url.port, user=url.username, password=url.password, dbname=url.database\n"
+    "    )\n"
     "    with raw.cursor() as cur:\n"
     '        cur.execute("SET TRANSACTION READ WRITE")\n'
     "        cur.execute(BUMP)\n"
