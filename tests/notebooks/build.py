@@ -50,7 +50,9 @@ NOTEBOOKS: dict[str, list[nbformat.NotebookNode]] = {
         ),
     ],
     "refused_confirm": [
-        new_markdown_cell("# Refused apply\nA data fix run with dry_run=False and a missing or wrong confirm."),
+        new_markdown_cell(
+            "# Refused apply\nA data fix run with dry_run=False and a missing or wrong confirm."
+        ),
         params('dry_run: bool = True\nconfirm: str = ""  # the plan\'s sha256'),
         new_code_cell(
             "from paynb.plan import Plan, check_confirm\n\n"
