@@ -58,3 +58,30 @@ def tighten(path: str | os.PathLike[str]) -> Path:
     if target.exists():
         os.chmod(target, FILE_MODE)
     return target
+
+
+def make_private_dirs(path: str | os.PathLike[str]) -> Path:
+    """Create the missing folders of ``path`` as 0700, leaving folders that already exist alone (a store
+    root or a folder the operator named may be shared on purpose)."""
+    folder = Path(path)
+    missing = []
+    for p in [folder, *folder.parents]:
+        if p.exists():
+            break
+        missing.append(p)
+    for p in reversed(missing):
+        try:
+            p.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            continue
+        os.chmod(p, DIR_MODE)  # mkdir's mode is masked by the umask
+    return folder
+
+
+def private_file(path: str | os.PathLike[str]) -> Path:
+    """Create ``path`` empty as 0600 when missing (so SQLite, whose -wal/-shm files copy the database's
+    mode, never makes it with the umask's), or tighten it when present."""
+    target = Path(path)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+    os.close(fd)
+    return tighten(target)
