@@ -7,13 +7,13 @@ STAMP := $(VENV)/.installed-stamp
 SANDBOX ?= .sandbox
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv test demo lint format strip bench clean sandbox-up sandbox-down
+.PHONY: venv test test-fast demo lint format strip bench clean sandbox-up sandbox-down
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	@test -n "$(PY)" || { echo "paynb needs Python 3.11 or newer on PATH (python3.11, python3.12, python3.13 or python3)"; exit 1; }
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev]'  # dev pulls the lab and sandbox extras
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $(STAMP)
 
@@ -21,6 +21,10 @@ venv: $(STAMP)
 
 test: venv
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
+
+# the quick tier: no notebooks, fault campaigns, wheel builds or large data (markers in pyproject.toml)
+test-fast: venv
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q -m "not slow and not notebook and not faults"
 
 demo: venv
 	$(BIN)/paynb demo --dir $(SANDBOX)

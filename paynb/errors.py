@@ -101,6 +101,16 @@ class ConfirmMismatch(PlanError):
     hint = "pass --confirm with the sha256 printed by the plan step"
 
 
+class PlanEditedError(PlanError):
+    """The plan file's body no longer hashes to the sha256 stored with it: someone edited the file."""
+
+    hint = "make a new plan with the plan command; never edit a plan file by hand"
+
+
+class AfterCommitError(PaynbError):
+    """An apply failed after some of its changes were committed; the message says what was committed."""
+
+
 class JobError(PaynbError):
     """A notebook job failed (cell error, dead kernel, timeout) or could not be archived."""
 

@@ -37,6 +37,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "PAYNB_S3_SECRET_KEY": ("MINIO_ACCESS_SECRET", "MINIO_SECRET_KEY"),
     "PAYNB_S3_SECURE": ("MINIO_SECURE",),
     "PAYNB_BUCKET": ("FTP_POLLER_BUCKET_NAME",),
+    "PAYNB_GCS_PROJECT": ("GOOGLE_CLOUD_PROJECT", "GCP_PROJECT"),
     "PAYNB_LEGACY_SETTLEMENT_BUCKET": ("MINIO_BUCKET_NAME",),
     "PAYNB_LEGACY_EJV_BUCKET": ("MINIO_CGI_BUCKET_NAME", "MINIO_EJV_BUCKET_NAME"),
 }
@@ -45,6 +46,10 @@ ALIASES: dict[str, tuple[str, ...]] = {
 READ_ONLY_KERNEL = "PAYNB_READ_ONLY_KERNEL"
 #: every name that can carry the writer URL (removed from report kernels' environments)
 WRITER_NAMES = ("PAYNB_DATABASE_WRITE_URL", *ALIASES["PAYNB_DATABASE_WRITE_URL"])
+#: set by ``paynb run`` in every kernel: the admin URL (``paynb db`` maintenance only) is ignored there
+NO_ADMIN_KERNEL = "PAYNB_NO_ADMIN_KERNEL"
+#: the names that carry the admin URL (removed from every kernel's environment)
+ADMIN_NAMES = ("PAYNB_DATABASE_ADMIN_URL",)
 
 SECRET_NAMES = frozenset(
     {
@@ -57,6 +62,8 @@ SECRET_NAMES = frozenset(
         "PAYNB_S3_SECRET_KEY",
         "PAYNB_HMAC_KEY",
         "PAYNB_LEDGER_URL",
+        "PAYNB_LEDGER_KEY",
+        "PAYNB_DATABASE_ADMIN_URL",
     }
 )
 
@@ -99,6 +106,8 @@ class Settings:
     database_url: Secret = field(default_factory=lambda: Secret(""))
     #: the writer role, for applies only (docs/roles.md); empty in report kernels
     database_write_url: Secret = field(default_factory=lambda: Secret(""))
+    #: a table owner's URL, used only by `paynb db` maintenance fixes (REINDEX, cancel, manual migration)
+    database_admin_url: Secret = field(default_factory=lambda: Secret(""))
     statement_timeout_ms: int = 60_000
     lock_timeout_ms: int = 5_000
     idle_in_transaction_timeout_ms: int = 60_000
@@ -116,11 +125,19 @@ class Settings:
     s3_secure: bool = False
     s3_region: str = "us-east-1"
     bucket: str = ""
+    # the pay bucket and the pre-2025-08 MinIO store as URLs (gs://..., s3://...); see paynb.store.buckets
+    bucket_url: str = ""
+    legacy_bucket_url: str = ""
+    gcs_project: str = ""
+    gcs_emulator_host: str = ""
+    google_credentials_file: str = ""  # a path; the key inside is never read by paynb itself
     legacy_settlement_bucket: str = "payment-sftp"
     legacy_ejv_bucket: str = "cgi-ejv"
     archive_url: str = ""
     ledger_url: Secret = field(default_factory=lambda: Secret(""))
     hmac_key: Secret = field(default_factory=lambda: Secret(""))
+    #: keys the ledger's hash chain (HMAC-SHA256); unlike hmac_key it never falls back to a local file
+    ledger_key: Secret = field(default_factory=lambda: Secret(""))
     data_dir: Path = field(default_factory=lambda: Path(".paynb"))
     environment: str = "local"
     sources: dict[str, str] = field(default_factory=dict, compare=False)
@@ -166,6 +183,7 @@ class Settings:
                 database=get("PAYNB_DB_NAME") or None,
             ).render_as_string(hide_password=False)
         write_url = "" if _bool(merged.get(READ_ONLY_KERNEL), False) else get("PAYNB_DATABASE_WRITE_URL")
+        admin_url = "" if _bool(merged.get(NO_ADMIN_KERNEL), False) else get("PAYNB_DATABASE_ADMIN_URL")
         if write_url:
             try:
                 make_url(write_url)
@@ -178,6 +196,7 @@ class Settings:
         return cls(
             database_url=Secret(url),
             database_write_url=Secret(write_url),
+            database_admin_url=Secret(admin_url),
             statement_timeout_ms=_int(merged, "PAYNB_STATEMENT_TIMEOUT_MS", 60_000),
             lock_timeout_ms=_int(merged, "PAYNB_LOCK_TIMEOUT_MS", 5_000),
             idle_in_transaction_timeout_ms=_int(merged, "PAYNB_IDLE_TX_TIMEOUT_MS", 60_000),
@@ -195,11 +214,17 @@ class Settings:
             s3_secure=_bool(get("PAYNB_S3_SECURE") or None, False),
             s3_region=get("PAYNB_S3_REGION", "us-east-1"),
             bucket=get("PAYNB_BUCKET"),
+            bucket_url=get("PAYNB_BUCKET_URL").strip(),
+            legacy_bucket_url=get("PAYNB_LEGACY_BUCKET_URL").strip(),
+            gcs_project=get("PAYNB_GCS_PROJECT"),
+            gcs_emulator_host=get("STORAGE_EMULATOR_HOST").strip(),
+            google_credentials_file=get("GOOGLE_APPLICATION_CREDENTIALS"),
             legacy_settlement_bucket=get("PAYNB_LEGACY_SETTLEMENT_BUCKET", "payment-sftp"),
             legacy_ejv_bucket=get("PAYNB_LEGACY_EJV_BUCKET", "cgi-ejv"),
             archive_url=get("PAYNB_ARCHIVE_URL"),
             ledger_url=Secret(get("PAYNB_LEDGER_URL")),
             hmac_key=Secret(get("PAYNB_HMAC_KEY")),
+            ledger_key=Secret(get("PAYNB_LEDGER_KEY")),
             data_dir=data_dir,
             environment=get("PAYNB_ENVIRONMENT", "local"),
             sources=sources,
@@ -231,7 +256,7 @@ class Settings:
             v = getattr(self, f.name)
             if isinstance(v, Secret) and v:
                 values.append(v.reveal())
-        for url in (self.database_url, self.database_write_url, self.ledger_url):
+        for url in (self.database_url, self.database_write_url, self.database_admin_url, self.ledger_url):
             if url:
                 try:
                     pw = make_url(url.reveal()).password
@@ -249,7 +274,7 @@ class Settings:
             if f.name == "sources":
                 continue
             v = getattr(self, f.name)
-            if f.name in ("database_url", "database_write_url", "ledger_url") and v:
+            if f.name in ("database_url", "database_write_url", "database_admin_url", "ledger_url") and v:
                 try:
                     out[f.name] = make_url(v.reveal()).render_as_string(hide_password=True)
                 except Exception:

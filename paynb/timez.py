@@ -1,10 +1,11 @@
-"""Time helpers. pay-db timestamps are naive UTC; business days and statement periods are
-Pacific (America/Vancouver) calendar dates."""
+"""Time helpers. pay-db timestamps are naive UTC; statement periods are Pacific (America/Vancouver)
+calendar dates; business days skip weekends and BC statutory holidays (``docs/business-days.md``)."""
 
 from __future__ import annotations
 
 import calendar
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 PACIFIC = ZoneInfo("America/Vancouver")
@@ -58,9 +59,39 @@ def is_month_end(day: date) -> bool:
     return (day + timedelta(days=1)).day == 1
 
 
+def utc_today() -> date:
+    """Today's UTC date: the day sbc-pay's EJV jobs date their INBOX names and effective dates by."""
+    return datetime.now(UTC).date()
+
+
+@lru_cache(maxsize=64)
+def bc_holidays(year: int) -> dict[date, str]:
+    """BC statutory holidays of ``year`` as sbc-pay's ``is_holiday`` counts them (``docs/business-days.md``):
+    the ``holidays`` package's Canada/BC calendar (public, government and optional categories, observed
+    days) plus Easter Monday, which the union recognises."""
+    import holidays
+    from holidays.constants import GOVERNMENT, OPTIONAL, PUBLIC
+
+    calendar_ = holidays.country_holidays(
+        "CA", subdiv="BC", years=year, observed=True, categories=(GOVERNMENT, OPTIONAL, PUBLIC)
+    )
+    calendar_._add_easter_monday("Easter Monday")  # what sbc-pay's util.is_holiday adds, the same way
+    return {d: str(name) for d, name in calendar_.items() if d.year == year}
+
+
+def holiday_name(day: date) -> str | None:
+    """The BC statutory holiday on ``day``, or None."""
+    return bc_holidays(day.year).get(day)
+
+
 def is_business_day(day: date) -> bool:
-    """Monday to Friday. Statutory holidays are not modelled; callers that care pass their own."""
-    return day.weekday() < 5
+    """Monday to Friday and not a BC statutory holiday (sbc-pay ``pay_api.utils.util.is_holiday``)."""
+    return day.weekday() < 5 and holiday_name(day) is None
+
+
+def nearest_business_day(day: date) -> date:
+    """``day`` if it is a business day, else the next one (sbc-pay ``get_nearest_business_day``)."""
+    return day if is_business_day(day) else next_business_day(day)
 
 
 def next_business_day(day: date) -> date:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from paynb.jobs.archive import ArchiveObject, flush_spool, spool_objects, spool_root, spooled_runs
-from paynb.jobs.ledger import open_ledger
+from paynb.ledger import open_ledger
 from paynb.settings import Settings
 from paynb.store import open_store
 

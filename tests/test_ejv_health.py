@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 from click.testing import CliRunner
 
+from paynb.context import Env
 from paynb.db import create_engine
 from paynb.ops.ejv.health import (
     FILE_ERRORED,
@@ -35,7 +36,7 @@ def engine(sandbox_db_url: str):
 
 def test_health_finds_exactly_the_scenario_rows(sandbox_db_url: str, engine) -> None:
     as_of = _as_of(sandbox_db_url)
-    report = ejv_health(3, engine=engine, as_of=as_of)
+    report = ejv_health(3, env=Env(overrides={"engine": engine}), as_of=as_of)
 
     assert report.ids(NO_FEEDBACK) == scenario(sandbox_db_url, "ejv_no_feedback", "ejv_files")
     assert report.ids(FILE_ERRORED) == scenario(sandbox_db_url, "ejv_errored_stop_ejv", "ejv_files")

@@ -1,5 +1,6 @@
-"""INBOX re-dating: the plan changes only the name and the effective dates, refuses when FEEDBACK exists or a
-file is still waiting, moves past name collisions, and apply uploads once (a re-run changes nothing)."""
+"""INBOX re-dating: the plan changes only the name and the effective dates, refuses when FEEDBACK exists, a
+file is still waiting or a copy of the batch is already out (#10's double send), moves past name
+collisions, and apply uploads once (a re-run, or a resumed killed apply, changes nothing)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,22 @@ from paynb.formats.inbox import parse_inbox
 from paynb.ops.ejv.redate import apply_redate, default_redate_date, plan_redate
 from paynb.ops.ejv.search import search_feedback
 from paynb.plan import Plan
-from paynb.timez import pacific_today
+from paynb.timez import utc_today
+from tests.fix_ledger import LedgerView
 from tests.test_ejv_support import EjvSandbox, execute, make_ejv_sandbox, query, scenario
 
 
 @pytest.fixture
-def ejv(sandbox_db_url: str, s3_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EjvSandbox:
+def ejv(
+    sandbox_db_url: str, s3_server, gcs_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> EjvSandbox:
+    """The pay bucket on GCS (as in production since 2025-08), the legacy cgi-ejv bucket on S3."""
+    return make_ejv_sandbox(sandbox_db_url, s3_server, tmp_path, monkeypatch, gcs_server)
+
+
+@pytest.fixture
+def ejv_s3(sandbox_db_url: str, s3_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EjvSandbox:
+    """The older layout: the pay bucket on S3/MinIO named by PAYNB_BUCKET."""
     return make_ejv_sandbox(sandbox_db_url, s3_server, tmp_path, monkeypatch)
 
 
@@ -185,7 +196,7 @@ def test_cli_plan_then_apply(ejv: EjvSandbox, tmp_path: Path) -> None:
     from paynb.cli import cli
 
     _file_id, file_ref = _no_feedback_file(ejv)
-    day = default_redate_date(pacific_today())
+    day = default_redate_date(utc_today())
     runner = CliRunner()
     out = tmp_path / "plan.json"
     planned = runner.invoke(
@@ -214,3 +225,88 @@ def test_cli_plan_then_apply(ejv: EjvSandbox, tmp_path: Path) -> None:
     assert again.exit_code == 0 and "nothing to do" in again.output
     wrong = runner.invoke(cli, ["ejv", "redate", "apply", "--plan", str(out), "--confirm", "abc"])
     assert wrong.exit_code != 0
+
+
+def _poller_moves(ejv: EjvSandbox, *names: str) -> None:
+    """What the SFTP poller does once it sent a file: cgi_processing/<name> -> cgi_processed/<name>."""
+    from minio.commonconfig import CopySource
+
+    from tests.test_ejv_support import _client
+
+    if ejv.gcs is not None:  # the pay bucket is on the GCS emulator
+        bucket = ejv.gcs.bucket(ejv.bucket)
+        for name in names:
+            blob = bucket.blob(f"cgi_processing/{name}")
+            bucket.copy_blob(blob, bucket, f"cgi_processed/{name}")
+            blob.delete()
+        return
+    client = _client(ejv.settings)
+    for name in names:
+        client.copy_object(
+            ejv.bucket, f"cgi_processed/{name}", CopySource(ejv.bucket, f"cgi_processing/{name}")
+        )
+        client.remove_object(ejv.bucket, f"cgi_processing/{name}")
+
+
+def test_the_double_send_is_refused(ejv: EjvSandbox, fix_ledger: LedgerView) -> None:
+    # #10: the first re-dated copy went out (the poller moved it to cgi_processed/), no FEEDBACK came yet;
+    # a new plan used to take the next second and apply uploaded the same batch again, with only a WARNING
+    _file_id, file_ref = _no_feedback_file(ejv)
+    first = _plan(ejv, file_ref)
+    (f,) = first.body["files"]
+    apply_redate(first, first.sha256, settings=ejv.settings, today=_as_of(ejv), ticket="OPS-1")
+    _poller_moves(ejv, f["target"]["name"], f["trigger"]["name"])
+
+    with pytest.raises(PlanError, match=rf"already in cgi_processed/{f['target']['name']} .*Refusing"):
+        _plan(ejv, file_ref)
+    tomorrow = default_redate_date(_as_of(ejv) + timedelta(days=1))
+    with pytest.raises(PlanError, match="no FEEDBACK has come"):
+        _plan(ejv, file_ref, new_date=tomorrow)  # another date, another name: the same batch all the same
+    with pytest.raises(InputError, match="needs --reason"):
+        _plan(ejv, file_ref, resend_anyway=True)
+    from paynb.cli import main
+
+    assert main(["ejv", "redate", "plan", file_ref]) == 1  # the CLI refuses too, with a non-zero exit
+    assert main(["ejv", "redate", "plan", file_ref, "--resend-anyway"]) == 2
+    processing = [k.key for k in ejv.store.list("cgi_processing/") if f["target"]["name"][:20] in k.key]
+    assert processing == []  # nothing went out a second time
+
+    # the confirmed first plan, applied again, finds its own copy sent and uploads nothing
+    again = apply_redate(first, first.sha256, settings=ejv.settings, today=_as_of(ejv))
+    assert again.uploaded == () and len(again.already_present) == 2
+
+    # CAS said it never arrived: an explicit, reasoned re-send is allowed and says so in the plan
+    forced = _plan(ejv, file_ref, resend_anyway=True, reason="OPS-2: CAS has no record of the first copy")
+    (g,) = forced.body["files"]
+    assert g["target"]["name"] != f["target"]["name"]
+    assert forced.body["params"]["reason"].startswith("OPS-2")
+    assert any("RESENT ANYWAY" in w and "OPS-2" in w for w in forced.warnings)
+    assert fix_ledger.finished("ejv.inbox_redate") == ["applied", "already_applied"]
+
+
+def test_a_killed_apply_resumes_without_sending_twice(ejv: EjvSandbox) -> None:
+    # killed after the INBOX upload and before its trigger; the poller then moved the INBOX on
+    _file_id, file_ref = _no_feedback_file(ejv)
+    plan = _plan(ejv, file_ref)
+    (f,) = plan.body["files"]
+    inbox = ejv.store.get(f"cgi_processed/{file_ref}")
+    redated = parse_inbox(inbox)
+    from paynb.formats.inbox import redate_inbox
+
+    ejv.put(f["target"]["key"], redate_inbox(redated, date.fromisoformat(plan.body["new_date"])).to_bytes())
+    _poller_moves(ejv, f["target"]["name"])
+
+    resumed = apply_redate(plan, plan.sha256, settings=ejv.settings, today=_as_of(ejv))
+    assert resumed.uploaded == (f["trigger"]["key"],)
+    assert resumed.already_present == (f["target"]["key"],)
+    assert ejv.store.stat(f["target"]["key"]) is None  # not sent a second time
+
+
+def test_the_apply_is_in_the_ledger_and_audited(ejv: EjvSandbox, tmp_path: Path) -> None:
+    from tests.fix_ledger import assert_apply_is_audited
+
+    _file_id, file_ref = _no_feedback_file(ejv)
+    plan = _plan(ejv, file_ref)
+    result = apply_redate(plan, plan.sha256, settings=ejv.settings, today=_as_of(ejv), ticket="OPS-4")
+    assert result.apply_id and len(result.uploaded) == 2
+    assert_apply_is_audited(result.apply_id, "ejv.inbox_redate", tmp_path)

@@ -268,3 +268,23 @@ def test_fast_scanner_agrees_with_the_strict_parser(data: bytes) -> None:
     assert (fast.error is None) == (strict.error is None)
     if fast.error is None:
         assert fast.rows == strict.rows
+
+
+def test_inbox_names_are_utc_like_payment_jobs(ejv_db_url: str) -> None:
+    # payment-jobs names INBOX files by datetime.now(tz=UTC) (docs/business-days.md): the 20:01 Pacific run
+    # is named 03:01 or 04:01 the next day, and the effective dates inside follow the name's date
+    from datetime import datetime, timedelta
+
+    from paynb.formats.inbox import parse_inbox_name
+
+    rows = query(ejv_db_url, "SELECT id, created_on, file_ref FROM ejv_files WHERE file_type = 'PAYMENT'")
+    assert rows
+    for _id, created_on, file_ref in rows:
+        _feeder, stamp = parse_inbox_name(file_ref)
+        assert stamp == created_on + timedelta(seconds=7), file_ref  # created_on is naive UTC
+        assert stamp.hour in (3, 4)
+    objects = store_objects(ejv_db_url)
+    name = sorted(r[2] for r in rows)[-1]
+    key = next(k for k in objects if k.endswith(name))
+    stamp_day = datetime.strptime(name[-14:-6], "%Y%m%d").date()
+    assert parse_inbox(objects[key]).effective_dates() == {stamp_day}

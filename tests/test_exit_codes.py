@@ -110,9 +110,27 @@ def test_a_refused_cli_apply_exits_refused(capsys) -> None:  # type: ignore[no-u
     assert error_code(CfsError("POST /oauth/token -> 401", status=401)) == exits.CREDENTIALS_REFUSED
     assert error_code(CfsError("GET /x: no answer from CFS (connect)")) == exits.UNREACHABLE
     assert error_code(DatabaseError("cannot reach pay-db at h:5432/p: timeout")) == exits.UNREACHABLE
+    from paynb.errors import AfterCommitError
+
+    assert error_code(AfterCommitError("committed the memo, not the rows")) == exits.AFTER_COMMIT
 
 
 def test_exit_codes_are_documented_in_one_place() -> None:
     doc = (Path(__file__).resolve().parents[1] / "docs" / "exit-codes.md").read_text()
     for code in exits.CODES:
         assert f"| {code} |" in doc
+
+
+def test_every_command_takes_its_codes_from_the_one_table() -> None:
+    from paynb.cli import db, invoice, jobs, pad_credit
+    from paynb.fixes import cli as fixes_cli
+
+    # one meaning per number: the table has no duplicates, and 7/8 are the fixes' refused/after-commit
+    assert len(set(exits.CODES)) == len(exits.CODES) == len(set(exits.CODES.values()))
+    assert (
+        (fixes_cli.EXIT_REFUSED, fixes_cli.EXIT_AFTER_COMMIT) == (exits.REFUSED, exits.AFTER_COMMIT) == (7, 8)
+    )
+    assert db.FINDINGS_EXIT == exits.FAILED
+    assert (invoice.UNKNOWN_IDS_EXIT, invoice.INCOMPLETE_EXIT) == (exits.BAD_INPUT, exits.INCOMPLETE)
+    assert pad_credit.EXIT_UNVERIFIED == exits.AFTER_COMMIT and pad_credit.EXIT_NOT_VERIFIED == exits.FAILED
+    assert jobs.EXIT_FAILED["refused"] == exits.REFUSED and jobs.EXIT_SECRET_LEAK == exits.SECRET_LEAK

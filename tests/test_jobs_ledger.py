@@ -16,8 +16,8 @@ from sqlalchemy.pool import NullPool
 from paynb.errors import InputError, JobError
 from paynb.ids import new_run_id
 from paynb.jobs.audit import verify
-from paynb.jobs.ledger import Ledger, ledger_url, open_ledger
 from paynb.jobs.run_record import read_record, record_bytes, record_hash, validate_record
+from paynb.ledger import Ledger, ledger_url, open_ledger
 from paynb.settings import Settings
 
 _dbs = itertools.count()
@@ -66,14 +66,19 @@ def test_appends_chain_and_verify_ok(settings: Settings, ledger: Ledger) -> None
     assert [e.run_id for e in ledger.entries()] == [first.run_id, second.run_id]
     assert ledger.find_run(second.run_id[:13]).run_id == second.run_id
     results = verify(all=True, settings=settings, ledger=ledger)
-    assert [(r.state, r.detail) for r in results] == [("ok", "nothing archived (no archive)")] * 2
+    assert [(r.state, r.detail) for r in results if r.kind == "run"] == [
+        ("ok", "nothing archived (no archive)")
+    ] * 2
+    assert all(r.ok for r in results)
 
 
 def test_deleting_a_ledger_row_breaks_the_chain(settings: Settings, ledger: Ledger) -> None:
     runs = [ledger.append(make_record()) for _ in range(3)]
     with sqlite3.connect(Path(settings.data_dir) / "ledger.sqlite") as db:
-        db.execute("DELETE FROM paynb_runs WHERE run_id = ?", (runs[1].run_id,))
-    states = {r.run_id: r.state for r in verify(all=True, settings=settings, ledger=ledger)}
+        db.execute("DELETE FROM paynb_ledger WHERE ref = ?", (runs[1].run_id,))
+    states = {
+        r.run_id: r.state for r in verify(all=True, settings=settings, ledger=ledger) if r.kind == "run"
+    }
     assert states == {runs[0].run_id: "ok", runs[2].run_id: "chain_broken"}
     assert verify(runs[2].run_id, settings=settings, ledger=ledger)[0].state == "chain_broken"
 
@@ -81,12 +86,12 @@ def test_deleting_a_ledger_row_breaks_the_chain(settings: Settings, ledger: Ledg
 def test_editing_a_ledger_row_is_tampering(settings: Settings, ledger: Ledger) -> None:
     run = ledger.append(make_record(rows_affected=1))
     with sqlite3.connect(Path(settings.data_dir) / "ledger.sqlite") as db:
-        text = db.execute("SELECT record FROM paynb_runs").fetchone()[0]
+        text = db.execute("SELECT record FROM paynb_ledger").fetchone()[0]
         db.execute(
-            "UPDATE paynb_runs SET record = ?", (text.replace('"rows_affected":1', '"rows_affected":0'),)
+            "UPDATE paynb_ledger SET record = ?", (text.replace('"rows_affected":1', '"rows_affected":0'),)
         )
-    [result] = verify(run.run_id, settings=settings, ledger=ledger)
-    assert result.state == "tampered" and "record_hash" in result.detail
+    result, _ledger = verify(run.run_id, settings=settings, ledger=ledger)
+    assert result.state == "tampered" and "does not match its hash" in result.detail
 
 
 def test_parallel_appends_keep_one_intact_chain(settings: Settings, ledger: Ledger) -> None:
@@ -117,7 +122,7 @@ def test_idempotency_key_is_unique_for_successful_applies(ledger: Ledger) -> Non
 
 def test_invalid_records_are_refused_before_writing(ledger: Ledger) -> None:
     with pytest.raises(JobError, match="run record field status"):
-        ledger.append(make_record(status="maybe"))
+        ledger.append(make_record(status="maybe"), validate=validate_record)
     with pytest.raises(JobError, match="newer than this paynb"):
         validate_record(make_record(schema_version=2))
     assert ledger.entries() == []

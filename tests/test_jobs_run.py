@@ -18,7 +18,7 @@ from paynb.cli import main
 from paynb.errors import InputError, SecretLeak
 from paynb.jobs import run_notebook, verify
 from paynb.jobs.archive import flush_spool, spooled_runs
-from paynb.jobs.ledger import open_ledger
+from paynb.ledger import open_ledger
 from paynb.sandbox.postgres import free_port
 from paynb.settings import Settings
 from paynb.store import open_store
@@ -55,9 +55,12 @@ def test_success_run_records_redacts_and_archives(settings: Settings) -> None:
     assert rec["parameters"]["amount"] == "12.50" and rec["parameters"]["as_of"] == "2026-02-28"
     assert set(rec["parameters_hmac"]) == set(rec["parameters"])
     assert rec["defaults"] == ["mode"]
-    assert rec["rows_affected"] == 7 and rec["dry_run"] is False
+    # rows_affected is what paynb's applies counted (none here); the notebook's 7 is only a claim
+    assert rec["rows_affected"] == 0 and rec["reported"]["claimed_rows_affected"] == 7
+    assert rec["dry_run"] is False
     assert rec["summary"] == {"methods": ["PAD", "EFT"], "amount": "12.50"} and rec["reported"] == {
-        "label": "0042"
+        "label": "0042",
+        "claimed_rows_affected": 7,
     }
     assert rec["notebook"]["sha256"] == hashlib.sha256((NOTEBOOKS / "success.ipynb").read_bytes()).hexdigest()
     assert rec["kernel"] == "paynb-current-env" and rec["idempotency_key"] == "success-test:1"
@@ -76,7 +79,7 @@ def test_success_run_records_redacts_and_archives(settings: Settings) -> None:
     assert f"run {result.run_id}" in stdout and "label '0042' as_of 2026-02-28 amount 12.50" in stdout
     assert hashlib.sha256(objects["notebook.ipynb"]).hexdigest() == rec["output"]["notebook_sha256"]
 
-    [ok] = verify(result.run_id, settings=settings)
+    ok, _chain = verify(result.run_id, settings=settings)
     assert ok.state == "ok", ok.detail
     with pytest.raises(InputError, match="already succeeded") as info:
         run_notebook(NOTEBOOKS / "success.ipynb", settings=settings, idempotency_key="success-test:1")
@@ -88,7 +91,7 @@ def test_success_run_records_redacts_and_archives(settings: Settings) -> None:
         / rec["archive"]["objects"]["notebook.ipynb"]["key"]
     )
     path.write_bytes(path.read_bytes().replace(b"0042", b"0043"))
-    [bad] = verify(result.run_id, settings=settings)
+    bad, _chain = verify(result.run_id, settings=settings)
     assert bad.state == "tampered" and "notebook.ipynb" in bad.detail
     path.unlink()
     assert verify(result.run_id, settings=settings)[0].state == "missing"
@@ -127,12 +130,14 @@ def test_secret_in_an_output_is_caught_and_nothing_is_archived(
     with pytest.raises(SecretLeak, match="cell 1") as info:
         run_notebook(NOTEBOOKS / "secret_output.ipynb", settings=leaky)
     assert SECRET not in str(info.value)
-    [entry] = open_ledger(leaky).entries()
+    started, entry = open_ledger(leaky).entries()
+    assert started.event == "started" and entry.event == "finished"
     assert entry.record["failure_kind"] == "secret_leak" and entry.record["archive"] is None
     assert entry.record["failure_detail"]["cells"] == [1]
     assert SECRET not in entry.raw_record
     archive = tmp_path / "data" / "archive"
-    assert not archive.exists() or not any(p.is_file() for p in archive.rglob("*"))
+    # only the chain head's anchor (of the run-started entry) is in the archive, no run object
+    assert not archive.exists() or not any(p.is_file() for p in (archive / "runs").rglob("*"))
     assert not any(SECRET.encode() in p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file())
 
 
@@ -156,7 +161,7 @@ def test_s3_archive_uses_versions_and_verify_catches_an_overwrite(
     assert set(delivered) == {"notebook.ipynb", "notebook.html", "record.json"}
     assert verify(result.run_id, settings=s3_settings)[0].state == "ok"
     store.put(key, b"<html>rewritten</html>", overwrite=True)  # a new version over the evidence
-    [bad] = verify(result.run_id, settings=s3_settings)
+    bad, _chain = verify(result.run_id, settings=s3_settings)
     assert bad.state == "tampered" and "newer version" in bad.detail
 
 
@@ -170,7 +175,7 @@ def test_s3_outage_spools_the_run_and_flush_delivers_it(
     assert result.record["archive"]["state"] == "spooled"
     [manifest] = spooled_runs(down)
     assert manifest["run_id"] == result.run_id and len(manifest["objects"]) == 3
-    [pending] = verify(result.run_id, settings=down)
+    pending, _chain = verify(result.run_id, settings=down)
     assert pending.state == "missing" and "spool" in pending.detail
 
     [still_down] = flush_spool(down, open_ledger(down))
@@ -181,6 +186,38 @@ def test_s3_outage_spools_the_run_and_flush_delivers_it(
     assert verify(result.run_id, settings=s3_settings)[0].state == "ok"
 
 
+def test_gcs_archive_uses_generations_and_verify_catches_an_overwrite(
+    gcs_settings: Settings, gcs_store_url: str
+) -> None:
+    result = run_notebook(
+        NOTEBOOKS / "success.ipynb", {"invoice_id": "1"}, settings=gcs_settings, archive_url=gcs_store_url
+    )
+    assert result.ok and result.archive_state == "archived"
+    assert result.archive_url.startswith(gcs_store_url + "/runs/")
+    objects = result.record["archive"]["objects"]
+    assert all(o["version_id"] for o in objects.values())  # GCS generations
+    assert verify(result.run_id, settings=gcs_settings)[0].state == "ok"
+    store = open_store(gcs_store_url, gcs_settings)
+    store.put(objects["notebook.html"]["key"], b"<html>rewritten</html>", overwrite=True)
+    bad = verify(result.run_id, settings=gcs_settings)[0]
+    # the emulator's on-disk back end keeps no older generations, so the recorded one is gone (a prod
+    # archive bucket with a locked retention policy refuses the overwrite in the first place)
+    assert bad.state == "missing" and "is gone" in bad.detail
+
+
+def test_gcs_outage_spools_the_run_and_flush_delivers_it(
+    gcs_env: dict[str, str], gcs_settings: Settings, gcs_store_url: str
+) -> None:
+    down = Settings.load(
+        env={**gcs_env, "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{free_port()}"}, dotenv=None
+    )
+    result = run_notebook(NOTEBOOKS / "success.ipynb", settings=down, archive_url=gcs_store_url)
+    assert result.ok and result.archive_state == "spooled" and "unreachable" in result.spool_reason
+    [flushed] = flush_spool(gcs_settings, open_ledger(gcs_settings))  # the emulator is back
+    assert flushed.done and sorted(flushed.delivered) == ["notebook.html", "notebook.ipynb", "record.json"]
+    assert verify(result.run_id, settings=gcs_settings)[0].state == "ok"
+
+
 def test_parallel_runs_get_distinct_ids_and_an_intact_chain(settings: Settings) -> None:
     def run(n: int):  # type: ignore[no-untyped-def]
         return run_notebook(NOTEBOOKS / "success.ipynb", {"invoice_id": str(n)}, settings=settings)
@@ -189,19 +226,18 @@ def test_parallel_runs_get_distinct_ids_and_an_intact_chain(settings: Settings) 
         results = list(pool.map(run, range(3)))
     assert all(r.ok for r in results)
     assert len({r.run_id for r in results}) == 3
-    assert sorted(r.record["rows_affected"] for r in results) == [0, 1, 2]
+    assert sorted(r.record["reported"].get("claimed_rows_affected", 0) for r in results) == [0, 1, 2]
     checks = verify(all=True, settings=settings)
-    assert [c.state for c in checks] == ["ok"] * 3
-    # deleting the middle ledger row breaks the chain at the next run; the orphaned archive is noticed too
-    entries = open_ledger(settings).entries()
+    assert [c.state for c in checks if c.kind == "run"] == ["ok"] * 3 and all(c.ok for c in checks)
+    # deleting a run's record breaks the chain at the next entry (or, at the tail, against the newest
+    # anchor); the run whose record is gone while its archive holds one is noticed too
+    runs = open_ledger(settings).runs()
     with sqlite3.connect(Path(settings.data_dir) / "ledger.sqlite") as db:
-        db.execute("DELETE FROM paynb_runs WHERE run_id = ?", (entries[1].run_id,))
-    states = {c.run_id: c.state for c in verify(all=True, settings=settings)}
-    assert states == {
-        entries[0].run_id: "ok",
-        entries[1].run_id: "chain_broken",
-        entries[2].run_id: "chain_broken",
-    }
+        db.execute("DELETE FROM paynb_ledger WHERE ref = ? AND event = 'finished'", (runs[1].run_id,))
+    checks = verify(all=True, settings=settings)
+    states = {c.run_id: c.state for c in checks if c.kind == "run"}
+    assert states[runs[1].run_id] == "chain_broken"
+    assert "chain_broken" in [c.state for c in checks if c.run_id != runs[1].run_id]
 
 
 def test_cli_run_list_show_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]

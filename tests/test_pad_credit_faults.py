@@ -22,11 +22,13 @@ from pathlib import Path
 
 import pytest
 
+from paynb import ledger as intents
 from paynb.errors import CfsError
-from paynb.ops.pad import intents
 from paynb.ops.pad.credit import STEPS, ApplyResult, apply_partial_credit, plan_partial_credit
 from paynb.plan import Plan
 from tests.test_pad_credit_support import CFS_ID, CFS_SECRET, CONNECTOR, CreditWorld, open_world
+
+pytestmark = pytest.mark.faults  # a fault campaign: not in `make test-fast`
 
 SEQUENCES = int(os.environ.get("CREDIT_FAULT_SEQUENCES", "60"))
 SEED = int(os.environ.get("CREDIT_FAULT_SEED", "20260301"))

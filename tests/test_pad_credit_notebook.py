@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from paynb.errors import ConfirmMismatch
 from paynb.jobs import run_notebook
 from paynb.settings import Settings
 from paynb.store import open_store
@@ -100,12 +101,21 @@ def test_dry_run_then_apply_on_the_sandbox(
     tmp_path: Path,
 ) -> None:  # fmt: skip
     """Defaults (dry run, the sandbox's candidate invoice), then an apply through ``paynb run``."""
+    from paynb.sandbox.scenarios import scenario_ids
+
+    eng = sa.create_engine(sandbox_db_url, poolclass=NullPool)
+    try:
+        with eng.connect() as conn:  # the sandbox side knows its candidate; ops does not
+            invoice_id = scenario_ids(conn, "pad_partial_credit_candidate", "invoices")[0]
+    finally:
+        eng.dispose()
     dry_out = tmp_path / "dry.ipynb"
-    dry = run_headless(NOTEBOOK, dry_out)
+    dry = run_headless(NOTEBOOK, dry_out, invoice_id=invoice_id)
     text = text_of(dry, html=True)
     sha = re.search(r"plan sha256:\s+([0-9a-f]{64})", text)
     assert sha, text[:2000]
-    assert "Changes, before → after" in text and "pad_credit" in text and "CFS credit memo" in text
+    # the common fix helper (paynb.fixes.widgets) shows the changes and the sha256
+    assert f"Plan sha256: `{sha[1]}`" in text and "pad_credit" in text and "CFS credit memo" in text
     assert (
         f"Dry run: nothing was changed. To apply, run again with dry_run=False and confirm={sha[1]}" in text
     )
@@ -115,17 +125,19 @@ def test_dry_run_then_apply_on_the_sandbox(
     )
     assert_no_secrets(dry, sandbox_env)
 
-    params = {"dry_run": False, "confirm": sha[1]}
+    params = {"invoice_id": invoice_id, "dry_run": False, "confirm": sha[1]}
     result = run_notebook(NOTEBOOK, {k: str(v) for k, v in params.items()}, settings=sandbox_settings,
                           archive_url=s3_store_url, cwd=ROOT)  # fmt: skip
     assert result.ok, result.message
     rec = result.record
-    assert rec["dry_run"] is False and rec["plan_sha256"] == sha[1] and rec["rows_affected"] >= 4
+    # rows_affected is what paynb's apply (through apply_fix, in the ledger) counted; the notebook agrees
+    assert rec["dry_run"] is False and rec["plan_sha256"] == sha[1] and rec["rows_affected"] >= 5
+    assert "claimed_rows_affected" not in rec.get("reported", {})
     assert rec["idempotency_key"].startswith("pcr-")
     store = open_store(rec["archive"]["url"], sandbox_settings)
     applied = nbformat.reads(store.get(f"{rec['archive']['prefix']}/notebook.ipynb").decode(), as_version=4)
     text = text_of(applied, html=True)
-    assert f"Confirmed with sha256 {sha[1]}" in text
+    assert "Applied: applied," in text and "paynb runs show" in text
     assert "Result: applied (verified)" in text
     assert "pad_credit" in text and "invoice_status_code" in text and "refund_date" in text
     assert_no_secrets(applied, sandbox_env)
@@ -141,14 +153,19 @@ def test_dry_run_then_apply_on_the_sandbox(
 
 
 def test_headless_needs_the_confirm_hash_and_the_button_applies(
-    world: CreditWorld, env: dict[str, str]
+    world: CreditWorld, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from paynb.ops.pad import credit_view as cv
+    from paynb.ops.pad import view as cv
 
-    planned = cv.notebook_plan(cv.resolve_invoice(0), "1.25", "button test", "NB-2")
+    planned = cv.notebook_plan(cv.resolve_invoice(world.ids["pad"]["id"]), "1.25", "button test", "NB-2")
     assert planned.plan is not None and planned.invoice_id == world.ids["pad"]["id"]
     assert cv.confirm_and_apply(planned, dry_run=True, confirm=planned.plan.sha256).state == "dry_run"
-    assert cv.confirm_and_apply(planned, dry_run=False, confirm="0" * 64).state == "mismatch"
+    with pytest.raises(ConfirmMismatch):  # a wrong confirm fails the cell (and a headless run) outright
+        cv.confirm_and_apply(planned, dry_run=False, confirm="0" * 64)
+    with monkeypatch.context() as m:  # headless (paynb run) with no confirm: the run fails, nothing applied
+        m.setenv("PAYNB_HEADLESS", "1")
+        with pytest.raises(ConfirmMismatch):
+            cv.confirm_and_apply(planned, dry_run=False, confirm="")
     waiting = cv.confirm_and_apply(planned, dry_run=False, confirm="")
     assert waiting.state == "waiting" and waiting.result is None
     assert world.memos() == [] and world.snapshot()["credits"] == 0  # nothing without a confirmation

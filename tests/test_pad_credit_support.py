@@ -224,7 +224,7 @@ def _invoice(
     return {"id": inv, "lines": line_ids, "number": number, "total": total}
 
 
-def seed_credit_data(url: str) -> dict[str, Any]:
+def seed_credit_data(url: str, extra_invoices: int = EXTRA_PAD_INVOICES) -> dict[str, Any]:
     """The hand-made pay-db of the credit tests. Returns named ids."""
     eng = sa.create_engine(url, poolclass=NullPool)
     ids: dict[str, Any] = {}
@@ -277,7 +277,7 @@ def seed_credit_data(url: str) -> dict[str, Any]:
             ids["pad"] = _invoice(c, status="PAID", lines=two_lines, ref_status="COMPLETED", **common)
             ids["pad_extra"] = [
                 _invoice(c, status="PAID", lines=two_lines, ref_status="COMPLETED", **common)
-                for _ in range(EXTRA_PAD_INVOICES)
+                for _ in range(extra_invoices)
             ]
             ids["pad_gst"] = _invoice(
                 c, status="PAID", ref_status="COMPLETED",
@@ -305,7 +305,7 @@ def seed_credit_data(url: str) -> dict[str, Any]:
                                          lines=two_lines, ref_status="COMPLETED", site=None)  # fmt: skip
             c.execute(
                 sa.text("INSERT INTO paynb_sandbox.scenarios (name, description, runbook_ref, table_name, ids) "
-                        "VALUES ('pad_partial_credit_candidate', 'test candidate', 'pay-domain §2.5', 'invoices', :ids)"),
+                        "VALUES ('pad_partial_credit_candidate', 'test candidate', 'docs/pad-credit.md', 'invoices', :ids)"),
                 {"ids": [ids["pad"]["id"]]},
             )  # fmt: skip
     finally:
@@ -327,9 +327,11 @@ def credit_settings(db_url: str, cfs_url: str, data_dir: Path) -> Settings:
     )
 
 
-def open_world(empty_db_url: str, tmp_path: Path) -> Iterator[CreditWorld]:
+def open_world(
+    empty_db_url: str, tmp_path: Path, extra_invoices: int = EXTRA_PAD_INVOICES
+) -> Iterator[CreditWorld]:
     """Body of the ``world`` fixture of each credit test module: ``yield from open_world(...)``."""
-    ids = seed_credit_data(empty_db_url)
+    ids = seed_credit_data(empty_db_url, extra_invoices)
     server = start_cfs_server(
         CfsState.from_database(empty_db_url), credentials={CFS_ID: CFS_SECRET}, pay_connector=CONNECTOR
     )

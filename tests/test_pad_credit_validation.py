@@ -15,7 +15,6 @@ from paynb.ops.pad.credit import (
     apply_partial_credit,
     idempotency_key,
     plan_partial_credit,
-    sandbox_candidate_invoice,
 )
 from paynb.ops.pad.credit_lines import LineFacts, normalize_lines, parse_amount, spread_amount
 from paynb.plan import Plan
@@ -225,12 +224,43 @@ def test_plan_is_stable_and_read_only(world: CreditWorld) -> None:
     assert w.snapshot() == before
 
 
-def test_sandbox_candidate(world: CreditWorld) -> None:
-    assert sandbox_candidate_invoice(settings=world.settings) == world.ids["pad"]["id"]
-    from dataclasses import replace
+def test_candidate_invoice_comes_from_the_sandbox_side(world: CreditWorld) -> None:
+    """ops no longer reads the sandbox's scenarios: the lookup is the sandbox's, the notebook takes a parameter."""
+    import sqlalchemy as sa
 
-    with pytest.raises(InputError, match="invoice_id is required"):
-        sandbox_candidate_invoice(settings=replace(world.settings, environment="prod"))
+    from paynb.ops.pad.view import resolve_invoice
+    from paynb.sandbox.scenarios import scenario_ids
+
+    eng = world.admin()
+    try:
+        with eng.connect() as conn:
+            assert scenario_ids(conn, "pad_partial_credit_candidate", "invoices") == [world.ids["pad"]["id"]]
+    finally:
+        eng.dispose()
+    assert resolve_invoice(world.ids["pad"]["id"]) == world.ids["pad"]["id"]
+    with pytest.raises(InputError, match="invoice_id.*paynb sandbox scenarios"):
+        resolve_invoice(0)
+    assert "sandbox" not in Path("paynb/ops/pad/credit_plan.py").read_text().split('"""', 2)[2]
+    del sa
+
+
+@pytest.mark.parametrize("text", ["$1.00", "1.00$", "CAD 1.00", "1.00 CAD", "1,000.00", "€1"])
+def test_amount_with_a_currency_sign_or_separator_is_refused(text: str) -> None:
+    with pytest.raises(InputError, match="field 'amount'.*(currency sign|comma)"):
+        parse_amount(text, "amount")
+
+
+def test_cli_refuses_a_dollar_amount(
+    world: CreditWorld, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from paynb.cli import main
+
+    monkeypatch.setenv("PAYNB_DATABASE_URL", world.db_url)
+    monkeypatch.setenv("PAYNB_ENV_FILE", str(tmp_path / "none.env"))
+    before = world.snapshot()
+    code = main(["pad", "credit", "plan", "--invoice", str(world.ids["pad"]["id"]), "--amount", "$1.00",
+                 "--reason", "r", "--ticket", "T-1"])  # fmt: skip
+    assert code == 2 and world.snapshot() == before
 
 
 # -- pure rules --------------------------------------------------------------------------------------------------

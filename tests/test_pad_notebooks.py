@@ -6,12 +6,13 @@ import re
 from pathlib import Path
 
 import nbformat
+import papermill
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from paynb.settings import Settings
-from paynb.store import open_store
+from paynb.store import pay_bucket
 from tests.notebook_runner import run_headless as run
 from tests.notebook_runner import text_of
 
@@ -75,7 +76,7 @@ def test_triage_notebook_picker_does_not_block(sandbox_env: dict[str, str], tmp_
 def test_replay_notebook_plans_the_nsf_file(sandbox_env: dict[str, str], tmp_path: Path) -> None:
     key = nsf_file_key(sandbox_env["PAYNB_DATABASE_URL"])
     settings = Settings.load(env=sandbox_env, dotenv=None)
-    store = open_store(f"s3://{settings.bucket}", settings)
+    store = pay_bucket(settings)
     before = [o.key for o in store.list("ar/")]
     nb = run(REPLAY, tmp_path / "replay.ipynb", file=key)
     text = text_of(nb, html=True)
@@ -85,8 +86,15 @@ def test_replay_notebook_plans_the_nsf_file(sandbox_env: dict[str, str], tmp_pat
     assert [o.key for o in store.list("ar/")] == before
     sha = re.search(r"plan sha256: ([0-9a-f]{64})", text).group(1)
 
-    written = text_of(run(REPLAY, tmp_path / "written.ipynb", file=key, write_filtered=True), html=True)
-    assert f"plan sha256: {sha}" in written and "[written]" in written
+    with pytest.raises(papermill.PapermillExecutionError):  # a wrong confirm fails the run, writes nothing
+        run(REPLAY, tmp_path / "refused.ipynb", file=key, dry_run=False, confirm="0" * 64)
+    assert [o.key for o in store.list("ar/")] == before
+    written = text_of(
+        run(REPLAY, tmp_path / "written.ipynb", file=key, dry_run=False, confirm=sha), html=True
+    )
+    assert (
+        "filtered CSV ar/" in written and "written" in written and "gcloud pubsub topics publish" in written
+    )
     new = set(o.key for o in store.list("ar/")) - set(before)
     assert len(new) == 1 and ".replay-" in new.pop()
 

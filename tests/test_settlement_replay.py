@@ -1,5 +1,5 @@
-"""The settlement replay planner: read-only plans over real PostgreSQL and moto S3; the filtered CSV is the
-only write and only on request."""
+"""The settlement replay: read-only plans over real PostgreSQL and moto S3, and the ``settlement.replay`` fix
+that writes the filtered CSV once after a confirm and closes the original's guard row (#13 item 3)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from paynb.errors import InputError, ParseError
+from paynb.errors import ConfirmMismatch, InputError, ParseError, StalePlanError
 from paynb.formats.settlement_csv import SettlementRow, parse_settlement_csv
-from paynb.ops.settlements import EVENT_TYPE, plan_replay
-from paynb.store import open_store
+from paynb.ops.settlements import EVENT_TYPE, apply_replay, guard_state, plan_replay
+from paynb.store import open_store, pay_bucket
 from tests import pad_scenarios
+from tests.fix_ledger import LedgerView
 from tests.pad_scenarios import PadEnv, day_name, padp
 
 pad_env = pad_scenarios.pad_env  # the fixture
@@ -37,7 +38,7 @@ def _plan(pad: PadEnv, ref: str, **kwargs):
 def test_nsf_rows_are_flagged_and_left_out_of_the_filtered_csv(pad_env: PadEnv) -> None:
     plan = _plan(pad_env, NSF_FILE)
     body = plan.body
-    assert plan.kind == "settlement_replay"
+    assert plan.kind == "settlement.replay"
     by_line = {r["line"]: r for r in body["rows"]}
     assert [by_line[n]["disposition"] for n in (2, 3, 4, 5)] == [
         "already_applied",
@@ -70,7 +71,11 @@ def test_nsf_rows_are_flagged_and_left_out_of_the_filtered_csv(pad_env: PadEnv) 
     assert filtered["file_name"] in body["gcloud_command"]
     change = body["guard_change"]
     assert change["statements"] == [] and change["published_file"] == filtered["file_name"]
-    assert "do not publish it" in change["original"]["note"]
+    assert "inserts its guard row" in change["original"]["note"]
+    (insert,) = change["original"]["statements"]
+    assert insert["sql"].startswith("INSERT INTO cas_settlements") and insert["params"] == {
+        "file_name": day_name(10)
+    }
 
 
 def test_dry_run_writes_nothing_and_the_hash_is_stable(pad_env: PadEnv) -> None:
@@ -81,23 +86,76 @@ def test_dry_run_writes_nothing_and_the_hash_is_stable(pad_env: PadEnv) -> None:
     assert _keys(pad_env) == before
 
 
-def test_write_filtered_writes_a_new_object_with_only_the_safe_rows(pad_env: PadEnv) -> None:
-    dry = _plan(pad_env, NSF_FILE)
-    written = _plan(pad_env, NSF_FILE, write_filtered=True)
-    assert written.sha256 == dry.sha256  # writing does not change the plan
-    filtered = written.body["filtered_csv"]
+def _query(pad: PadEnv, sql: str, **params) -> list[tuple]:
+    import sqlalchemy as sa
+
+    with pad.world.engine.connect() as c:
+        return [tuple(r) for r in c.execute(sa.text(sql), params)]
+
+
+def _apply(pad: PadEnv, plan, confirm=None, **kw):
+    return apply_replay(plan, plan.sha256 if confirm is None else confirm, settings=pad.settings, **kw)
+
+
+def _guards(pad: PadEnv, name: str) -> list[tuple]:
+    return _query(
+        pad, "SELECT id, processed_on FROM cas_settlements WHERE file_name = :f ORDER BY id", f=name
+    )
+
+
+def test_write_filtered_without_a_confirm_writes_nothing(pad_env: PadEnv) -> None:
+    before = _keys(pad_env)
+    with pytest.raises(InputError, match="needs a reviewed plan and its confirm hash"):
+        _plan(pad_env, NSF_FILE, write_filtered=True)
+    plan = _plan(pad_env, NSF_FILE)
+    with pytest.raises(ConfirmMismatch):
+        _apply(pad_env, plan, confirm="")
+    with pytest.raises(ConfirmMismatch):
+        _apply(pad_env, plan, confirm="0" * 64)
+    assert _keys(pad_env) == before and _guards(pad_env, day_name(10)) == []
+
+
+def test_apply_writes_a_new_object_with_only_the_safe_rows_once(
+    pad_env: PadEnv, fix_ledger: LedgerView
+) -> None:
+    plan = _plan(pad_env, NSF_FILE)
+    result = _apply(pad_env, plan, ticket="OPS-7", reason="rows never applied")
+    assert result.outcome.status == "applied" and result.outcome.detail["written"] is True
+    filtered = plan.body["filtered_csv"]
     store = _store(pad_env)
     data = store.get(filtered["key"])
     assert store.stat(filtered["key"]).sha256 == filtered["sha256"] and len(data) == filtered["bytes"]
     parsed = parse_settlement_csv(data, file=filtered["key"])
     assert [r.target_transaction_number for r in parsed.rows] == ["REG00300001"]
     assert not parsed.nsf_risk_rows()
-    original = store.get(NSF_FILE)
-    assert len(parse_settlement_csv(original).rows) == 4  # the original is untouched
-    # again: same plan, same object, nothing overwritten
-    again = _plan(pad_env, NSF_FILE, write_filtered=True)
-    assert again.sha256 == dry.sha256
+    assert len(parse_settlement_csv(store.get(NSF_FILE)).rows) == 4  # the original is untouched
+    assert result.outcome.detail["queue_message"]["data"]["fileName"] == filtered["file_name"]
+    # the original never reached pay-queue: it is now guarded (and processed), so it is never taken whole
+    ((_gid, processed_on),) = _guards(pad_env, day_name(10))
+    assert processed_on is not None
+    # the same plan again: the data changed (the guard row), so it is refused; a fresh plan has nothing to do
+    with pytest.raises(StalePlanError):
+        _apply(pad_env, plan)
+    fresh = _plan(pad_env, NSF_FILE)
+    assert (
+        fresh.body["guard"]["state"] == "processed" and fresh.body["filtered_csv"]["key"] == filtered["key"]
+    )
+    again = _apply(pad_env, fresh)
+    assert again.outcome.status == "already_applied" and again.outcome.rows_affected == 0
     assert sum(1 for k in _keys(pad_env) if ".replay-" in k) == 1
+    assert len(_guards(pad_env, day_name(10))) == 1
+    assert fix_ledger.finished("settlement.replay") == ["applied", "already_applied"]
+
+
+def test_apply_refuses_another_object_at_the_new_name(pad_env: PadEnv) -> None:
+    plan = _plan(pad_env, NSF_FILE)
+    key = plan.body["filtered_csv"]["key"]
+    _store(pad_env).put(key, b"someone else's file\n")
+    from paynb.errors import StoreError
+
+    with pytest.raises(StoreError, match="already exists with other content"):
+        _apply(pad_env, plan)
+    assert _store(pad_env).get(key) == b"someone else's file\n" and _guards(pad_env, day_name(10)) == []
 
 
 def test_midway_failure_shows_the_guard_row(pad_env: PadEnv) -> None:
@@ -109,7 +167,29 @@ def test_midway_failure_shows_the_guard_row(pad_env: PadEnv) -> None:
     assert any("processed_on is NULL" in w for w in plan.warnings)
     assert plan.body["counts"]["apply"] == 1
     assert plan.body["filtered_csv"]["header_style"] == "parser"  # the header is kept as CAS wrote it
-    assert "keep this row" in plan.body["guard_change"]["original"]["note"]
+    assert "sets processed_on" in plan.body["guard_change"]["original"]["note"]
+
+
+def test_a_replayed_file_is_no_longer_flagged_unprocessed(pad_env: PadEnv, fix_ledger: LedgerView) -> None:
+    # #13 item 3: the original's row (processed_on NULL) kept flagging the file after a replay
+    name = day_name(8)
+    unprocessed = "SELECT file_name FROM cas_settlements WHERE processed_on IS NULL ORDER BY file_name"
+    assert (name,) in _query(pad_env, unprocessed)
+    plan = _plan(pad_env, f"ar/{name}")
+    (finish,) = plan.body["guard_change"]["original"]["statements"]
+    assert finish["sql"].startswith("UPDATE cas_settlements SET processed_on")
+    result = _apply(pad_env, plan, ticket="OPS-8")
+    assert result.outcome.rows_affected == 1
+    assert (name,) not in _query(pad_env, unprocessed)  # what the monitors ask
+    rows = _query(pad_env, "SELECT id, file_name, received_on, processed_on FROM cas_settlements WHERE file_name = :f",
+                               f=name)  # fmt: skip
+    assert len(rows) == 1  # the row stays: pay-queue still skips the unfiltered original
+    assert guard_state(
+        [dict(zip(("id", "file_name", "received_on", "processed_on"), rows[0], strict=True))]
+    ) == ("processed")
+    # triage's view of the replay file: published by nobody yet, so it is the one to publish
+    fresh = _plan(pad_env, f"ar/{name}")
+    assert fresh.body["guard"]["state"] == "processed"
 
 
 def test_an_earlier_publish_of_the_filtered_file_gets_a_delete(pad_env: PadEnv) -> None:
@@ -122,6 +202,9 @@ def test_an_earlier_publish_of_the_filtered_file_gets_a_delete(pad_env: PadEnv) 
     assert stmt["params"] == {"id": guard_id, "file_name": name}
     assert stmt["row"]["id"] == guard_id and stmt["row"]["processed_on"] is None
     assert plan.sha256 != first.sha256
+    result = _apply(pad_env, plan)
+    assert result.outcome.rows_affected == 2  # the stale row of the filtered file, and the original's
+    assert _guards(pad_env, name) == []
 
 
 def test_legacy_bucket_and_bare_names(pad_env: PadEnv) -> None:
@@ -186,7 +269,7 @@ def test_account_mismatch_and_other_row_kinds(pad_env: PadEnv, tmp_path: Path) -
 def test_missing_file_is_a_clear_error(pad_env: PadEnv) -> None:
     before = _keys(pad_env)
     with pytest.raises(InputError, match="settlement file not found") as err:
-        _plan(pad_env, "ar/BCR_PAYMENT_APPL_19990101.csv", write_filtered=True)
+        _plan(pad_env, "ar/BCR_PAYMENT_APPL_19990101.csv")
     assert "ar/BCR_PAYMENT_APPL_19990101.csv" in str(err.value)
     with pytest.raises(InputError, match="not found"):
         _plan(pad_env, "BCR_PAYMENT_APPL_19990101.csv")
@@ -196,23 +279,23 @@ def test_missing_file_is_a_clear_error(pad_env: PadEnv) -> None:
 def test_non_csv_input_is_a_parse_error_and_nothing_is_written(pad_env: PadEnv, tmp_path: Path) -> None:
     before = _keys(pad_env)
     with pytest.raises(ParseError, match="missing required column") as err:
-        _plan(pad_env, "ar/notes_20990101.csv", write_filtered=True)
+        _plan(pad_env, "ar/notes_20990101.csv")
     assert "ar/notes_20990101.csv" in str(err.value)
     binary = tmp_path / "picture.csv"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
     with pytest.raises(ParseError, match="not valid utf-8"):
-        _plan(pad_env, str(binary), write_filtered=True)
+        _plan(pad_env, str(binary))
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
     with pytest.raises(ParseError, match="empty file"):
-        _plan(pad_env, str(empty), write_filtered=True)
+        _plan(pad_env, str(empty))
     with pytest.raises(InputError, match="folder"):
         _plan(pad_env, str(tmp_path))
     assert _keys(pad_env) == before
 
 
 # -- CLI -----------------------------------------------------------------------------------------------------
-def test_cli_plan_replay(pad_env: PadEnv) -> None:
+def test_cli_plan_replay(pad_env: PadEnv, tmp_path: Path) -> None:
     from paynb.cli import cli
 
     expected = _plan(pad_env, NSF_FILE)
@@ -229,9 +312,23 @@ def test_cli_plan_replay(pad_env: PadEnv) -> None:
     assert data["sha256"] == expected.sha256 and data["written"] is False
     assert data["plan"]["body"]["counts"]["nsf_risk"] == 2
 
+    # the old spelling no longer writes without a confirm
     res = runner.invoke(cli, ["settlement", "plan-replay", NSF_FILE, "--write-filtered"], env=pad_env.env)
+    assert res.exit_code != 0 and expected.sha256 in str(res.exception)
+    assert not any(".replay-" in k for k in _keys(pad_env))
+
+    out = tmp_path / "plan.json"
+    res = runner.invoke(cli, ["settlement", "replay", "plan", NSF_FILE, "--out", str(out)], env=pad_env.env)
     assert res.exit_code == 0, res.output
-    assert "[written]" in res.output and f"plan sha256: {expected.sha256}" in res.output
+    assert f"--confirm {expected.sha256}" in res.output
+    res = runner.invoke(cli, ["settlement", "replay", "apply", "--plan", str(out), "--confirm", "0" * 64],
+                        env=pad_env.env)  # fmt: skip
+    assert res.exit_code == 7 and not any(".replay-" in k for k in _keys(pad_env))  # refused
+    res = runner.invoke(cli, ["settlement", "replay", "apply", "--plan", str(out), "--confirm", expected.sha256,
+                              "--ticket", "OPS-9"], env=pad_env.env)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "written" in res.output and "gcloud pubsub topics publish" in res.output
+    assert expected.body["filtered_csv"]["file_name"] in res.output
     assert expected.body["filtered_csv"]["key"] in _keys(pad_env)
 
 
@@ -281,9 +378,9 @@ def test_sandbox_csv_with_nsf(sandbox_env: dict[str, str], sandbox_settings) -> 
     assert not set(filtered["lines"]) & {r["line"] for r in nsf_rows}
     assert body["guard"]["state"] == "absent"
     # written, it holds exactly the payable rows
-    written = plan_replay(d["key"], settings=sandbox_settings, write_filtered=True)
-    assert written.sha256 == plan.sha256
-    store = open_store(f"s3://{sandbox_settings.bucket}", sandbox_settings)
+    result = apply_replay(plan, plan.sha256, settings=sandbox_settings)
+    assert result.outcome.detail["written"]
+    store = pay_bucket(sandbox_settings)
     rows = parse_settlement_csv(store.get(filtered["key"])).rows
     assert {r.target_transaction_number for r in rows} == payable and not any(r.is_nsf_risk for r in rows)
 
@@ -300,3 +397,30 @@ def test_sandbox_unprocessed_files(sandbox_env: dict[str, str], sandbox_settings
         assert set(f["invoice_numbers"]) <= stuck
         assert plan.body["nsf_risk_lines"] == []
         assert plan_replay(f["key"], settings=sandbox_settings).sha256 == plan.sha256
+
+
+def test_the_apply_is_in_the_ledger_and_audited(pad_env: PadEnv, tmp_path: Path) -> None:
+    from tests.fix_ledger import assert_apply_is_audited
+
+    plan = _plan(pad_env, f"ar/{day_name(8)}")
+    result = _apply(pad_env, plan, ticket="OPS-5")
+    assert_apply_is_audited(result.apply_id, "settlement.replay", tmp_path)
+
+
+def test_pad_triage_stops_flagging_the_replayed_file(pad_env: PadEnv) -> None:
+    # #13 item 3 through the monitor itself: before, the file "failed mid-way"; after the replay apply the
+    # original is closed and triage points at the filtered copy, which still has to be published
+    from paynb.ops.pad.triage import Action, triage_stuck_pad
+
+    def row() -> object:
+        report = triage_stuck_pad(20, settings=pad_env.settings, progress=False)
+        return next(r for r in report.rows if day_name(8)[:-4] in str(r.evidence.get("file", "")))
+
+    before = row()
+    assert before.action == Action.SETTLEMENT_FAILED_MIDWAY
+    plan = _plan(pad_env, f"ar/{day_name(8)}")
+    _apply(pad_env, plan)
+    after = row()
+    assert after.action == Action.REPLAY_SETTLEMENT_CSV
+    assert after.evidence["file"] == plan.body["filtered_csv"]["key"]
+    assert "processed_on NULL" not in after.action_text

@@ -9,6 +9,7 @@ from sqlalchemy.pool import NullPool
 
 from paynb import db
 from paynb.cli import main
+from paynb.context import Env
 from paynb.errors import InputError
 from paynb.ops.stale import age_buckets, bucket_label, find_stale_invoices
 from paynb.sandbox.postgres import READER
@@ -31,7 +32,8 @@ def test_buckets_cover_every_age_once():
 
 
 def test_report_matches_what_the_generator_knows(sandbox_db_url, sandbox_summary):
-    report = find_stale_invoices(20, now=sandbox_summary.stale_now_utc, engine=_engine(sandbox_db_url))
+    env = Env(overrides={"engine": _engine(sandbox_db_url)})
+    report = find_stale_invoices(20, now=sandbox_summary.stale_now_utc, env=env)
     got = {(r.payment_method, r.age_bucket): (r.count, r.total) for r in report.rows.itertuples()}
     assert got == sandbox_summary.stale_grid()
     assert report.total_count == sandbox_summary.stale_count > 0

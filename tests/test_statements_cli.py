@@ -120,3 +120,25 @@ def test_help_has_examples(capsys) -> None:
     ):
         assert main(argv) == 0
         assert "Example:" in capsys.readouterr().out
+
+
+def test_plan_file_then_apply_is_in_the_ledger_and_audited(db: Data, capsys, tmp_path) -> None:
+    from tests.fix_ledger import assert_apply_is_audited
+
+    out = tmp_path / "plan.json"
+    assert main(["statements", "plan", "2025-06-04", "--out", str(out)]) == 0
+    sha = re.search(r"plan sha256: ([0-9a-f]{64})", capsys.readouterr().out).group(1)
+    assert db.statements("2025-06-04") == []
+    assert main(["statements", "apply", "--plan", str(out), "--confirm", "0" * 64]) == 7  # refused
+    assert db.statements("2025-06-04") == []
+    assert (
+        main(["statements", "apply", "--plan", str(out), "--confirm", sha, "--ticket", "OPS-3", "--json"])
+        == 0
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["applied"] is True and doc["written"]["statements_inserted"] == 2
+    assert len(db.statements("2025-06-04")) == 2
+    # the same plan again: the data changed (the statements exist now), so it is refused and writes nothing
+    assert main(["statements", "apply", "--plan", str(out), "--confirm", sha]) == 7
+    assert len(db.statements("2025-06-04")) == 2
+    assert_apply_is_audited(doc["run_id"], "statements.generate", tmp_path)

@@ -55,20 +55,20 @@ def test_generate_notebook_dry_run_then_confirmed_apply(pay_env: dict, tmp_path:
     day, before = whole_day_gap(url)
     dry = run(GENERATE, tmp_path / "dry.ipynb", statement_day=day)
     text = text_of(dry)
-    assert "Dry run: nothing written." in text
+    assert "Dry run: nothing was changed" in text
     sha = re.search(r"\b[0-9a-f]{64}\b", text).group(0)
     assert whole_day_gap(url)[1] == before
 
     refused = tmp_path / "refused.ipynb"
     with pytest.raises(papermill.PapermillExecutionError):
-        run(GENERATE, refused, statement_day=day, apply=True, confirm="0" * 64)
+        run(GENERATE, refused, statement_day=day, dry_run=False, confirm="0" * 64)
     assert whole_day_gap(url)[1] == before
 
-    applied = run(GENERATE, tmp_path / "apply.ipynb", statement_day=day, apply=True, confirm=sha)
+    applied = run(GENERATE, tmp_path / "apply.ipynb", statement_day=day, dry_run=False, confirm=sha)
     assert "applied, run" in text_of(applied)
     assert whole_day_gap(url)[1] > before
 
 
 def test_generate_notebook_default_parameters_are_a_dry_run(pay_env: dict, tmp_path: Path) -> None:
     nb = run(GENERATE, tmp_path / "default.ipynb")
-    assert "Dry run: nothing written." in text_of(nb)
+    assert "Dry run: nothing was changed" in text_of(nb)

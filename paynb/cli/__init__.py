@@ -10,13 +10,13 @@ import click
 
 from paynb import __version__
 from paynb.cli import exits
-from paynb.errors import CfsError, DatabaseError, InputError, PaynbError, PlanError
+from paynb.errors import AfterCommitError, CfsError, DatabaseError, InputError, PaynbError, PlanError
 
 # jupyter's platformdirs warns on every start when XDG_RUNTIME_DIR is unset (containers, cron); not actionable
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 # one module per area; each exposes ``commands``: a list of click commands/groups to attach
-AREAS = ("core", "sandbox", "jobs", "pad", "settlement", "ejv", "statements")
+AREAS = ("core", "sandbox", "jobs", "pad", "settlement", "ejv", "statements", "db", "invoice")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -43,8 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (all of them: :mod:`paynb.cli.exits`, docs/exit-codes.md).
 
     0 succeeded · 1 failed · 2 bad input, nothing done · 3/4/5 ``paynb run``: cell error, timeout, dead
-    kernel · 6 secret in a run's output · 7 a data fix refused (confirm or plan check) · 8 a report could
-    not read some rows · 9 credentials refused by a dependency · 10 a dependency unreachable · 130 aborted.
+    kernel · 6 secret in a run's output · 7 a data fix refused (confirm or plan check) · 8 a data fix
+    failed after a commit · 9 a report could not read some rows · 10 credentials refused by a dependency ·
+    11 a dependency unreachable · 130 aborted.
     """
     try:
         # without standalone mode click returns the code of a raised Exit instead of exiting
@@ -75,6 +76,8 @@ def error_code(err: PaynbError) -> int:
         return exits.BAD_INPUT
     if isinstance(err, PlanError):
         return exits.REFUSED
+    if isinstance(err, AfterCommitError):
+        return exits.AFTER_COMMIT
     text = str(err)
     if isinstance(err, CfsError):
         if err.status in (400, 401, 403):

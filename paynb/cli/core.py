@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
+from pathlib import Path
 
 import click
 
@@ -96,12 +97,11 @@ def demo(directory: str, scale: str) -> None:
 
 
 def _run_stale_job(env: dict[str, str]) -> None:
-    from pathlib import Path
-
+    from paynb.bundled import packaged_notebook
     from paynb.jobs import run_notebook
 
-    notebook = Path(__file__).resolve().parents[2] / "notebooks" / "reports" / "stale_invoices.ipynb"
-    click.echo(f"running {notebook.relative_to(notebook.parents[2])} as an audited job …")
+    notebook = packaged_notebook("reports/stale_invoices.ipynb")
+    click.echo("running the shipped notebooks/reports/stale_invoices.ipynb as an audited job …")
     result = run_notebook(notebook, {"days": "20"}, archive_url=env.get("PAYNB_ARCHIVE_URL"))
     summary = result.record.get("summary")
     if isinstance(summary, dict) and summary.get("columns"):
@@ -137,7 +137,8 @@ TEMPLATE_KINDS = ("report", "datafix")
 )
 def new(kind: str, name: str, area: str | None) -> None:
     """Start a notebook from a template (report: parameters → query → charts → summary;
-    datafix: parameters → preflight → plan → review → apply → verify).
+    datafix: parameters → preflight → plan → review → apply → verify). The notebook is written to
+    notebooks/AREA/NAME.ipynb under the current folder (your project), never outside it.
 
     \b
     Example:
@@ -146,18 +147,12 @@ def new(kind: str, name: str, area: str | None) -> None:
     """
     import re
     import shutil
-    from pathlib import Path
 
+    from paynb.bundled import template
     from paynb.errors import InputError
 
     if not re.fullmatch(r"[a-z][a-z0-9_]{1,60}", name):
         raise InputError("use lower_snake_case, 2-61 characters", field="NAME")
-    repo = Path(__file__).resolve().parents[2]
-    template = repo / "templates" / f"{kind}.ipynb"
-    if not template.exists():
-        raise InputError(
-            "template not found (templates/ ships with the repository checkout)", file=str(template)
-        )
     area = area if area is not None else ("reports" if kind == "report" else "datafix")
     # a folder under notebooks/, nothing else: no absolute path, no `..`, no odd characters
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,60}(/[a-z][a-z0-9_]{0,60}){0,3}", area):
@@ -166,15 +161,20 @@ def new(kind: str, name: str, area: str | None) -> None:
             field="--area",
             hint="give a relative lower_snake_case folder such as reports, datafix or triage/pad",
         )
-    notebooks = (repo / "notebooks").resolve()
-    target = notebooks / area / f"{name}.ipynb"
-    if not target.resolve().is_relative_to(notebooks):  # e.g. a symlink inside notebooks/
-        raise InputError("resolves outside notebooks/", field="--area")
+    project = Path.cwd().resolve()
+    notebooks = project / "notebooks"
+    target = (notebooks / area / f"{name}.ipynb").resolve()
+    if not target.is_relative_to(notebooks.resolve()):  # e.g. a symlink inside notebooks/
+        raise InputError(
+            f"notebooks/{area} resolves outside notebooks/ of the current project {project}",
+            field="--area",
+            hint="give a folder name under notebooks/, e.g. --area reports",
+        )
     if target.exists():
-        raise InputError("already exists; pick another name", file=str(target))
+        raise InputError("already exists; pick another name", file=str(target.relative_to(project)))
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(template, target)
-    click.echo(f"created {target.relative_to(repo)} from templates/{kind}.ipynb")
+    shutil.copyfile(template(kind), target)
+    click.echo(f"created {target.relative_to(project)} from the {kind} template")
 
 
 commands = [doctor, stale, demo, new]

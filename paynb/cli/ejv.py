@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from paynb.cli.exits import Gap, exit_for_gaps
-from paynb.cli.options import MAX_DAYS, json_option, writable_file
+from paynb.cli.options import MAX_DAYS, fix_exit_codes, json_option, writable_file
 from paynb.output import format_table, print_json, print_json_lines, rows_frame
 
 
@@ -237,20 +237,38 @@ def redate_group() -> None:
     callback=writable_file,
     help="Write the plan JSON to this file (0600).",
 )
+@click.option(
+    "--resend-anyway",
+    is_flag=True,
+    help="Send although a copy of the batch is already in cgi_processing/ or cgi_processed/ (needs --reason).",
+)
+@click.option("--reason", default="", help="Why (ticket and what CAS said); kept in the plan and the ledger.")
 @json_option
-def redate_plan_command(files: tuple[str, ...], new_date: str | None, out: str | None, as_json: bool) -> None:
-    """Plan re-dated copies of INBOX files (keys, bare names or s3:// URLs). Read-only.
+def redate_plan_command(
+    files: tuple[str, ...],
+    new_date: str | None,
+    out: str | None,
+    resend_anyway: bool,
+    reason: str,
+    as_json: bool,
+) -> None:
+    """Plan re-dated copies of INBOX files (keys, bare names or gs:// / s3:// URLs). Read-only.
 
-    Checks that no FEEDBACK exists for their batches and that the new names are free, and shows the
-    field-level diff (only JD effective dates change).
+    Checks that no FEEDBACK exists for their batches, that no other copy of a batch is already in
+    cgi_processing/ or cgi_processed/ (refused unless --resend-anyway --reason), and that the new names are
+    free, and shows the field-level diff (only JD effective dates change). The default date is today (UTC)
+    or the next business day (weekends and BC statutory holidays).
 
     \b
     Example:
       paynb ejv redate plan INBOX.F3505.20261102200107 --date 2026-11-27 --out plan.json
+      paynb ejv redate plan INBOX.F3505.20261102200107 --resend-anyway --reason "OPS-12: CAS lost it"
     """
     from paynb.ops.ejv.redate import plan_redate
 
-    plan = plan_redate(files, new_date=new_date, progress=not as_json)
+    plan = plan_redate(
+        files, new_date=new_date, resend_anyway=resend_anyway, reason=reason, progress=not as_json
+    )
     if out:
         plan.write(out)
     if as_json:
@@ -279,22 +297,31 @@ def redate_plan_command(files: tuple[str, ...], new_date: str | None, out: str |
 @redate_group.command("apply")
 @click.option("--plan", "plan_path", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--confirm", required=True, help="The sha256 printed by `paynb ejv redate plan`.")
+@click.option("--ticket", default="", help="The ticket this apply answers (kept in the ledger).")
+@click.option("--reason", default="", help="Why (kept in the ledger; default: the plan's reason).")
 @json_option
-def redate_apply_command(plan_path: str, confirm: str, as_json: bool) -> None:
+def redate_apply_command(plan_path: str, confirm: str, ticket: str, reason: str, as_json: bool) -> None:
     """Upload the re-dated copies of a reviewed plan to cgi_processing/, once (a re-run says they are there).
+
+    The apply is recorded in the ledger (`paynb runs list`); a killed apply run again finishes the upload
+    without sending anything twice. Exit codes: 0 applied, 2 bad input, 7 refused (nothing written), 8 failed after a commit (the message
+    says what was committed), 1 anything else.
 
     \b
     Example:
-      paynb ejv redate apply --plan plan.json --confirm 3f2a…
+      paynb ejv redate apply --plan plan.json --confirm 3f2a… --ticket OPS-12
     """
     from paynb.ops.ejv.redate import apply_redate
     from paynb.plan import Plan
 
-    result = apply_redate(Plan.read(plan_path), confirm, progress=not as_json)
+    with fix_exit_codes():
+        result = apply_redate(
+            Plan.read(plan_path), confirm, ticket=ticket, reason=reason, progress=not as_json
+        )
     if as_json:
         print_json(result.to_dict())
         return
-    click.echo(result.message())
+    click.echo(result.message() + (f" (apply {result.apply_id})" if result.apply_id else ""))
     for key in result.uploaded:
         click.echo(f"  uploaded {key}")
     for key in result.already_present:

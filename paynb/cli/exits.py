@@ -20,10 +20,15 @@ TIMEOUT = 4  # paynb run: a cell ran past --timeout
 DEAD_KERNEL = 5  # paynb run: the kernel died
 SECRET_LEAK = 6  # paynb run: a secret in the output; nothing archived
 REFUSED = 7  # a data fix refused: wrong/missing confirm, the data changed since the plan (PlanError)
-INCOMPLETE = 8  # a batch report could not read some rows; the rest is printed
-CREDENTIALS_REFUSED = 9  # a dependency (CFS, store, pay-db) refused paynb's credentials
-UNREACHABLE = 10  # a dependency was down or did not answer
+AFTER_COMMIT = 8  # a data fix failed after part of it was committed: written, not verified (AfterCommitError)
+INCOMPLETE = 9  # a batch report could not read some rows; the rest is printed
+CREDENTIALS_REFUSED = 10  # a dependency (CFS, store, pay-db) refused paynb's credentials
+UNREACHABLE = 11  # a dependency was down or did not answer
 ABORTED = 130  # Ctrl-C
+
+# the same numbers under the names some commands use for them (one meaning per number, see CODES)
+FINDINGS = FAILED  # `paynb db …` health: a check found a problem
+UNKNOWN_IDS = BAD_INPUT  # `paynb invoice explain`: some ids do not exist (the known ones are still shown)
 
 CODES = {
     OK: "succeeded",
@@ -34,6 +39,7 @@ CODES = {
     DEAD_KERNEL: "paynb run: the kernel died",
     SECRET_LEAK: "paynb run: secret found in the output, nothing archived",
     REFUSED: "a data fix was refused (confirm or plan check); nothing written",
+    AFTER_COMMIT: "a data fix failed after a commit: written but not verified; the message says what next",
     INCOMPLETE: "some rows could not be read; the report is incomplete",
     CREDENTIALS_REFUSED: "a dependency refused the credentials",
     UNREACHABLE: "a dependency was unreachable",

@@ -15,9 +15,10 @@ import pandas as pd
 from paynb.cli import exits
 from paynb.cli.options import json_option
 from paynb.errors import SecretLeak
-from paynb.output import print_json, print_table
+from paynb.output import dumps, print_json, print_table
 
 # exit codes of `paynb run` (2 is bad input, as for every paynb command)
+# (a data fix refusing inside the notebook is failure_kind "refused": the runner decides, docs/exit-codes.md)
 EXIT_FAILED = {
     "cell_error": exits.CELL_ERROR,
     "timeout": exits.TIMEOUT,
@@ -49,7 +50,7 @@ EXIT_SECRET_LEAK = exits.SECRET_LEAK
     "--archive",
     "archive_url",
     metavar="URL",
-    help="file://DIR or s3://BUCKET/PREFIX (default: PAYNB_ARCHIVE_URL, else <data dir>/archive).",
+    help="file://DIR, s3://BUCKET/PREFIX or gs://BUCKET/PREFIX (default: PAYNB_ARCHIVE_URL, else <data dir>/archive).",
 )
 @click.option(
     "--timeout",
@@ -83,9 +84,9 @@ def run_command(
     """Run NOTEBOOK as an auditable job: typed parameters, run record, redaction, archive, ledger.
 
     Exit codes: 0 succeeded, 2 bad input (nothing ran), 3 cell error, 4 timeout, 5 dead kernel,
-    6 secret found in the output (nothing archived), 7 refused: a data-fix cell raised a plan error
-    (missing or wrong confirm, data changed since the plan; nothing applied), 1 anything else
-    (docs/exit-codes.md).
+    6 secret found in the output (nothing archived), 7 refused: a data fix refused to apply (wrong or
+    missing confirm, the data changed, an edited plan; nothing applied; the run is recorded `refused`),
+    1 anything else (docs/exit-codes.md).
 
     \b
     Example:
@@ -93,9 +94,11 @@ def run_command(
       paynb run notebooks/reports/stale_invoices.ipynb --help-notebook
       paynb run fix.ipynb -f params.yaml --archive s3://pay-archive/paynb --timeout 600
     """
+    from paynb.bundled import resolve_notebook
     from paynb.jobs.params import read_notebook_schema
     from paynb.settings import get_settings
 
+    notebook = resolve_notebook(notebook)  # a notebook shipped with paynb, when there is no such file here
     settings = get_settings()
     if help_notebook:
         schema = read_notebook_schema(notebook, secret_values=settings.secret_values())
@@ -138,46 +141,108 @@ def run_command(
         else:
             click.echo(f"archive  {result.archive_url}")
     if not result.ok:
-        raise click.exceptions.Exit(EXIT_FAILED.get(result.failure_kind or "", 1))
+        raise click.exceptions.Exit(EXIT_FAILED.get(result.failure_kind or "", exits.FAILED))
 
 
 @click.group("runs")
 def runs_group() -> None:
-    """The run ledger: every `paynb run`, newest first.
+    """The ledger: every `paynb run` and every apply of a data fix, newest first.
 
     \b
     Example:
       paynb runs list --limit 10
+      paynb runs list --applies --since 7d
       paynb runs show 0193a1b2
     """
 
 
+# the table stays within 120 columns; --json has every value in full
+_WIDTHS = {"id": 18, "started": 16, "what": 28, "status": 9, "rows": 4, "by": 10, "detail": 21}
+
+
 @runs_group.command("list")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many rows.")
+@click.option("--kind", metavar="KIND", help="run, apply, or a fix kind (e.g. pad.partial_credit).")
+@click.option(
+    "--status",
+    metavar="STATUS",
+    help="succeeded, failed, killed, running, unknown; for applies also applied, already_applied, "
+    "resumed, nothing_to_do.",
+)
+@click.option(
+    "--since", metavar="WHEN", help="Only since a date (2026-03-01), a UTC time, or an age (12h, 7d)."
+)
+@click.option(
+    "--notebook", metavar="TEXT", help="Only runs whose notebook path contains TEXT (and their applies)."
+)
+@click.option("--applies", "applies_only", is_flag=True, help="Only applies of data fixes.")
 @json_option
-def runs_list(limit: int, as_json: bool) -> None:
-    """List recent runs.
+def runs_list(
+    limit: int,
+    kind: str | None,
+    status: str | None,
+    since: str | None,
+    notebook: str | None,
+    applies_only: bool,
+    as_json: bool,
+) -> None:
+    """List recent runs and applies. A run that started and never ended shows as killed (its process is
+    gone), running, or unknown (it ran on another host).
 
     \b
     Example:
       paynb runs list --limit 50 --json
+      paynb runs list --applies --status failed
+      paynb runs list --kind run --status killed --since 2026-03-01
+      paynb runs list --notebook pad_credit --since 24h
     """
-    from paynb.jobs.ledger import open_ledger
+    from paynb.ledger import open_ledger
+    from paynb.ledger.history import activities, notebooks_by_run, parse_since, select
 
+    when = parse_since(since) if since else None
     if _no_ledger_yet(as_json):
         return
-    entries = open_ledger().entries(limit=limit, newest_first=True)
-    rows = [_run_row(e.record) for e in entries]
+    found = activities(open_ledger())
+    rows = select(
+        found,
+        kind=kind,
+        status=status,
+        since=when,
+        notebook=notebook,
+        applies_only=applies_only,
+        limit=limit,
+        notebooks=notebooks_by_run(found),
+    )
     if as_json:
-        print_json(rows)
+        print_json([a.to_dict() for a in rows])
         return
-    print_table(pd.DataFrame(rows, columns=["run_id", "started_at", "notebook", "status", "failure_kind",
-                                            "seconds", "archive"]))  # fmt: skip
+    print_table(pd.DataFrame([_activity_row(a) for a in rows], columns=list(_WIDTHS)))
+
+
+def _cut(value: Any, width: int) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _activity_row(a: Any) -> dict[str, str]:
+    what = f"{a.type} {a.what}"
+    row = {
+        "id": a.id,
+        "started": a.started_at[:16].replace("T", " "),
+        "what": what,
+        "status": a.status,
+        "rows": a.rows_affected,
+        "by": a.by,
+        "detail": a.detail,
+    }
+    shown = {k: _cut(v, _WIDTHS[k]) for k, v in row.items()}
+    shown["id"] = a.id[: _WIDTHS["id"]]  # a prefix `runs show` accepts (the full id is in --json)
+    return shown
 
 
 def _no_ledger_yet(as_json: bool) -> bool:
     """Say that no run has been recorded here (and create nothing) when the local ledger is absent."""
-    from paynb.jobs.ledger import missing_local_ledger
+    from paynb.ledger import missing_local_ledger
     from paynb.settings import get_settings
 
     path = missing_local_ledger(get_settings())
@@ -190,62 +255,196 @@ def _no_ledger_yet(as_json: bool) -> bool:
     return True
 
 
-def _run_row(record: dict[str, Any]) -> dict[str, Any]:
-    archive = record.get("archive") or {}
-    return {
-        "run_id": record["run_id"],
-        "started_at": record["started_at"][:19].replace("T", " "),
-        "notebook": record["notebook"]["path"],
-        "status": record["status"],
-        "failure_kind": record.get("failure_kind") or "",
-        "seconds": f"{record['duration_ms'] / 1000:.1f}",
-        "archive": archive.get("state", "none"),
-    }
-
-
 @runs_group.command("show")
 @click.argument("run_id")
 @json_option
 def runs_show(run_id: str, as_json: bool) -> None:
-    """Show one run's record and where its archived objects are (RUN_ID or its first 8+ characters).
+    """Show one run (its record and archived objects) or one apply (its plan, before/after and what it
+    touched). RUN_ID is a run or apply id, or its first 8+ characters.
 
     \b
     Example:
       paynb runs show 0193a1b2-7c3d
+      paynb runs show 0193a1b2 --json
     """
-    from paynb.jobs.ledger import open_ledger
+    from paynb.ledger import open_ledger
+    from paynb.ledger.history import find_activity
 
     ledger = open_ledger()
-    entry = ledger.find_run(run_id)
+    activity = find_activity(ledger, run_id)
+    if activity.type == "apply":
+        _show_apply(activity, as_json)
+        return
+    last = activity.entries[-1]
+    if last.event == "started":
+        doc = {"status": activity.status, "seq": last.seq, "started": last.record}
+        if as_json:
+            print_json(doc)
+            return
+        facts = {
+            "run_id": activity.id,
+            "notebook": activity.what,
+            "status": f"{activity.status} (never finished)",
+            "actor": activity.by,
+            "host": last.record.get("host"),
+            "pid": last.record.get("pid"),
+            "started_at": activity.started_at,
+            "parameters": ", ".join(f"{k}={v}" for k, v in last.record.get("parameters", {}).items()),
+        }
+        _print_facts(facts)
+        return
+    entry = last
     objects = [
-        {"name": o.name, "url": f"{o.store_url.rstrip('/')}/{o.key}", "version_id": o.version_id or "",
-         "sha256": o.sha256}
-        for o in ledger.objects(entry.run_id).values()
-    ]  # fmt: skip
+        {
+            "name": o.name,
+            "url": f"{o.store_url.rstrip('/')}/{o.key}",
+            "version_id": o.version_id or "",
+            "sha256": o.sha256,
+        }
+        for o in ledger.objects(entry.ref).values()
+    ]
+    applies = [a.entries[-1] for a in _applies_in(ledger, entry.ref)]
     if as_json:
         print_json(
-            {"seq": entry.seq, "record_hash": entry.record_hash, "record": entry.record, "objects": objects}
+            {
+                "seq": entry.seq,
+                "record_hash": entry.record_hash,
+                "record": entry.record,
+                "objects": objects,
+                "applies": [
+                    {"apply_id": e.ref, "fix": e.subject, "status": e.status, "seq": e.seq} for e in applies
+                ],
+            }
         )
         return
     rec = entry.record
     facts = {
-        "run_id": rec["run_id"], "notebook": f"{rec['notebook']['path']} (sha256 {rec['notebook']['sha256'][:12]}…)",
+        "run_id": rec["run_id"],
+        "notebook": f"{rec['notebook']['path']} (sha256 {rec['notebook']['sha256'][:12]}…)",
         "status": rec["status"] + (f" ({rec['failure_kind']})" if rec.get("failure_kind") else ""),
         "detail": (rec.get("failure_detail") or {}).get("message", ""),
-        "actor": f"{rec['actor']} on {rec['host']}", "started_at": rec["started_at"],
+        "actor": f"{rec['actor']} on {rec['host']}",
+        "started_at": rec["started_at"],
         "duration": f"{rec['duration_ms'] / 1000:.1f} s",
         "code": f"paynb {rec['paynb_version']}, git {rec['git']['commit'] or '-'}"
         + (" (dirty)" if rec["git"]["dirty"] else ""),
         "parameters": ", ".join(f"{k}={v}" for k, v in rec["parameters"].items()) or "(defaults)",
-        "dry_run": rec.get("dry_run"), "rows_affected": rec.get("rows_affected"),
-        "plan_sha256": rec.get("plan_sha256"), "idempotency_key": rec.get("idempotency_key"),
-        "record_hash": entry.record_hash, "previous_record_hash": rec.get("previous_record_hash"),
+        "dry_run": rec.get("dry_run"),
+        "rows_affected": rec.get("rows_affected"),
+        "plan_sha256": rec.get("plan_sha256"),
+        "idempotency_key": rec.get("idempotency_key"),
+        "record_hash": entry.record_hash,
+        "previous_record_hash": rec.get("previous_record_hash"),
         "archive": (rec.get("archive") or {}).get("url", "none"),
-    }  # fmt: skip
-    print_table(pd.DataFrame([{"field": k, "value": "" if v is None else str(v)} for k, v in facts.items()]))
+    }
+    _print_facts(facts)
+    if applies:
+        click.echo("")
+        print_table(
+            pd.DataFrame(
+                [
+                    {
+                        "apply_id": e.ref,
+                        "fix": e.subject,
+                        "status": e.status,
+                        "rows": e.record.get("rows_affected", ""),
+                    }
+                    for e in applies
+                ]
+            ),
+            title="Applies in this run",
+        )
     if objects:
         click.echo("")
         print_table(pd.DataFrame(objects), title="Archived objects")
+
+
+def _applies_in(ledger: Any, run_id: str) -> list[Any]:
+    from paynb.ledger.history import activities
+
+    return [a for a in activities(ledger) if a.type == "apply" and a.run_id == run_id]
+
+
+def _print_facts(facts: dict[str, Any]) -> None:
+    print_table(pd.DataFrame([{"field": k, "value": "" if v is None else str(v)} for k, v in facts.items()]))
+
+
+def _show_apply(activity: Any, as_json: bool) -> None:
+    started = activity.entries[0].record
+    last = activity.entries[-1]
+    ended = last.record if last.event != "started" else {}
+    plan = started.get("plan", {})
+    if as_json:
+        print_json(
+            {
+                "type": "apply",
+                "apply_id": activity.id,
+                "fix": activity.what,
+                "status": activity.status,
+                "run_id": activity.run_id,
+                "entries": [
+                    {"seq": e.seq, "event": e.event, "record_hash": e.record_hash, "record": e.record}
+                    for e in activity.entries
+                ],
+                "plan": plan,
+                "before": ended.get("before"),
+                "after": ended.get("after"),
+                "touched": ended.get("touched"),
+            }
+        )
+        return
+    operator = started.get("operator", {})
+    facts = {
+        "apply_id": activity.id,
+        "fix": activity.what,
+        "status": activity.status,
+        "detail": activity.detail,
+        "plan_sha256": started.get("plan_sha256"),
+        "operator": f"{operator.get('name')} (OS user {operator.get('os_user')} on {operator.get('host')})",
+        "ticket": started.get("ticket"),
+        "reason": started.get("reason"),
+        "run_id": activity.run_id or "(not inside paynb run)",
+        "started_at": started.get("started_at"),
+        "ended_at": ended.get("ended_at", ""),
+        "rows_affected": ended.get("rows_affected", ""),
+        "ledger seq": ", ".join(str(e.seq) for e in activity.entries),
+    }
+    _print_facts(facts)
+    click.echo("")
+    click.echo(f"Plan: {plan.get('summary') or '(no summary)'}")
+    for warning in plan.get("warnings", []):
+        click.echo(f"  warning: {warning}")
+    body = {k: v for k, v in (plan.get("body") or {}).items() if k != "params"}
+    print_table(
+        pd.DataFrame([{"field": k, "value": _cut(dumps(v, indent=None), 100)} for k, v in body.items()])
+    )
+    before, after = ended.get("before") or {}, ended.get("after") or {}
+    if before or after:
+        click.echo("")
+        keys = list(dict.fromkeys([*before, *after]))
+        print_table(
+            pd.DataFrame(
+                [
+                    {
+                        "field": k,
+                        "before": _cut(dumps(before.get(k), indent=None), 48),
+                        "after": _cut(dumps(after.get(k), indent=None), 48),
+                    }
+                    for k in keys
+                ]
+            ),
+            title="Before / after",
+        )
+    touched = ended.get("touched") or {}
+    items = [(part, item) for part in ("rows", "objects", "cfs") for item in touched.get(part, [])]
+    if items:
+        click.echo("")
+        print_table(
+            pd.DataFrame(
+                [{"what": part, "item": _cut(dumps(item, indent=None), 100)} for part, item in items]
+            ),
+            title="Touched",
+        )
 
 
 @click.group("audit")
@@ -260,12 +459,19 @@ def audit_group() -> None:
 
 @audit_group.command("verify")
 @click.argument("run_id", required=False)
-@click.option("--all", "check_all", is_flag=True, help="Verify every run in the ledger (and the archive).")
+@click.option(
+    "--all",
+    "check_all",
+    is_flag=True,
+    help="Verify the whole chain: every run, apply and intent (and the archive).",
+)
 @json_option
 def audit_verify(run_id: str | None, check_all: bool, as_json: bool) -> None:
-    """Re-read every archived object, recompute hashes, check the ledger chain.
+    """Check the ledger's hash chain (keyed or not: the `ledger` row says which), its intents and its
+    newest anchor in the archive, then re-read every archived object of the runs.
 
-    Each run is ok, missing, tampered or chain_broken; the exit code is 1 if any run is not ok.
+    Each item is ok, missing, chain_broken or tampered; the exit code is 1 if any is not ok. RUN_ID may
+    also be an apply id.
 
     \b
     Example:
@@ -276,18 +482,19 @@ def audit_verify(run_id: str | None, check_all: bool, as_json: bool) -> None:
 
     if _no_ledger_yet(as_json):
         if run_id:
-            raise click.exceptions.Exit(1)
+            raise click.exceptions.Exit(exits.FAILED)
         return
     results = verify(run_id, all=check_all)
     rows = [r.to_dict() for r in results]
     if as_json:
         print_json(rows)
     else:
-        print_table(pd.DataFrame(rows, columns=["run_id", "state", "detail"]))
+        shown = [{**r, "detail": _cut(r["detail"], 300)} for r in rows]
+        print_table(pd.DataFrame(shown, columns=["kind", "id", "state", "detail"]))
         bad = sum(1 for r in results if not r.ok)
-        click.echo(f"{len(results)} run(s) checked, {bad} with problems")
+        click.echo(f"{len(results)} item(s) checked, {bad} with problems")
     if any(not r.ok for r in results):
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(exits.FAILED)
 
 
 @click.group("archive")
@@ -310,17 +517,22 @@ def archive_flush(as_json: bool) -> None:
       paynb archive flush --json
     """
     from paynb.jobs.archive import flush_spool
-    from paynb.jobs.ledger import open_ledger
+    from paynb.ledger import open_ledger
     from paynb.settings import get_settings
 
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)  # failures show in the table
     settings = get_settings()
     results = flush_spool(settings, open_ledger(settings))
     rows = [
-        {"run_id": r.run_id, "store": r.store_url, "delivered": ", ".join(r.delivered),
-         "remaining": ", ".join(r.remaining), "error": r.error or ""}
+        {
+            "run_id": r.run_id,
+            "store": r.store_url,
+            "delivered": ", ".join(r.delivered),
+            "remaining": ", ".join(r.remaining),
+            "error": r.error or "",
+        }
         for r in results
-    ]  # fmt: skip
+    ]
     if as_json:
         print_json(rows)
     elif not rows:
@@ -328,7 +540,7 @@ def archive_flush(as_json: bool) -> None:
     else:
         print_table(pd.DataFrame(rows))
     if any(r.remaining for r in results):
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(exits.FAILED)
 
 
 commands: list[click.Command] = [run_command, runs_group, audit_group, archive_group]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -44,3 +46,20 @@ def writable_file(ctx: click.Context, param: click.Parameter, value: str | None)
     if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise click.BadParameter(f"cannot write to {value} (permission denied)", ctx=ctx, param=param)
     return value
+
+
+@contextmanager
+def fix_exit_codes() -> Iterator[None]:
+    """The exit codes of every fix's apply (as ``paynb.fixes.cli``): 7 refused (nothing written), 8 failed
+    after part of it was committed (the message says what); docs/exit-codes.md."""
+    from paynb.cli import exits
+    from paynb.errors import AfterCommitError, PlanError
+
+    try:
+        yield
+    except AfterCommitError as err:
+        click.echo(f"error: {err}", err=True)
+        raise click.exceptions.Exit(exits.AFTER_COMMIT) from None
+    except PlanError as err:
+        click.echo(f"refused: {err}", err=True)
+        raise click.exceptions.Exit(exits.REFUSED) from None

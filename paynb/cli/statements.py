@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from paynb.cli.options import json_option
+from paynb.cli.options import fix_exit_codes, json_option
 from paynb.errors import InputError
 from paynb.output import format_table, print_json
 
@@ -16,7 +16,8 @@ def statements() -> None:
     \b
     Example:
       paynb statements gaps --from 2025-01-01 --frequency WEEKLY
-      paynb statements generate 2025-03-08
+      paynb statements plan 2025-03-08 --out plan.json
+      paynb statements apply --plan plan.json --confirm <sha256 printed by plan>
       paynb statements generate --range 2025-03-01 2025-03-31
     """
 
@@ -88,6 +89,7 @@ def gaps(
 )
 @click.option("--apply", "do_apply", is_flag=True, help="Write (needs --confirm). Default: dry run.")
 @click.option("--confirm", default=None, metavar="SHA256", help="The sha256 printed by the dry run.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Dry run: write the plan JSON to this file.")
 @json_option
 def generate(
     day: str | None,
@@ -96,6 +98,7 @@ def generate(
     all_periods: bool,
     do_apply: bool,
     confirm: str | None,
+    out: str | None,
     as_json: bool,
 ) -> None:
     """Generate statements like `invoke_jobs.py GENERATE_STATEMENTS DATE [AUTH_ID]`, set-based.
@@ -104,6 +107,11 @@ def generate(
     gap statements otherwise. Existing statements of the period are reused (same ids), their
     invoices replaced, notifications set to SKIP. --range fills the missing periods of every day
     in one transaction. Dry run by default: prints per-frequency counts and the plan sha256.
+
+    \b
+    Every apply is the statements.generate fix, recorded in the ledger (`paynb runs list`). `paynb
+    statements plan … --out FILE` / `paynb statements apply --plan FILE --confirm SHA` is the same with
+    the reviewed plan kept in a file.
 
     \b
     Example:
@@ -120,6 +128,9 @@ def generate(
         raise InputError("--all-periods only applies to --range", field="all_periods")
     if confirm and not do_apply:
         raise InputError("--confirm is only used with --apply", field="confirm")
+    if out and do_apply:
+        raise InputError("--out writes the dry run's plan; apply a plan file with `paynb statements apply`",
+                         field="out")  # fmt: skip
     if day_range is not None:
         result = generate_range(
             day_range[0],
@@ -145,6 +156,8 @@ def generate(
         written = ", ".join(f"{k}={v}" for k, v in result.written.items())
         click.echo(f"applied (run {result.run_id}): {written}")
         return
+    if out:
+        plan.to_plan().write(out)
     click.echo(f"\nplan sha256: {plan.sha256}")
     if plan.total_statements == 0:
         click.echo("nothing to write")
@@ -155,6 +168,84 @@ def generate(
     click.echo(
         f"dry run: nothing written. To apply: paynb statements generate {args} --apply --confirm {plan.sha256}"
     )
+
+
+@statements.command("plan")
+@click.argument("day", required=False, metavar="[DATE]")
+@click.option(
+    "--range", "day_range", nargs=2, default=None, metavar="FROM TO", help="Every statement day FROM..TO."
+)
+@click.option("--account", default=None, metavar="AUTH_ID", help="Only this auth account id.")
+@click.option("--all-periods", is_flag=True, help="With --range: every period, not only the missing ones.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Write the plan JSON here.")
+@json_option
+def plan_command(
+    day: str | None,
+    day_range: tuple[str, str] | None,
+    account: str | None,
+    all_periods: bool,
+    out: str,
+    as_json: bool,
+) -> None:
+    """Plan statement generation (a dry run) and keep the plan in a file for `paynb statements apply`.
+
+    \b
+    Example:
+      paynb statements plan 2025-03-08 --out plan.json
+      paynb statements plan --range 2025-03-01 2025-03-31 --account 6819 --out plan.json
+    """
+    from paynb.ops.statements import generate as generate_day
+    from paynb.ops.statements import generate_range
+
+    if (day is None) == (day_range is None):
+        raise InputError("give either DATE or --range FROM TO", field="DATE")
+    if day_range is not None:
+        result = generate_range(day_range[0], day_range[1], account, missing_only=not all_periods)
+    else:
+        if all_periods:
+            raise InputError("--all-periods only applies to --range", field="all_periods")
+        result = generate_day(day, account)
+    plan = result.to_plan()
+    plan.write(out)
+    if as_json:
+        print_json({**result.to_dict(), "out": out})
+        return
+    click.echo(plan.summary)
+    click.echo(format_table(result.to_frame()))
+    for warning in plan.warnings:
+        click.echo(f"warning: {warning}")
+    click.echo(f"\nplan sha256: {plan.sha256}")
+    click.echo(f"Next: paynb statements apply --plan {out} --confirm {plan.sha256} --ticket <T>")
+
+
+@statements.command("apply")
+@click.option("--plan", "plan_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--confirm", required=True, metavar="SHA256", help="The sha256 printed by `paynb statements plan`."
+)
+@click.option("--ticket", default="", help="The ticket this run answers (kept in the ledger).")
+@click.option("--reason", default="", help="Why (kept in the ledger).")
+@json_option
+def apply_command(plan_path: str, confirm: str, ticket: str, reason: str, as_json: bool) -> None:
+    """Write the statements of a reviewed plan in one transaction; refused if anything changed since.
+
+    Exit codes: 0 applied, 2 bad input, 7 refused (nothing written), 8 failed after a commit (the message
+    says what was committed), 1 anything else.
+
+    \b
+    Example:
+      paynb statements apply --plan plan.json --confirm 3f2a… --ticket OPS-3
+    """
+    from paynb.ops.statements.apply import apply_generation
+    from paynb.plan import Plan
+
+    with fix_exit_codes():
+        result = apply_generation(Plan.read(plan_path), confirm, ticket=ticket, reason=reason)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    written = ", ".join(f"{k}={v}" for k, v in result.written.items())
+    click.echo(f"applied (apply {result.run_id}): {written}")
 
 
 commands = [statements]

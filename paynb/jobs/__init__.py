@@ -1,4 +1,5 @@
-"""Auditable notebook jobs: ``paynb run`` as a function API, run records, ledger, archive, audit.
+"""Auditable notebook jobs: ``paynb run`` as a function API, run records, archive, audit (the ledger is
+:mod:`paynb.ledger`).
 
 In a notebook, report results with the one call :func:`record`::
 
@@ -27,11 +28,6 @@ _LAZY = {
     "RunResult": "paynb.jobs.runner",
     "verify": "paynb.jobs.audit",
     "VerifyResult": "paynb.jobs.audit",
-    "open_ledger": "paynb.jobs.ledger",
-    "Ledger": "paynb.jobs.ledger",
-    "record_intent": "paynb.jobs.ledger",
-    "get_intent": "paynb.jobs.ledger",
-    "mark_intent": "paynb.jobs.ledger",
     "flush_spool": "paynb.jobs.archive",
     "read_notebook_schema": "paynb.jobs.params",
 }

@@ -31,7 +31,7 @@ import nbformat
 
 from paynb.errors import StoreError
 from paynb.files import private_dir, write_private
-from paynb.jobs.ledger import Ledger
+from paynb.ledger import Ledger, archive_url
 from paynb.settings import Settings
 from paynb.store import Store, open_store, sha256_bytes
 
@@ -76,9 +76,7 @@ class FlushResult:
 
 
 def default_archive_url(settings: Settings) -> str:
-    if settings.archive_url:
-        return settings.archive_url
-    return f"file://{(Path(settings.data_dir).expanduser() / 'archive').absolute()}"
+    return archive_url(settings)
 
 
 def safe_name(name: str) -> str:

@@ -1,15 +1,19 @@
-"""``verify``: re-read every archived object of a run, recompute hashes, check the ledger chain.
+"""``verify``: check the ledger's one chain, then re-read every archived object of each run.
 
-States, worst first:
+One result per run, per apply, per intent that has a problem, plus one for the ledger itself (its hash
+mode and the newest anchor). States, worst last:
 
 ``tampered``
-    a ledger row does not hash to its ``record_hash`` or breaks the schema; or an archived object's
-    bytes do not match the sha256 in the record (including a newer version written over the key).
+    an entry does not hash to its ``record_hash`` (or HMAC under ``PAYNB_LEDGER_KEY``), breaks its
+    schema, or differs from its anchor; an intent row differs from its chain entries; an archived
+    object's bytes do not match the sha256 in the record (including a newer version over the key).
 ``chain_broken``
-    ``previous_record_hash`` does not name the run before it, or a ``seq`` is missing (a row was
-    deleted or inserted), or a run is in the archive but not in the ledger.
+    ``previous_record_hash`` does not name the entry before it, a ``seq`` is missing (an entry was
+    deleted or inserted), the ledger ends before the newest anchor (its tail was cut), or a run is in
+    the archive but not in the ledger.
 ``missing``
-    an archived object is gone, is still in the local spool, or its store cannot be reached.
+    an archived object or anchor is gone, still in the local spool, or its store cannot be reached; or
+    keyed entries cannot be checked because ``PAYNB_LEDGER_KEY`` is not set.
 ``ok``
     none of the above.
 """
@@ -21,34 +25,35 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paynb.canonical import sha256_hex
-from paynb.errors import InputError, JobError, StoreError
+from paynb.errors import InputError, StoreError
 from paynb.jobs.archive import RECORD, default_archive_url, spooled_runs
-from paynb.jobs.ledger import Ledger, LedgerEntry, open_ledger
 from paynb.jobs.run_record import validate_record
+from paynb.ledger import Ledger, LedgerEntry, open_ledger, run_state
+from paynb.ledger.check import STATES, ChainReport, check_ledger
 from paynb.settings import Settings, get_settings
 from paynb.store import Store, open_store
-
-STATES = ("ok", "missing", "chain_broken", "tampered")  # in rising severity
 
 
 @dataclass
 class VerifyResult:
-    run_id: str
+    run_id: str  # the run id, apply id, intent key, or "ledger"
     state: str
     detail: str
     problems: list[tuple[str, str]] = field(default_factory=list, repr=False)
+    kind: str = "run"
 
     @property
     def ok(self) -> bool:
         return self.state == "ok"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "state": self.state, "detail": self.detail}
+        return {"kind": self.kind, "id": self.run_id, "state": self.state, "detail": self.detail}
 
 
 class _Check:
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, kind: str = "run") -> None:
         self.run_id = run_id
+        self.kind = kind
         self.problems: list[tuple[str, str]] = []
         self.notes: list[str] = []
 
@@ -57,9 +62,11 @@ class _Check:
 
     def result(self) -> VerifyResult:
         if not self.problems:
-            return VerifyResult(self.run_id, "ok", "; ".join(self.notes) or "all hashes match")
+            detail = "; ".join(self.notes) or "all hashes match"
+            return VerifyResult(self.run_id, "ok", detail, kind=self.kind)
         state = max((s for s, _ in self.problems), key=STATES.index)
-        return VerifyResult(self.run_id, state, "; ".join(d for _, d in self.problems), list(self.problems))
+        detail = "; ".join(d for _, d in self.problems)
+        return VerifyResult(self.run_id, state, detail, list(self.problems), kind=self.kind)
 
 
 def verify(
@@ -69,32 +76,94 @@ def verify(
     settings: Settings | None = None,
     ledger: Ledger | None = None,
 ) -> list[VerifyResult]:
-    """Verify one run (id or 8+ character prefix) or, with ``all=True``, every run in the ledger plus
-    the archive's runs that the ledger does not know."""
+    """Verify one run or apply (id or 8+ character prefix) or, with ``all=True``, the whole chain: every
+    entry, every intent, the newest anchor, and the archive's runs that the ledger does not know."""
     settings = settings or get_settings()
     ledger = ledger or open_ledger(settings)
     if not run_id and not all:
         raise InputError("give a run id, or all=True (`--all`) to check every run", field="run_id")
-    entries = ledger.entries()
-    previous: dict[str, LedgerEntry | None] = {}
-    before: LedgerEntry | None = None
-    for entry in entries:
-        previous[entry.run_id] = before
-        before = entry
+    report = check_ledger(ledger, settings, validate_run=validate_record)
+    by_ref: dict[str, list[LedgerEntry]] = {}
+    for entry in report.entries:
+        if entry.kind in ("run", "apply"):
+            by_ref.setdefault(entry.ref, []).append(entry)
     if run_id and not all:
-        targets = [ledger.find_run(run_id)]
+        refs = [ledger.find(run_id)[0].ref]
     else:
-        targets = entries
+        refs = list(by_ref)
     spooled = {m["run_id"]: m for m in spooled_runs(settings)}
     stores: dict[str, Store | StoreError] = {}
-    results = [_verify_entry(e, previous.get(e.run_id), ledger, settings, spooled, stores) for e in targets]
+    results = [_verify_ref(ref, by_ref[ref], report, ledger, settings, spooled, stores) for ref in refs]
+    # a deleted tail or an edited intent concerns every run: a single-run check reports it too
+    results.append(_ledger_result(report))
     if all:
-        known = {e.run_id for e in entries}
+        results += [
+            VerifyResult(
+                key,
+                max((s for s, _ in found), key=STATES.index),
+                "; ".join(d for _, d in found),
+                list(found),
+                kind="intent",
+            )
+            for key, found in sorted(report.by_intent.items())
+            if found
+        ]
+        known = {ref for ref, group in by_ref.items() if group[-1].event != "started"}
         urls = {default_archive_url(settings)} | {
-            e.record["archive"]["url"] for e in entries if isinstance(e.record.get("archive"), dict)
+            e.record["archive"]["url"] for e in ledger.runs() if isinstance(e.record.get("archive"), dict)
         }
-        results += _orphans(urls, known, settings, stores)
+        listed = {r.run_id: i for i, r in enumerate(results) if r.kind == "run"}
+        for orphan in _orphans(urls, known, settings, stores):
+            if orphan.run_id in listed:  # it started, and its record is gone: that result turns bad
+                orphan.detail = f"its run-started entry is in the ledger, its record is not; {orphan.detail}"
+                results[listed[orphan.run_id]] = orphan
+            else:
+                results.append(orphan)
     return results
+
+
+def _ledger_result(report: ChainReport) -> VerifyResult:
+    check = _Check("ledger", kind="ledger")
+    for state, detail in report.overall:
+        check.add(state, detail)
+    check.notes.append(f"{len(report.entries)} entries, {report.mode}; newest anchor: {report.anchor}")
+    result = check.result()
+    if not result.ok:
+        result.detail += f" ({report.mode}; newest anchor: {report.anchor})"
+    return result
+
+
+def _verify_ref(
+    ref: str,
+    entries: list[LedgerEntry],
+    report: ChainReport,
+    ledger: Ledger,
+    settings: Settings,
+    spooled: dict[str, dict[str, Any]],
+    stores: dict[str, Store | StoreError],
+) -> VerifyResult:
+    kind = entries[0].kind
+    check = _Check(ref, kind=kind)
+    for entry in entries:
+        for state, detail in report.by_seq.get(entry.seq, []):
+            check.add(state, detail)
+    finished = [e for e in entries if e.event != "started"]
+    if kind == "apply":
+        last = entries[-1]
+        check.notes.append(
+            f"apply {last.event} ({last.status})" if finished else "apply started, never finished"
+        )
+        return check.result()
+    if not finished:
+        check.notes.append(f"run started, never finished ({run_state(entries[0].record)})")
+        return check.result()
+    entry = finished[-1]
+    archive = entry.record.get("archive")
+    if not isinstance(archive, dict):
+        check.notes.append(f"nothing archived ({entry.record.get('failure_kind') or 'no archive'})")
+        return check.result()
+    _check_objects(check, entry, archive, ledger, settings, spooled, stores)
+    return check.result()
 
 
 def _store(url: str, settings: Settings, stores: dict[str, Store | StoreError]) -> Store:
@@ -109,42 +178,6 @@ def _store(url: str, settings: Settings, stores: dict[str, Store | StoreError]) 
     return found
 
 
-def _verify_entry(
-    entry: LedgerEntry,
-    prev: LedgerEntry | None,
-    ledger: Ledger,
-    settings: Settings,
-    spooled: dict[str, dict[str, Any]],
-    stores: dict[str, Store | StoreError],
-) -> VerifyResult:
-    check = _Check(entry.run_id)
-    record = entry.record
-    if sha256_hex(entry.raw_record) != entry.record_hash:
-        check.add("tampered", "the ledger row's record does not match its record_hash")
-    try:
-        validate_record(record, complete=True)
-    except JobError as err:
-        check.add("tampered", f"the ledger record is invalid: {err}")
-    if record.get("run_id") != entry.run_id:
-        check.add("tampered", "the record names another run id than its ledger row")
-    if record.get("previous_record_hash") != entry.previous_record_hash:
-        check.add("tampered", "the row's previous_record_hash differs from the one inside its record")
-    expected = prev.record_hash if prev else None
-    if entry.previous_record_hash != expected:
-        what = f"the run before it ({prev.run_id})" if prev else "nothing (it is the first row)"
-        check.add(
-            "chain_broken", f"previous_record_hash does not match {what}: a ledger row was deleted or altered"
-        )
-    elif prev is not None and entry.seq != prev.seq + 1:
-        check.add("chain_broken", f"ledger positions {prev.seq + 1}..{entry.seq - 1} are missing")
-    archive = record.get("archive")
-    if not isinstance(archive, dict):
-        check.notes.append(f"nothing archived ({record.get('failure_kind') or 'no archive'})")
-        return check.result()
-    _check_objects(check, entry, archive, ledger, settings, spooled, stores)
-    return check.result()
-
-
 def _check_objects(
     check: _Check,
     entry: LedgerEntry,
@@ -157,7 +190,7 @@ def _check_objects(
     wanted: dict[str, tuple[str, str, str | None]] = {
         name: (o["key"], o["sha256"], o.get("version_id")) for name, o in archive["objects"].items()
     }
-    wanted[RECORD] = (f"{archive['prefix']}/{RECORD}", entry.record_hash, None)
+    wanted[RECORD] = (f"{archive['prefix']}/{RECORD}", sha256_hex(entry.raw_record), None)
     delivered = ledger.objects(entry.run_id)
     manifest = spooled.get(entry.run_id, {})
     waiting = {

@@ -123,4 +123,6 @@ class CapturingEngine(NBClientEngine):
         return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
 
 
+# installed paynb registers the engine through the `papermill.engine` entry point (pyproject.toml); this
+# covers a source tree on PYTHONPATH, where there is no entry point
 papermill_engines.register(ENGINE_NAME, CapturingEngine)

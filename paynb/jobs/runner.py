@@ -3,7 +3,8 @@
 Order of work (each step refuses before the next one can do harm):
 
 1. read the notebook and its typed ``parameters`` cell; convert and check the values given
-   (InputError / JobError, no kernel started yet);
+   (InputError / JobError, no kernel started yet); chain a ``run-started`` entry (and anchor it), so a
+   run killed from here on still shows in ``paynb runs list`` (as ``killed``);
 2. inject the values as an ``injected-parameters`` cell and execute in memory with papermill, in a
    kernel running this interpreter, with ``PAYNB_RUN_ID`` in its environment; no output file is
    written per cell (or at all: the unredacted notebook never touches disk);
@@ -12,7 +13,8 @@ Order of work (each step refuses before the next one can do harm):
 4. build the execution record, redact the notebook, store the record in ``metadata.paynb``;
 5. scan everything for secrets (SecretLeak: the run is recorded as failed, nothing is archived);
 6. render HTML, write notebook + HTML to the archive (or the spool), chain the record in the ledger,
-   write ``record.json``.
+   write ``record.json``, anchor the chain head. ``rows_affected`` is what the applies recorded under
+   this run id counted (:func:`paynb.ledger.rows_affected_by_run`), never the notebook's own claim.
 """
 
 from __future__ import annotations
@@ -49,7 +51,6 @@ from paynb.jobs.archive import (
     spool_objects,
     upload,
 )
-from paynb.jobs.ledger import open_ledger
 from paynb.jobs.params import (
     INJECTED_TAG,
     ParamSchema,
@@ -62,6 +63,7 @@ from paynb.jobs.params import (
 from paynb.jobs.redact import leak_message, redact_notebook, scan_notebook
 from paynb.jobs.report import collect_reports
 from paynb.jobs.run_record import SCHEMA_VERSION, validate_record
+from paynb.ledger import open_ledger, record_run_started, rows_affected_by_run, scrub_secrets, write_anchor
 from paynb.settings import Settings, get_settings
 from paynb.store import open_store
 
@@ -171,6 +173,20 @@ def run_notebook(
     key = provenance.hmac_key(settings)
     run_id = new_run_id()
     started = datetime.now(UTC)
+    shown_values = redacted_values(schema, values)
+    notebook_facts = {"path": shown_path, "name": safe_name(path.stem), "sha256": sha256_hex(raw)}
+    record_run_started(
+        ledger,
+        settings,
+        {
+            "run_id": run_id,
+            "notebook": notebook_facts,
+            "parameters": to_jsonable(shown_values),
+            "actor": provenance.actor(),
+            "started_at": started.isoformat(),
+        },
+        timeout_s=timeout_s,
+    )
     prepared = _inject(nb, schema, values, run_id)
     # the kernel runs in its own process; meanwhile load what the steps after it need (nbconvert's
     # import and templates take seconds in a fresh process)
@@ -186,11 +202,10 @@ def run_notebook(
     executed = execution.nb
     reports, problems = collect_reports(executed)
 
-    shown_values = redacted_values(schema, values)
     record: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
-        "notebook": {"path": shown_path, "name": safe_name(path.stem), "sha256": sha256_hex(raw)},
+        "notebook": notebook_facts,
         "paynb_version": __version__,
         "git": git_state.result(),
         "parameters": to_jsonable(shown_values),
@@ -218,6 +233,7 @@ def run_notebook(
     }
     if not isinstance(record["dry_run"], bool):
         record["dry_run"] = None
+    _count_applies(record, ledger, problems)
     validate_record(record, complete=False)
     clock.lap("record")
 
@@ -231,8 +247,15 @@ def run_notebook(
     # the values of parameters marked `# paynb: redact` must not show up anywhere either
     hidden = [str(v) for k, v in values.items() if schema.params[k].redact and v not in (None, "")]
     leaks = scan_notebook(executed, secrets, [h for h in hidden if len(h) >= 4])
+    hidden_values = [h for h in hidden if len(h) >= 4]
     if leaks:
-        return _refuse_leak(record, ledger, leak_message(leaks), [leak.cell_index for leak in leaks])
+        return _refuse_leak(
+            record,
+            ledger,
+            leak_message(leaks),
+            [leak.cell_index for leak in leaks],
+            [*secrets, *hidden_values],
+        )
 
     clock.lap("scan")
     nb_data = notebook_bytes(executed)
@@ -240,7 +263,9 @@ def run_notebook(
     clock.lap("render")
     html_text = html_data.decode("utf-8", "replace")
     if any(s in html_text or html.escape(s) in html_text for s in secrets):
-        return _refuse_leak(record, ledger, "secret material found in the rendered HTML", [])
+        return _refuse_leak(
+            record, ledger, "secret material found in the rendered HTML", [], [*secrets, *hidden_values]
+        )
 
     prefix = run_prefix(started, path.stem, run_id)
     objects = [
@@ -274,10 +299,8 @@ def run_notebook(
     }
     if spool_reason:
         record["archive"]["spool_reason"] = spool_reason
-    entry = ledger.append(record)
-    record_obj = ArchiveObject(
-        RECORD, f"{prefix}/{RECORD}", entry.raw_record.encode("utf-8"), entry.record_hash
-    )
+    entry = ledger.append(record, validate=validate_record)
+    record_obj = ArchiveObject(RECORD, f"{prefix}/{RECORD}", entry.raw_record.encode("utf-8"))
 
     if store is not None and not spool_reason:
         for o in objects:
@@ -296,6 +319,7 @@ def run_notebook(
             settings, run_id=run_id, store_url=url, objects=[*objects, record_obj], reason=spool_reason
         )
 
+    write_anchor(ledger, entry, settings)
     clock.lap("archive")
     location = _join(url, prefix)
     state = "spooled" if spool_reason else "archived"
@@ -490,14 +514,34 @@ def _pm(cell: Any) -> dict[str, Any]:
     return cell.get("metadata", {}).get("papermill", {})
 
 
-def _refuse_leak(record: dict[str, Any], ledger: Any, message: str, cells: list[int | None]) -> RunResult:
-    """Record the run as failed with nothing archived, then raise SecretLeak."""
+def _count_applies(record: dict[str, Any], ledger: Any, problems: list[str]) -> None:
+    """``rows_affected`` from the applies chained under this run id; the notebook's own number is kept
+    only as a claim in ``reported``."""
+    claimed = record.get("rows_affected")
+    counted, applies = rows_affected_by_run(ledger, record["run_id"])
+    record["rows_affected"] = counted
+    if applies:
+        record["dry_run"] = False
+    if claimed is not None and claimed != counted:
+        record["reported"] = {**record.get("reported", {}), "claimed_rows_affected": claimed}
+        problems.append(
+            f"the notebook reported rows_affected={claimed}; paynb's {applies} apply(s) in this run counted "
+            f"{counted}, which is what the record keeps"
+        )
+
+
+def _refuse_leak(
+    record: dict[str, Any], ledger: Any, message: str, cells: list[int | None], hidden: list[str]
+) -> RunResult:
+    """Record the run as failed with nothing archived and every secret scrubbed from the record (the
+    notebook's summary and reports may quote one), then raise SecretLeak."""
+    record = scrub_secrets(record, sorted(set(hidden), key=len, reverse=True))
     record["status"] = "failed"
     record["failure_kind"] = "secret_leak"
     record["failure_detail"] = {"cells": sorted({c for c in cells if c is not None}), "message": message}
     record["output"] = None
     record["archive"] = None
-    entry = ledger.append(record)
+    entry = ledger.append(record, validate=validate_record)
     raise SecretLeak(
         f"run {entry.run_id}: {message}; nothing was archived and the executed notebook was discarded",
         hint="never print or display credentials; read them with paynb settings and keep them in Secret objects",

@@ -12,12 +12,20 @@ A file is named by a *reference*: a local path, ``ar/<file>`` (current bucket), 
 ``cas_settlements`` guard row, which rows would move which invoices, which are already applied, the NSF-risk
 rows (``Not PAID``, ``PADR``, ``PAYR``), and a filtered CSV holding only the safe, not-yet-applied rows. The
 filtered CSV gets a new name (``ar/<stem>.replay-<sha8>.csv``), so publishing it needs no guard deletion and
-the original (with its NSF rows) stays guarded. Writing that CSV is the only write, and only on request.
+the original (with its NSF rows) stays guarded.
+
+The ``settlement.replay`` fix (:class:`ReplayFix`, on :mod:`paynb.fixes`) applies a confirmed plan: it
+writes the filtered CSV under its new name (an intent first; never over another object), then, in one
+pay-db transaction on the writer role, makes the guard change pay-queue would have made for the original
+file (``processed_on`` set, or a row inserted when the original never reached pay-queue) so monitors stop
+flagging it while the original stays guarded, and prints the queue message and ``gcloud`` command to
+publish. Why this choice: ``docs/settlement-replay.md``.
 
 Example::
 
     plan = plan_replay("ar/BCR_PAYMENT_APPL_20260730.csv")
     plan.sha256, plan.body["counts"], plan.body["queue_message"]
+    apply_fix(REPLAY_FIX, plan, confirm=plan.sha256, ticket="OPS-7", reason="file failed mid-way")
 """
 
 from __future__ import annotations
@@ -28,14 +36,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy.engine import Engine
 
 from paynb import db
 from paynb.canonical import sha256_hex
-from paynb.errors import InputError, ParseError, StoreError
+from paynb.errors import InputError, ParseError, PlanError, StoreError
+from paynb.fixes import Fix, FixRun, Outcome, register_fix
 from paynb.formats.settlement_csv import (
     RecordType,
     SettlementFile,
@@ -46,15 +55,19 @@ from paynb.formats.settlement_csv import (
     write_settlement_csv,
 )
 from paynb.ids import consolidated_invoice_number
+from paynb.ops.intents import write_object_once
 from paynb.plan import Plan
 from paynb.settings import Settings, get_settings
-from paynb.store import Store, open_store
+from paynb.store import Store, legacy_bucket, pay_bucket, pay_bucket_url
+
+if TYPE_CHECKING:
+    from paynb.context import Env
 
 AR_FOLDER = "ar"
 EVENT_TYPE = "bc.registry.payment.casSettlementUploaded"
 EVENT_SOURCE = "sbc-pay-FTP-POLLER"  # what the poller sends; a replay looks exactly like it
 DEFAULT_TOPIC = "ftp-poller-payment-reconciliation-dev"
-PLAN_KIND = "settlement_replay"
+PLAN_KIND = "settlement.replay"
 _NAME_DATE = re.compile(r"(20[0-9]{2})([01][0-9])([0-3][0-9])")
 
 
@@ -96,8 +109,8 @@ def settlement_sources(
     store: Store | None = None,
     legacy_store: Store | None = None,
 ) -> tuple[list[SettlementSource], list[str]]:
-    """The current bucket (``store`` or ``s3://<settings.bucket>``) and the legacy bucket (``legacy_store``
-    or ``s3://<settings.legacy_settlement_bucket>``). A given ``store`` means "search only what I give you":
+    """The current bucket (``store`` or :func:`paynb.store.pay_bucket`) and the legacy bucket (``legacy_store``
+    or :func:`paynb.store.legacy_bucket` ``settings.legacy_settlement_bucket``). A given ``store`` means "search only what I give you":
     the legacy bucket is then used only when ``legacy_store`` is given too. Returns (sources, problems):
     a bucket that cannot be opened is a problem to report, not an exception."""
     sources: list[SettlementSource] = []
@@ -105,24 +118,23 @@ def settlement_sources(
     explicit = store is not None or legacy_store is not None
     if store is None and not explicit:
         settings = settings or get_settings()
-        if settings.bucket and settings.s3_endpoint:
+        if pay_bucket_url(settings):
             try:
-                store = open_store(f"s3://{settings.bucket}", settings)
+                store = pay_bucket(settings)
             except StoreError as err:
-                problems.append(f"bucket {settings.bucket}: {err}")
+                problems.append(f"bucket {pay_bucket_url(settings)}: {err}")
         else:
             problems.append(
-                "no bucket configured (PAYNB_BUCKET / FTP_POLLER_BUCKET_NAME and PAYNB_S3_ENDPOINT)"
+                "no bucket configured (PAYNB_BUCKET_URL, or PAYNB_BUCKET / FTP_POLLER_BUCKET_NAME and PAYNB_S3_ENDPOINT)"
             )
     if store is not None:
         sources.append(SettlementSource("bucket", store, AR_FOLDER, _bucket_name(store)))
     if legacy_store is None and not explicit:
         settings = settings or get_settings()
-        if settings.legacy_settlement_bucket and settings.s3_endpoint:
-            try:
-                legacy_store = open_store(f"s3://{settings.legacy_settlement_bucket}", settings)
-            except StoreError as err:
-                problems.append(f"legacy bucket {settings.legacy_settlement_bucket}: {err}")
+        try:
+            legacy_store = legacy_bucket(settings, settings.legacy_settlement_bucket)
+        except StoreError as err:
+            problems.append(f"legacy bucket {settings.legacy_settlement_bucket}: {err}")
     if legacy_store is not None:
         sources.append(SettlementSource("legacy", legacy_store, "", _bucket_name(legacy_store)))
     return sources, problems
@@ -303,6 +315,16 @@ GUARD_SQL = """
 SELECT id, file_name, received_on, processed_on FROM cas_settlements WHERE file_name = ANY(:names) ORDER BY id
 """
 DELETE_GUARD_SQL = "DELETE FROM cas_settlements WHERE id = :id AND file_name = :file_name"
+# what pay-queue does when a file finishes (payment_reconciliations.py), with paynb's clock (naive UTC)
+FINISH_GUARD_SQL = (
+    "UPDATE cas_settlements SET processed_on = (now() AT TIME ZONE 'UTC')"
+    " WHERE id = :id AND file_name = :file_name AND processed_on IS NULL"
+)
+# what pay-queue does for a file it sees first (_create_cas_settlement) and then finishes, in one step
+INSERT_GUARD_SQL = (
+    "INSERT INTO cas_settlements (file_name, received_on, processed_on)"
+    " VALUES (:file_name, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')"
+)
 
 
 def guard_rows(conn, names: Iterable[str]) -> dict[str, list[dict]]:
@@ -318,7 +340,7 @@ def guard_rows(conn, names: Iterable[str]) -> dict[str, list[dict]]:
 
 def guard_state(rows: Sequence[Mapping[str, Any]]) -> str:
     """``absent`` (never reached the queue), ``processing_failed`` (a row with processed_on NULL) or
-    ``processed``."""
+    ``processed`` (also after a replay apply closed the original's row: ``docs/settlement-replay.md``)."""
     if not rows:
         return "absent"
     if any(r.get("processed_on") is None for r in rows):
@@ -575,19 +597,30 @@ def _guard_dict(row: Mapping[str, Any]) -> dict[str, Any]:
 def plan_replay(
     file_key_or_path: str,
     *,
+    env: Env | None = None,
     settings: Settings | None = None,
     engine: Engine | None = None,
     store: Store | None = None,
     legacy_store: Store | None = None,
     write_filtered: bool = False,
 ) -> Plan:
-    """Plan the re-processing of one settlement CSV. Read-only, except that ``write_filtered=True`` writes
-    the filtered CSV (never over an existing object). The plan's sha256 does not depend on
-    ``write_filtered``: plan first, review, then plan again with ``write_filtered=True``.
+    """Plan the re-processing of one settlement CSV. Read-only: writing the filtered CSV is the
+    ``settlement.replay`` fix's apply (:func:`apply_replay`), after a confirm. ``write_filtered=True`` is
+    refused (it used to write without one).
 
     ``store`` is the current bucket (``ar/`` folder) and the place the filtered CSV goes; ``legacy_store``
-    the pre-2025 ``payment-sftp`` bucket. Both default to the settings.
+    the pre-2025 ``payment-sftp`` bucket. Both default to the settings (``env.settings``).
     """
+    if write_filtered:
+        raise InputError(
+            "writing the filtered CSV needs a reviewed plan and its confirm hash",
+            field="write_filtered",
+            hint="paynb settlement replay plan FILE --out plan.json, then"
+            " paynb settlement replay apply --plan plan.json --confirm <sha256>",
+        )
+    if env is not None:
+        settings = settings or env.settings
+        engine = engine or env.engine
     if engine is None or (store is None and legacy_store is None):
         settings = settings or get_settings()
     sources, problems = settlement_sources(settings, store=store, legacy_store=legacy_store)
@@ -638,6 +671,7 @@ def plan_replay(
         "invoices_to_change": sorted({c["invoice_id"] for rp in row_plans for c in rp.changes}),
         "nsf_risk_lines": [rp.line for rp in row_plans if rp.nsf_risk],
         "unsupported_lines": [rp.line for rp in row_plans if rp.disposition == Disposition.UNSUPPORTED],
+        "params": {"file": ref.ref},
         "filtered_csv": None,
         "queue_message": None,
         "gcloud_command": None,
@@ -661,10 +695,7 @@ def plan_replay(
         body["guard_change"] = _guard_change(
             ref.file_name, original_guard, new_name, guards.get(new_name, [])
         )
-    plan = Plan(kind=PLAN_KIND, body=body, summary=_summary(ref, counts, body), warnings=tuple(warnings))
-    if write_filtered and new_name is not None:
-        _write_filtered(sources, f"{AR_FOLDER}/{new_name}", filtered, ref)
-    return plan
+    return Plan(kind=PLAN_KIND, body=body, summary=_summary(ref, counts, body), warnings=tuple(warnings))
 
 
 def _guard_change(
@@ -681,18 +712,32 @@ def _guard_change(
     ]
     state = guard_state(original_rows)
     keep = {
-        "absent": "the original never reached pay-queue: do not publish it (it holds the excluded rows)",
-        "processing_failed": "keep this row: it stops the unfiltered original from being processed again",
+        "absent": "the original never reached pay-queue: apply inserts its guard row, processed, as pay-queue"
+        " would have, so the original (with the excluded rows) is never processed",
+        "processing_failed": "apply sets processed_on on this row, as pay-queue would have at the end of the file;"
+        " the row stays, so the unfiltered original is never processed again",
         "processed": "keep this row: the original was processed; only the filtered rows are replayed",
     }[state]
+    original_statements: list[dict[str, Any]] = []
+    if state == "absent":
+        original_statements.append(
+            {"sql": INSERT_GUARD_SQL, "params": {"file_name": original}, "row": None, "expect_rows": 1,
+             "why": "guard the original as pay-queue does for every file it takes"}
+        )  # fmt: skip
+    for r in original_rows:
+        if r.get("processed_on") is None:
+            original_statements.append(
+                {"sql": FINISH_GUARD_SQL, "params": {"id": r["id"], "file_name": original}, "row": _guard_dict(r),
+                 "expect_rows": 1, "why": "the replay finishes what this file started; monitors stop flagging it"}
+            )  # fmt: skip
     return {
         "published_file": new_name,
-        "statements": statements,
+        "statements": [{**st, "expect_rows": 1} for st in statements],
         "original": {
             "file_name": original,
             "state": state,
             "rows": [_guard_dict(r) for r in original_rows],
-            "statements": [],
+            "statements": original_statements,
             "note": keep,
         },  # fmt: skip
         "note": (
@@ -702,22 +747,153 @@ def _guard_change(
     }
 
 
-def _write_filtered(
-    sources: Sequence[SettlementSource], key: str, data: bytes, ref: SettlementFileRef
-) -> None:
+def _filtered_bytes(env: Env, plan: Plan, sources: Sequence[SettlementSource]) -> bytes:
+    """The filtered CSV rebuilt from the source file, checked against the plan's sha256."""
+    body = plan.body
+    ref = resolve_settlement_file(body["params"]["file"], sources)
+    parsed = parse_settlement_csv(read_settlement_ref(ref, sources), file=ref.ref)
+    lines = set(body["filtered_csv"]["lines"])
+    rows = [r for r in parsed.rows if r.line_number in lines]
+    data = write_settlement_csv(rows, body["filtered_csv"]["header_style"]).encode("utf-8")
+    if sha256_hex(data) != body["filtered_csv"]["sha256"]:
+        raise PlanError(f"the filtered CSV rebuilt from {ref.ref} is not the planned one; re-plan")
+    return data
+
+
+def _target_source(sources: Sequence[SettlementSource]) -> SettlementSource:
     target = next((s for s in sources if s.name == "bucket"), None)
     if target is None:
         raise StoreError("no current bucket to write the filtered CSV to (set PAYNB_BUCKET)")
-    existing = target.store.stat(key)
-    if existing is not None:
-        if target.store.get(key) == data:
-            return  # the same plan written before: nothing to do
-        raise StoreError(f"{key} already exists with other content; not overwriting it")
-    target.store.put(
-        key,
-        data,
-        content_type="text/csv",
-        metadata={"paynb-source": ref.ref, "paynb-kind": PLAN_KIND},
+    return target
+
+
+def _object_state(store: Store, key: str, digest: str) -> str:
+    """``absent``, ``same`` (the planned bytes), or refused when another object holds the key."""
+    info = store.stat(key)
+    if info is None:
+        return "absent"
+    actual = info.sha256 or sha256_hex(store.get(key, verify=False))
+    if actual != digest:
+        raise StoreError(f"{store.url_for(key)} already exists with other content; not overwriting it")
+    return "same"
+
+
+class ReplayFix(Fix):
+    """``settlement.replay``: write the filtered CSV under its new ``ar/`` name (never overwriting), make the
+    original's guard change in pay-db, and hand over the queue message to publish. Store parts given here
+    (tests) win over the ``Env``'s buckets."""
+
+    kind = PLAN_KIND
+    title = "replay the safe, not-yet-applied rows of a settlement CSV under a new name"
+
+    def __init__(self, *, store: Store | None = None, legacy_store: Store | None = None) -> None:
+        self.store = store
+        self.legacy_store = legacy_store
+
+    def _sources(self, env: Env) -> list[SettlementSource]:
+        sources, _problems = settlement_sources(
+            env.settings, store=self.store, legacy_store=self.legacy_store
+        )
+        return sources
+
+    def plan(self, env: Env, **params: Any) -> Plan:
+        return plan_replay(
+            str(params.get("file") or ""), env=env, store=self.store, legacy_store=self.legacy_store
+        )
+
+    def execute(self, env: Env, plan: Plan, run: FixRun) -> Outcome:
+        body = plan.body
+        filtered = body.get("filtered_csv")
+        if filtered is None:
+            raise PlanError("this plan has nothing to replay (no filtered CSV); there is nothing to apply")
+        sources = self._sources(env)
+        target = _target_source(sources)
+        key, digest = filtered["key"], filtered["sha256"]
+        # the object first: a kill before the pay-db commit leaves a plan that re-plans the same and resumes
+        meta = {"paynb-source": body["file"]["ref"], "paynb-kind": PLAN_KIND, "paynb-apply": run.apply_id}
+        # always through the journal: a killed apply's pending intent is confirmed by what is there
+        written = write_object_once(
+            run, target.store.url_for(key), digest,
+            present=lambda: _object_state(target.store, key, digest) == "same",
+            write=lambda: target.store.put(key, _filtered_bytes(env, plan, sources), content_type="text/csv",
+                                           metadata=meta),
+        )  # fmt: skip
+        change = body["guard_change"]
+        statements = [*change["statements"], *change["original"]["statements"]]
+        rows: list[dict[str, Any]] = []
+        if statements:
+            import sqlalchemy as sa
+
+            with run.transaction() as conn:
+                for st in statements:
+                    count = conn.execute(sa.text(st["sql"]), st["params"]).rowcount
+                    if count != st["expect_rows"]:
+                        raise PlanError(
+                            f"cas_settlements changed under the apply ({st['sql'].split()[0]} touched {count} row(s),"
+                            f" planned {st['expect_rows']}); nothing was committed",
+                            hint="re-plan and review again",
+                        )
+                    rows.append({"table": "cas_settlements", "id": st["params"].get("id"),
+                                 "file_name": st["params"]["file_name"], "action": st["sql"].split()[0].lower()})  # fmt: skip
+        return Outcome(
+            status="applied" if written or rows else "already_applied",
+            rows_affected=len(rows),
+            before={"guard": body["guard"], "filtered_csv_present": not written},
+            after={"filtered_csv": key, "guard_rows_changed": len(rows)},
+            touched={
+                "objects": [{"store": target.store.url_for(key), "key": key, "sha256": digest}],
+                "rows": rows,
+                "cfs": [],
+            },  # fmt: skip
+            detail={
+                "written": written,
+                "key": key,
+                "queue_message": body["queue_message"],
+                "gcloud_command": body["gcloud_command"],
+            },  # fmt: skip
+        )
+
+    def verify(self, env: Env, plan: Plan, outcome: Outcome) -> dict[str, Any]:
+        target = _target_source(self._sources(env))
+        filtered = plan.body["filtered_csv"]
+        if _object_state(target.store, filtered["key"], filtered["sha256"]) != "same":
+            raise StoreError(f"{filtered['key']} is not in the bucket after the apply")
+        name = plan.body["guard"]["file_name"]
+        with env.read() as conn:
+            state = guard_state(guard_rows(conn, [name])[name])
+        if state != "processed":
+            raise PlanError(f"the guard row of {name} is {state} after the apply, not processed")
+        return {"filtered_csv": filtered["key"], "original_guard": state}
+
+
+REPLAY_FIX = register_fix(ReplayFix())
+
+
+def apply_replay(
+    plan: Plan,
+    confirm: str | None,
+    *,
+    env: Env | None = None,
+    ticket: str = "",
+    reason: str = "",
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    store: Store | None = None,
+    legacy_store: Store | None = None,
+) -> Any:
+    """Apply a confirmed replay plan through :func:`paynb.fixes.apply_fix` (recorded in the ledger).
+    Returns the :class:`paynb.fixes.ApplyResult`; its ``outcome.detail`` holds the queue message."""
+    from paynb.context import resolve_env
+    from paynb.fixes import apply_fix
+
+    env = resolve_env(env, settings=settings, engine=engine)
+    return apply_fix(
+        ReplayFix(store=store, legacy_store=legacy_store),
+        plan,
+        confirm,
+        env=env,
+        ticket=ticket,
+        reason=reason,
     )
 
 
@@ -840,17 +1016,18 @@ def describe_plan(plan: Plan, *, written: bool = False, table: bool = True) -> s
     if filtered is None:
         out.append("No filtered CSV: there is nothing safe to replay.")
     else:
-        state = "written" if written else "dry run, not written (add --write-filtered / write_filtered=True)"
+        state = "written" if written else "dry run, not written (apply the plan with its confirm hash)"
         out.append(
             f"filtered CSV: {filtered['key']} ({filtered['rows']} row(s), sha256 {filtered['sha256']}) [{state}]"
         )
         change = body["guard_change"]
         if change["statements"]:
-            out.append("guard change (run by hand, in one reviewed transaction):")
+            out.append("guard change for the filtered file (apply runs it, in its one transaction):")
             out += [f"  {s['sql']}  -- {s['params']}; row {s['row']}" for s in change["statements"]]
         else:
             out.append(f"guard change: none for {change['published_file']} ({change['note']})")
         out.append(f"original guard: {change['original']['note']}")
+        out += [f"  {s['sql']}  -- {s['params']}" for s in change["original"]["statements"]]
         out.append(f"queue message (type {EVENT_TYPE}):")
         out.append(f"  {json.dumps(body['queue_message'], sort_keys=True)}")
         out.append(f"publish with:\n  {body['gcloud_command']}")

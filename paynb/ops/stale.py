@@ -16,31 +16,12 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from paynb import db
+from paynb.aging import BUCKET_EDGES, age_buckets, bucket_label  # noqa: F401 (re-exported)
+from paynb.context import Env, resolve_env
 from paynb.enums import PaymentMethod
 from paynb.errors import InputError
+from paynb.extras import require
 from paynb.timez import MAX_DAYS, to_naive_utc, utcnow_naive
-
-# upper edges (inclusive, in whole days) of the age buckets after the threshold
-BUCKET_EDGES = (30, 60, 90, 180)
-
-
-def age_buckets(days: int) -> list[tuple[str, int, int | None]]:
-    """Labels and [low, high] day ranges of the buckets for a threshold of ``days``."""
-    buckets: list[tuple[str, int, int | None]] = []
-    low = days
-    for edge in BUCKET_EDGES:
-        if edge >= low:
-            buckets.append((f"{low}-{edge}", low, edge))
-            low = edge + 1
-    buckets.append((f">{low - 1}" if buckets else f">={days}", low, None))
-    return buckets
-
-
-def bucket_label(age_days: int, days: int) -> str:
-    for label, low, high in age_buckets(days):
-        if age_days >= low and (high is None or age_days <= high):
-            return label
-    raise ValueError(f"age {age_days} is below the threshold {days}")
 
 
 @dataclass(frozen=True)
@@ -119,9 +100,12 @@ def find_stale_invoices(
     method: str | None = None,
     account: str | None = None,
     now: datetime | None = None,
+    env: Env | None = None,
     engine: Engine | None = None,
 ) -> StaleReport:
-    """Count and total APPROVED invoices created more than ``days`` days before ``now`` (UTC)."""
+    """Count and total APPROVED invoices created more than ``days`` days before ``now`` (UTC).
+    Reads pay-db through ``env`` (default: the environment's settings); ``engine`` still overrides it."""
+    env = resolve_env(env, engine=engine)
     if days < 0:
         raise InputError(f"must be 0 or more, got {days}", field="days")
     if days > MAX_DAYS:  # further back than datetime can go
@@ -136,7 +120,7 @@ def find_stale_invoices(
     now_utc = to_naive_utc(now) if now else utcnow_naive()
     cutoff = now_utc - timedelta(days=days)
     detail = db.query_df(
-        _SQL, {"now": now_utc, "cutoff": cutoff, "method": method, "account": account}, engine=engine
+        _SQL, {"now": now_utc, "cutoff": cutoff, "method": method, "account": account}, engine=env.engine
     )
     if detail.empty:
         rows = pd.DataFrame(columns=["payment_method", "age_bucket", "count", "total", "oldest_days"])
@@ -156,3 +140,21 @@ def find_stale_invoices(
         rows["count"] = rows["count"].astype(int)
         rows["oldest_days"] = rows["oldest_days"].astype(int)
     return StaleReport(days=days, now_utc=now_utc, method=method, account=account, rows=rows)
+
+
+def plot_age_buckets(report: StaleReport) -> Any:
+    """A stacked bar per payment method, split by age bucket (a matplotlib Figure; needs ``paynb[lab]``)."""
+    plt = require("matplotlib.pyplot", "the stale-invoice chart")
+    grid = report.pivot()
+    fig, ax = plt.subplots(figsize=(8, 0.6 * max(len(grid), 1) + 1.5))
+    if grid.empty:
+        ax.text(0.5, 0.5, "Nothing is stale", ha="center", va="center")
+        ax.set_axis_off()
+    else:
+        grid.plot(kind="barh", stacked=True, ax=ax, colormap="viridis")
+        ax.set_xlabel("invoices")
+        ax.set_ylabel("")
+    ax.set_title(f"APPROVED for more than {report.days} days")
+    fig.tight_layout()
+    plt.close(fig)  # the caller displays it; do not also draw it twice in a notebook
+    return fig

@@ -1112,7 +1112,7 @@ class _Generator:
 
     # -- summary ---------------------------------------------------------------------------------------
     def summarize(self, conn: Connection) -> GenerationSummary:
-        from paynb.ops.stale import bucket_label
+        from paynb.aging import bucket_label
 
         counts: dict[str, int] = {}
         for schema, table in _all(
@@ -1139,7 +1139,7 @@ class _Generator:
             cell = grid.setdefault((method, bucket_label(age, STALE_DAYS)), [0, Decimal("0.00")])
             cell[0] += 1
             cell[1] += total
-        from paynb.ops.stale import age_buckets
+        from paynb.aging import age_buckets
 
         order = {label: i for i, (label, _, _) in enumerate(age_buckets(STALE_DAYS))}
         stale_rows = [

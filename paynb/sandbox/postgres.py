@@ -43,16 +43,32 @@ host all {SUPERUSER} ::1/128 trust
 host all all 127.0.0.1/32 scram-sha-256
 host all all ::1/128 scram-sha-256
 """
-# the only DML the fixes need, table by table (docs/roles.md); SELECT comes from pg_read_all_data
+# the only DML the fixes need, table by table (docs/roles.md); SELECT comes from pg_read_all_data.
+# `SELECT … FOR UPDATE` needs UPDATE too (invoices, payment_accounts in the PAD credit).
 WRITER_GRANTS: dict[str, tuple[str, ...]] = {
+    # PAD partial credit (paynb/ops/pad/credit_apply.py)
     "invoices": ("UPDATE",),
     "payment_accounts": ("UPDATE",),
+    "payment_accounts_history": ("INSERT",),
     "credits": ("INSERT",),
+    "refunds": ("INSERT",),
     "refunds_partial": ("INSERT",),
+    # statement generation (paynb/ops/statements/generation.py)
     "statements": ("INSERT", "UPDATE"),
     "statement_invoices": ("INSERT", "DELETE"),
-    "cas_settlements": ("DELETE",),
+    # settlement replay: the guard row pay-queue keeps per file (paynb/ops/settlements.py)
+    "cas_settlements": ("INSERT", "UPDATE", "DELETE"),
 }
+# the sequences owned by those tables' columns (serial or identity): nextval needs USAGE
+OWNED_SEQUENCES_SQL = """
+SELECT DISTINCT format('%I.%I', n.nspname, s.relname)
+  FROM pg_class s
+  JOIN pg_namespace n ON n.oid = s.relnamespace
+  JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+  JOIN pg_class t ON t.oid = d.refobjid
+ WHERE s.relkind = 'S' AND n.nspname = 'public' AND t.relname = ANY(:tables)
+ ORDER BY 1
+"""
 # Sandbox data are synthetic and disposable, so durability is traded for load speed.
 SERVER_OPTIONS = {
     "listen_addresses": "127.0.0.1",
@@ -365,14 +381,23 @@ def ensure_roles(admin_url: URL | str, passwords: dict[str, str]) -> None:
         admin.dispose()
 
 
-def grant_roles(conn) -> None:  # type: ignore[no-untyped-def]
+def grant_roles(conn) -> list[str]:  # type: ignore[no-untyped-def]
     """Grant the writer its DML in the database ``conn`` is connected to (run as the admin, after the
-    schema exists). Databases cloned from this one keep the grants."""
+    schema exists), and USAGE on the sequences those tables own. Databases cloned from this one keep the
+    grants. A table this pay-db does not have is left out; returns the tables granted."""
     conn.exec_driver_sql(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {READER}, {WRITER}")
     conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA public TO {READER}, {WRITER}")
+    import sqlalchemy as sa
+
+    granted = []
     for table, privileges in WRITER_GRANTS.items():
+        if conn.execute(sa.text("SELECT to_regclass(:t)"), {"t": f"public.{table}"}).scalar() is None:
+            continue
         conn.exec_driver_sql(f"GRANT {', '.join(privileges)} ON public.{table} TO {WRITER}")
-    conn.exec_driver_sql(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {WRITER}")
+        granted.append(table)
+    for (sequence,) in conn.execute(sa.text(OWNED_SEQUENCES_SQL), {"tables": granted}).all():
+        conn.exec_driver_sql(f"GRANT USAGE ON SEQUENCE {sequence} TO {WRITER}")
+    return granted
 
 
 class ExternalPostgres:

@@ -62,8 +62,8 @@ class RunningS3:
 
         from paynb.store.s3 import http_pool
 
-        return Minio(self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False,
-                     region="us-east-1", http_client=http_pool())  # fmt: skip
+        keys = {"access_key": self.access_key, "secret_key": self.secret_key}
+        return Minio(self.endpoint, **keys, secure=False, region="us-east-1", http_client=http_pool())
 
     def stop(self) -> None:
         if self._server is not None:

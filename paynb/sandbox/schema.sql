@@ -169,6 +169,38 @@ CREATE INDEX ix_payment_accounts_auth_account_id ON payment_accounts (auth_accou
 CREATE INDEX ix_payment_accounts_bcol_account ON payment_accounts (bcol_account);
 CREATE INDEX ix_payment_accounts_bcol_user_id ON payment_accounts (bcol_user_id);
 
+-- sql_versioning history of payment_accounts: the row as it was before each update, keyed (id, version).
+-- Built from the migrations that create and alter it (fb3ba97b603a, fc32e7db4493, a7b9c2d4e6f8,
+-- b313916b778a, f52120aa9993); see docs/pad-credit.md.
+CREATE TABLE payment_accounts_history (
+    id                             integer       NOT NULL,
+    auth_account_id                varchar(50),
+    name                           varchar(250),
+    branch_name                    varchar(250),
+    payment_method                 varchar(15),
+    bcol_user_id                   varchar(50),
+    bcol_account                   varchar(50),
+    statement_notification_enabled boolean,
+    billable                       boolean,
+    eft_enable                     boolean       NOT NULL,
+    pad_activation_date            timestamp,
+    pad_tos_accepted_date          timestamp,
+    pad_tos_accepted_by            varchar(50),
+    version                        integer       NOT NULL,
+    changed                        timestamp,
+    has_nsf_invoices               timestamp,
+    has_overdue_invoices           timestamp,
+    ob_credit                      numeric(19,2),
+    pad_credit                     numeric(19,2),
+    eft_credit                     numeric(19,2),
+    restrict_ejv                   boolean       NOT NULL DEFAULT false,
+    CONSTRAINT payment_accounts_history_pkey PRIMARY KEY (id, version),
+    CONSTRAINT payment_accounts_history_payment_method_fkey FOREIGN KEY (payment_method) REFERENCES payment_methods(code)
+);
+CREATE INDEX ix_payment_accounts_history_auth_account_id ON payment_accounts_history (auth_account_id);
+CREATE INDEX ix_payment_accounts_history_bcol_account ON payment_accounts_history (bcol_account);
+CREATE INDEX ix_payment_accounts_history_bcol_user_id ON payment_accounts_history (bcol_user_id);
+
 CREATE SEQUENCE cfs_accounts_id_seq AS integer;
 CREATE TABLE cfs_accounts (
     id                        integer     NOT NULL DEFAULT nextval('cfs_accounts_id_seq'::regclass),
@@ -586,6 +618,33 @@ CREATE TABLE refunds_partial (
 );
 ALTER SEQUENCE refunds_partial_id_seq OWNED BY refunds_partial.id;
 CREATE INDEX ix_refunds_partial_payment_line_item_id ON refunds_partial (payment_line_item_id);
+
+-- sql_versioning history of refunds_partial (fb3ba97b603a, aae01971bd53, 59db97e9432e, d33af974c7c6,
+-- 94ca57d30196, 725543789c2a); see docs/pad-credit.md.
+CREATE TABLE refunds_partial_history (
+    id                   integer       NOT NULL,
+    payment_line_item_id integer       NOT NULL,
+    refund_amount        numeric(19,2) NOT NULL,
+    refund_type          varchar(50),
+    created_on           timestamp     NOT NULL,
+    updated_on           timestamp,
+    created_by           varchar(50)   NOT NULL,
+    created_name         varchar(100),
+    updated_by           varchar(50),
+    updated_name         varchar(50),
+    version              integer       NOT NULL,
+    changed              timestamp,
+    gl_posted            timestamp,
+    invoice_id           integer       NOT NULL,
+    status               varchar(20),
+    gl_error             varchar(250),
+    is_credit            boolean       NOT NULL DEFAULT false,
+    refund_id            integer,
+    CONSTRAINT refunds_partial_history_pkey PRIMARY KEY (id, version),
+    CONSTRAINT refunds_partial_history_invoice_id_fkey FOREIGN KEY (invoice_id) REFERENCES invoices(id),
+    CONSTRAINT refunds_partial_history_payment_line_item_id_fkey FOREIGN KEY (payment_line_item_id) REFERENCES payment_line_items(id)
+);
+CREATE INDEX ix_refunds_partial_history_payment_line_item_id ON refunds_partial_history (payment_line_item_id);
 
 CREATE SEQUENCE credits_id_seq AS integer;
 CREATE TABLE credits (

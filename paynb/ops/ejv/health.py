@@ -34,6 +34,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from paynb import db
+from paynb.context import Env, resolve_env
 from paynb.errors import InputError
 from paynb.timez import business_days_between, pacific_date, pacific_midnight_utc, pacific_today, utcnow_naive
 
@@ -147,16 +148,19 @@ class HealthReport:
 def ejv_health(
     days: int = 3,
     *,
+    env: Env | None = None,
     engine: Engine | None = None,
     as_of: date | None = None,
     include_resolved: bool = False,
 ) -> HealthReport:
-    """Check the EJV tables; ``days`` business days is how long FEEDBACK or a job may take before it counts."""
+    """Check the EJV tables; ``days`` business days is how long FEEDBACK or a job may take before it counts.
+    Reads pay-db through ``env`` (default: the environment's settings); ``engine`` still overrides it."""
     if days < 0:
         raise InputError(f"must be 0 or more, got {days}", field="days")
     as_of = as_of or pacific_today()
     findings: list[Finding] = []
-    with db.read_connection(engine) as conn:
+    env = resolve_env(env, engine=engine)
+    with env.read() as conn:
         findings += _no_feedback(conn, days, as_of)
         findings += _errored(conn, as_of, include_resolved)
         findings += _stop_ejv(conn)
@@ -333,7 +337,7 @@ def _errored(conn: Any, as_of: date, include_resolved: bool) -> list[Finding]:
                         "links",
                     )
                 },
-            )  # fmt: skip
+            )
         )
     for r in open_links:
         out.append(
@@ -362,7 +366,7 @@ def _errored(conn: Any, as_of: date, include_resolved: bool) -> list[Finding]:
                         "resolved",
                     )
                 },
-            )  # fmt: skip
+            )
         )
     return out
 
@@ -458,7 +462,7 @@ def _stop_ejv(conn: Any) -> list[Finding]:
                     )
                 }
                 | {"gl": gl},
-            )  # fmt: skip
+            )
         )
     return out
 
@@ -529,7 +533,7 @@ def _stale_invoices(conn: Any, days: int, as_of: date) -> list[Finding]:
                     )
                 }
                 | {"stage": stage},
-            )  # fmt: skip
+            )
         )
     return out
 
@@ -671,6 +675,6 @@ def _partner_disbursements(conn: Any, days: int, as_of: date) -> list[Finding]:
                         "feedback_file_ref",
                     )
                 },
-            )  # fmt: skip
+            )
         )
     return out

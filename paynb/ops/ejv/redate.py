@@ -11,19 +11,26 @@ answered is re-sent with today's date (FAQ Q18). For each file the plan makes:
   refused if anything else would change);
 * the empty ``<name>.TRG`` trigger.
 
+Names and dates follow sbc-pay's EJV jobs (``docs/business-days.md``): the name's timestamp is UTC, and the
+default date is today's UTC date, moved on to the next business day (weekends and BC statutory holidays).
+
 The plan refuses when FEEDBACK exists for the batch (``ejv_files.feedback_file_ref`` or a FEEDBACK record
 found by :func:`paynb.ops.ejv.search.search_feedback`), when a FEEDBACK shows the same line already
-succeeded in another batch, when the batch is unknown to pay-db, or when the file still waits in
-``cgi_processing/``. Apply re-plans, refuses if anything changed, and uploads to ``cgi_processing/`` (where
-the SFTP poller picks files up): an object already there with the same sha256 is reported, not rewritten; a
-different object at the key is refused. pay-db is not changed: the FEEDBACK for the copy names the same
-batch (``ejv_files.id``), which pay-queue reconciles as usual.
+succeeded in another batch, when the batch is unknown to pay-db, when the file still waits in
+``cgi_processing/``, and when a copy of the batch already sits in ``cgi_processing/`` or ``cgi_processed/``
+under another name (an earlier re-send that CAS has not answered yet) unless ``resend_anyway`` with a
+``reason``. Apply is the ``ejv.inbox_redate`` fix on :mod:`paynb.fixes`: it re-plans, refuses if anything
+changed, and uploads to ``cgi_processing/`` (where the SFTP poller picks files up), each upload recorded as
+an intent first. An object already there, or already moved on to ``cgi_processed/``, with the same sha256 is
+reported, not rewritten; a different object at the key is refused. pay-db is not changed: the FEEDBACK for
+the copy names the same batch (``ejv_files.id``), which pay-queue reconciles as usual.
 
 Example::
 
+    from paynb.fixes import apply_fix
     plan = plan_redate(["cgi_processed/INBOX.F3505.20261102200107"])
     print(plan.summary, plan.sha256)
-    apply_redate(plan, confirm=plan.sha256)
+    apply_fix(REDATE_FIX, plan, confirm=plan.sha256, ticket="OPS-1", reason="no FEEDBACK after 3 days")
 """
 
 from __future__ import annotations
@@ -32,13 +39,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy.engine import Engine
 
 from paynb import db
 from paynb.errors import InputError, ParseError, PlanError, StoreError
+from paynb.fixes import Fix, FixRun, Outcome, register_fix
 from paynb.formats.inbox import (
     InboxFile,
     diff_inbox,
@@ -57,12 +65,16 @@ from paynb.ops.ejv.search import (
     Source,
     search_feedback,
 )
-from paynb.plan import Plan, check_confirm, check_fresh
+from paynb.ops.intents import write_object_once
+from paynb.plan import Plan, check_fresh
 from paynb.settings import Settings, get_settings
-from paynb.store import Store, open_store, sha256_bytes
-from paynb.timez import is_business_day, next_business_day, pacific_today
+from paynb.store import Store, legacy_bucket, pay_bucket, sha256_bytes
+from paynb.timez import holiday_name, is_business_day, nearest_business_day, utc_today
 
-PLAN_KIND = "ejv_inbox_redate"
+if TYPE_CHECKING:
+    from paynb.context import Env
+
+PLAN_KIND = "ejv.inbox_redate"
 OUTBOUND_FOLDER = PROCESSING_FOLDER
 MAX_BUMPS = 3600
 ALLOWED_CHANGES = frozenset({"effective_date"})
@@ -89,6 +101,7 @@ class RedateResult:
     already_present: tuple[str, ...]
     target: str
     files: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    apply_id: str | None = None
 
     @property
     def changed(self) -> bool:
@@ -103,6 +116,7 @@ class RedateResult:
             "uploaded": list(self.uploaded),
             "already_present": list(self.already_present),
             "files": list(self.files),
+            "apply_id": self.apply_id,
         }
 
     def message(self) -> str:
@@ -116,15 +130,18 @@ class RedateResult:
 
 
 def default_redate_date(today: date | None = None) -> date:
-    """Today (Pacific) if it is a business day, else the next one (payment-jobs' nearest business day)."""
-    today = today or pacific_today()
-    return today if is_business_day(today) else next_business_day(today)
+    """Today (UTC, as payment-jobs dates its files) if it is a business day, else the next one: payment-jobs'
+    ``get_nearest_business_day`` (weekends and BC statutory holidays, ``docs/business-days.md``)."""
+    return nearest_business_day(today or utc_today())
 
 
 def plan_redate(
     file_keys: Iterable[str],
     *,
     new_date: date | str | None = None,
+    resend_anyway: bool = False,
+    reason: str = "",
+    env: Env | None = None,
     settings: Settings | None = None,
     engine: Engine | None = None,
     store: Store | None = None,
@@ -135,11 +152,14 @@ def plan_redate(
     today: date | None = None,
 ) -> Plan:
     """The re-dating plan for these INBOX files (keys like ``cgi_processed/INBOX.F3505.…``, bare names or
-    ``s3://`` URLs). Reads the store and pay-db; writes nothing (the search index is local)."""
+    ``s3://`` URLs). Reads the store and pay-db; writes nothing (the search index is local).
+
+    ``resend_anyway`` (with a ``reason``) lets a batch go out again although a copy of it already sits in
+    ``cgi_processing/`` or ``cgi_processed/`` without FEEDBACK; the reason is part of the plan."""
     return _build(
-        list(file_keys), new_date=new_date, settings=settings, engine=engine, store=store,
-        legacy_store=legacy_store, search_stores=search_stores, index_path=index_path, progress=progress,
-        today=today,
+        list(file_keys), new_date=new_date, resend_anyway=resend_anyway, reason=reason,
+        **_parts(env, settings, engine, store, legacy_store), search_stores=search_stores,
+        index_path=index_path, progress=progress, today=today,
     ).plan  # fmt: skip
 
 
@@ -147,6 +167,9 @@ def apply_redate(
     plan: Plan,
     confirm: str | None,
     *,
+    env: Env | None = None,
+    ticket: str = "",
+    reason: str = "",
     settings: Settings | None = None,
     engine: Engine | None = None,
     store: Store | None = None,
@@ -156,37 +179,156 @@ def apply_redate(
     progress: bool = False,
     today: date | None = None,
 ) -> RedateResult:
-    """Upload the re-dated copies of a confirmed plan to ``cgi_processing/``, once."""
-    check_confirm(plan, confirm)
-    if plan.kind != PLAN_KIND:
-        raise PlanError(f"this is a {plan.kind!r} plan, not {PLAN_KIND!r}")
-    files = plan.body.get("files") or []
-    target_store = store or _main_store(settings or get_settings())
-    expected = {t["key"]: t["sha256"] for f in files for t in (f["target"], f["trigger"])}
-    # checked before re-planning too, so the refusal names the object that is in the way
-    _present_targets(target_store, expected)
-    built = _build(
-        [f["source"]["url"] for f in files],
-        new_date=plan.body.get("new_date"),
-        settings=settings, engine=engine, store=store, legacy_store=legacy_store,
-        search_stores=search_stores, index_path=index_path, progress=progress, today=today,
+    """Upload the re-dated copies of a confirmed plan to ``cgi_processing/``, once, through
+    :func:`paynb.fixes.apply_fix` (so the apply is recorded in the ledger)."""
+    from paynb.context import resolve_env
+    from paynb.fixes import apply_fix
+
+    env = resolve_env(env, settings=settings, engine=engine)
+    fix = RedateFix(
+        store=store, legacy_store=legacy_store, search_stores=search_stores, index_path=index_path,
+        progress=progress, today=today,
     )  # fmt: skip
-    check_fresh(plan, built.plan)
-    present = _present_targets(target_store, expected)
-    uploaded: list[str] = []
-    # INBOX before its trigger: CGI takes an INBOX once the TRG is there
-    for key, data in built.payloads.items():
-        if key in present:
-            continue
-        target_store.put(key, data, content_type="text/plain", metadata={"paynb-plan": plan.sha256[:16]})
-        uploaded.append(key)
+    result = apply_fix(
+        fix, plan, confirm, env=env, ticket=ticket, reason=reason or plan.body.get("reason", "")
+    )
+    return redate_result(plan, result.outcome, apply_id=result.apply_id)
+
+
+def redate_result(plan: Plan, outcome: Any, *, apply_id: str | None = None) -> RedateResult:
+    """The :class:`RedateResult` of an apply's outcome (CLI, notebook)."""
+    detail = dict(outcome.detail)
     return RedateResult(
         plan_sha256=plan.sha256,
-        uploaded=tuple(uploaded),
-        already_present=tuple(present),
-        target=target_store.url_for(OUTBOUND_FOLDER + "x")[:-1],
-        files=tuple({"source": f["source"]["name"], "new_name": f["target"]["name"]} for f in files),
+        uploaded=tuple(detail.get("uploaded", ())),
+        already_present=tuple(detail.get("already_present", ())),
+        target=plan.body.get("target_folder", ""),
+        files=tuple(
+            {"source": f["source"]["name"], "new_name": f["target"]["name"]} for f in plan.body["files"]
+        ),
+        apply_id=apply_id,
     )
+
+
+def _parts(
+    env: Env | None,
+    settings: Settings | None,
+    engine: Engine | None,
+    store: Store | None,
+    legacy_store: Store | None,
+) -> dict[str, Any]:
+    """The pieces ``_build`` reads, from ``env`` unless given one by one (old keyword arguments)."""
+    if env is not None:
+        settings = settings or env.settings
+        engine = engine or env.engine
+    return {"settings": settings, "engine": engine, "store": store, "legacy_store": legacy_store}
+
+
+class RedateFix(Fix):
+    """``ejv.inbox_redate``: upload re-dated INBOX copies (and their ``.TRG``) to ``cgi_processing/``, once.
+
+    Store parts given here (tests, the notebook) win over the ``Env``'s bucket. Re-planning for an apply
+    accepts this plan's own copies, so a killed apply resumes instead of being refused for them."""
+
+    kind = PLAN_KIND
+    title = "re-send an EJV INBOX whose FEEDBACK never came, re-dated, under a new name"
+
+    def __init__(
+        self,
+        *,
+        store: Store | None = None,
+        legacy_store: Store | None = None,
+        search_stores: Sequence[Source | Store] | None = None,
+        index_path: str | None = None,
+        progress: bool = False,
+        today: date | None = None,
+    ) -> None:
+        self.store = store
+        self.legacy_store = legacy_store
+        self.search_stores = search_stores
+        self.index_path = index_path
+        self.progress = progress
+        self.today = today
+
+    def _build_for(self, env: Env, params: dict[str, Any], own: Plan | None = None) -> _Built:
+        return _build(
+            list(params.get("files") or ()), new_date=params.get("new_date"),
+            resend_anyway=bool(params.get("resend_anyway")), reason=str(params.get("reason") or ""),
+            settings=env.settings, engine=env.engine, store=self.store, legacy_store=self.legacy_store,
+            search_stores=self.search_stores, index_path=self.index_path, progress=self.progress,
+            today=self.today, own=own,
+        )  # fmt: skip
+
+    def plan(self, env: Env, **params: Any) -> Plan:
+        return self._build_for(env, params).plan
+
+    def replan(self, env: Env, plan: Plan) -> Plan:
+        # checked before re-planning too, so the refusal names the object that is in the way
+        target_store = self.store or _main_store(env.settings)
+        for f in plan.body.get("files") or []:
+            for t in (f["target"], f["trigger"]):
+                _already_sent(target_store, t["key"], t["sha256"])
+        return self._build_for(env, _params_of(plan), own=plan).plan
+
+    def execute(self, env: Env, plan: Plan, run: FixRun) -> Outcome:
+        built = self._build_for(env, _params_of(plan), own=plan)
+        check_fresh(plan, built.plan)
+        target_store = self.store or _main_store(env.settings)
+        expected = {t["key"]: t["sha256"] for f in plan.body["files"] for t in (f["target"], f["trigger"])}
+        uploaded: list[str] = []
+        present: list[str] = []
+        meta = {"paynb-plan": plan.sha256[:16], "paynb-apply": run.apply_id}
+        # INBOX before its trigger: CGI takes an INBOX once the TRG is there
+        for key, data in built.payloads.items():
+            # always through the journal: a killed apply's pending intent is confirmed by what is there
+            wrote = write_object_once(
+                run, target_store.url_for(key), expected[key],
+                present=lambda k=key: _already_sent(target_store, k, expected[k]),
+                write=lambda k=key, d=data: target_store.put(k, d, content_type="text/plain", metadata=meta),
+            )  # fmt: skip
+            (uploaded if wrote else present).append(key)
+        objects = [{"store": target_store.url_for(k), "key": k, "sha256": expected[k]} for k in expected]
+        return Outcome(
+            status="applied" if uploaded else "already_applied",
+            rows_affected=0,
+            before={"present": sorted(present)},
+            after={"present": sorted(expected)},
+            touched={"objects": objects, "rows": [], "cfs": []},
+            detail={
+                "uploaded": uploaded,
+                "already_present": present,
+                "target": plan.body.get("target_folder"),
+            },
+        )
+
+    def verify(self, env: Env, plan: Plan, outcome: Outcome) -> dict[str, Any]:
+        target_store = self.store or _main_store(env.settings)
+        for f in plan.body["files"]:
+            for t in (f["target"], f["trigger"]):
+                if not _already_sent(target_store, t["key"], t["sha256"]):
+                    raise PlanError(f"{t['url']} is not there after the upload (nor in {PROCESSED_FOLDER})")
+        return {"objects_verified": 2 * len(plan.body["files"])}
+
+
+REDATE_FIX = register_fix(RedateFix())
+
+
+def _params_of(plan: Plan) -> dict[str, Any]:
+    params = plan.body.get("params")
+    if not isinstance(params, dict):
+        raise InputError(
+            "the plan has no params to re-plan from (made by an older paynb?)", field="body.params"
+        )
+    return dict(params)
+
+
+def _already_sent(store: Store, key: str, digest: str) -> bool:
+    """The planned bytes are at ``key``, or the poller already moved them on to ``cgi_processed/``. Anything
+    else at either key is refused: that object is not this plan's."""
+    if _present_targets(store, {key: digest}):
+        return True
+    moved = PROCESSED_FOLDER + key.removeprefix(OUTBOUND_FOLDER)
+    return bool(_present_targets(store, {moved: digest}))
 
 
 def plan_files_frame(plan: Plan) -> pd.DataFrame:
@@ -238,15 +380,11 @@ def _present_targets(store: Store, expected: dict[str, str]) -> list[str]:
 
 
 def _main_store(settings: Settings) -> Store:
-    if not settings.bucket:
-        raise InputError(
-            "no bucket is configured", field="PAYNB_BUCKET", hint="set PAYNB_BUCKET or use the sandbox"
-        )
-    return open_store(f"s3://{settings.bucket}", settings)
+    return pay_bucket(settings)
 
 
 def _legacy(settings: Settings) -> Store | None:
-    return open_store(f"s3://{settings.legacy_ejv_bucket}", settings) if settings.legacy_ejv_bucket else None
+    return legacy_bucket(settings, settings.legacy_ejv_bucket)
 
 
 def _resolve_date(value: date | str | None, today: date) -> date:
@@ -263,7 +401,8 @@ def _resolve_date(value: date | str | None, today: date) -> date:
             field="date",
         )
     if not is_business_day(value):
-        raise InputError(f"{value} is not a business day (Monday to Friday)", field="date")
+        why = holiday_name(value) or value.strftime("%A")
+        raise InputError(f"{value} is not a business day ({why}; see docs/business-days.md)", field="date")
     return value
 
 
@@ -303,6 +442,9 @@ def _build(
     names: list[str],
     *,
     new_date: date | str | None,
+    resend_anyway: bool = False,
+    reason: str = "",
+    own: Plan | None = None,
     settings: Settings | None,
     engine: Engine | None,
     store: Store | None,
@@ -315,8 +457,11 @@ def _build(
     if not names:
         raise InputError("give at least one INBOX file", field="files")
     settings = settings or get_settings()
-    today = today or pacific_today()
+    today = today or utc_today()
     day = _resolve_date(new_date, today)
+    reason = reason.strip()
+    if resend_anyway and not reason:
+        raise InputError("--resend-anyway needs --reason (why the batch must go out again)", field="reason")
     main = store or _main_store(settings)
     legacy = legacy_store if legacy_store is not None else (None if store is not None else _legacy(settings))
     if search_stores is None and store is not None:
@@ -383,6 +528,7 @@ def _build(
     taken_in_plan: set[str] = set()
     file_bodies: list[dict[str, Any]] = []
     payloads: dict[str, bytes] = {}
+    own_names = {f["target"]["name"]: f["target"]["sha256"] for f in (own.body["files"] if own else [])}
     for loc, inbox, data, feeder, stamp in parsed:
         _check_batches(loc, inbox, ejv_rows, warnings)
         new_inbox = redate_inbox(inbox, day, file=loc.url)
@@ -391,14 +537,19 @@ def _build(
         unexpected = sorted({c.field for c in changes} - ALLOWED_CHANGES)
         if unexpected:  # pragma: no cover - redate_inbox only touches effective dates
             raise PlanError(f"re-dating {loc.url} would also change {', '.join(unexpected)}; refusing")
-        new_name, notes = _new_name(feeder, stamp, day, new_bytes, main, legacy, taken_in_plan, refs)
+        new_name, notes = _new_name(
+            feeder, stamp, day, new_bytes, main, legacy, taken_in_plan, refs, own_names
+        )
         taken_in_plan.add(new_name)
         target_urls = {
             main.url_for(OUTBOUND_FOLDER + new_name),
             main.url_for(OUTBOUND_FOLDER + trigger_name(new_name)),
         }
+        if new_name in own_names:  # re-planning a confirmed plan: its copy may have moved on already
+            target_urls.add(main.url_for(PROCESSED_FOLDER + new_name))
         if found is not None:
             _check_feedback(loc, inbox, found, target_urls, warnings)
+            _check_in_flight(loc, inbox, found, target_urls, resend_anyway, reason, warnings)
         if fiscal_year(day) not in {r.fiscal_year for r in inbox.records if r.fiscal_year}:
             warnings.append(
                 f"{PurePosixPath(loc.key).name}: {day} is in fiscal year {fiscal_year(day)}, the batch header says"
@@ -435,6 +586,12 @@ def _build(
         )  # fmt: skip
 
     body = {
+        "params": {
+            "files": [f["source"]["url"] for f in file_bodies],
+            "new_date": day.isoformat(),
+            "resend_anyway": resend_anyway,
+            "reason": reason,
+        },
         "new_date": day.isoformat(),
         "target_folder": main.url_for(OUTBOUND_FOLDER + "x")[:-1],
         "files": file_bodies,
@@ -503,12 +660,50 @@ def _check_feedback(
                 f"{name}: {m.flowthrough} {m.debit_credit} {m.amount} already succeeded in batch {m.batch_number}"
                 f" ({m.name} line {m.line}); re-sending would charge it twice. Refusing."
             )
-        if m.kind == INBOX:
+        if m.kind == INBOX and not _in_flight(m, batches):
             warnings.append(
                 f"{name}: invoice {m.invoice_id} is also in {m.location}/{m.name} (batch {m.batch_number})"
             )
     for problem in found.problems:
         warnings.append(f"could not parse {problem.file}: FEEDBACK in it may be missed ({problem.error})")
+
+
+_IN_FLIGHT_LOCATIONS = frozenset({PROCESSING_FOLDER.rstrip("/"), PROCESSED_FOLDER.rstrip("/")})
+
+
+def _in_flight(m: Any, batches: set[int]) -> bool:
+    return m.kind == INBOX and m.batch_number in batches and m.location in _IN_FLIGHT_LOCATIONS
+
+
+def _check_in_flight(
+    loc: Any,
+    inbox: InboxFile,
+    found: Any,
+    own_targets: set[str],
+    resend_anyway: bool,
+    reason: str,
+    warnings: list[str],
+) -> None:
+    """Refuse when another copy of the batch waits in, or was sent from, the EJV folders (#10: a second
+    re-send of a batch CAS has not answered yet is a double charge), unless ``resend_anyway``."""
+    batches = set(inbox.batch_numbers)
+    copies = sorted(
+        {(m.location, m.name, m.batch_number) for m in found.mentions
+         if _in_flight(m, batches) and m.file != loc.url and m.file not in own_targets}
+    )  # fmt: skip
+    if not copies:
+        return
+    listed = ", ".join(f"{where}/{name} (batch {batch})" for where, name, batch in copies)
+    name = PurePosixPath(loc.key).name
+    if resend_anyway:
+        warnings.append(f"{name}: RESENT ANYWAY although the batch is already in {listed}: {reason}")
+        return
+    raise PlanError(
+        f"{name}: the batch is already in {listed} and no FEEDBACK has come for it. Another copy would be"
+        " sent to CAS a second time. Refusing.",
+        hint="wait for the FEEDBACK of that copy (`paynb ejv search`), or, if CAS confirmed it never arrived,"
+        " plan again with --resend-anyway --reason '<ticket: what CAS said>'",
+    )
 
 
 def _new_name(
@@ -520,13 +715,18 @@ def _new_name(
     legacy: Store | None,
     taken_in_plan: set[str],
     refs: set[str],
+    own: dict[str, str] | None = None,
 ) -> tuple[str, list[str]]:
-    """The first free ``INBOX.F<feeder>.<day><time>`` from the original time of day, +1 s per collision."""
+    """The first free ``INBOX.F<feeder>.<day><time>`` from the original time of day (both UTC, as
+    payment-jobs names files), +1 s per collision. A name in ``own`` (the confirmed plan being re-planned)
+    holding the same bytes is this plan's own copy, also after the poller moved it to ``cgi_processed/``."""
     start = datetime.combine(day, stamp.time())
     digest = sha256_bytes(content)
     notes: list[str] = []
     for bump in range(MAX_BUMPS):
         name = format_inbox_name(feeder, start + timedelta(seconds=bump))
+        if own and own.get(name) == digest:
+            return name, notes
         reason = _collision(name, digest, main, legacy, taken_in_plan, refs)
         if reason is None:
             return name, notes

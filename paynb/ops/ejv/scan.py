@@ -155,10 +155,8 @@ def _fast_feedback(text: str, *, lenient: bool = False) -> tuple[list[Row], int]
                     rc = _rc(line[fb.IH_RETURN_CODE])
                     ref = line[fb.AP_REFERENCE].strip()
                     if _canonical_id(ref):
-                        append(
-                            (number, start, "IH", bt, batch_number, batch_rc, None, None, None, int(ref),
-                             None, None, None, None, None, rc, line[fb.IH_MESSAGE].strip())
-                        )  # fmt: skip
+                        head = (number, start, bt, batch_number, batch_rc)
+                        append(_ih_row(*head, int(ref), rc, line[fb.IH_MESSAGE].strip()))
             else:
                 raise _Unusual
         except _Unusual:
@@ -198,11 +196,39 @@ def _detail_row(
     except ParseError:
         raise _Unusual from None
     rc = _rc(line[fb.JD_RETURN_CODE])
-    return (
-        number, start, "JD", batch_type, batch_number, batch_rc, journal, journal_rc, flow.text,
-        flow.invoice_id, flow.partner_disbursement_id, flow.refunds_partial_id, dc,
-        format(Decimal(amount), "f"), effective.isoformat(), rc, line[fb.JD_MESSAGE].strip(),
-    )  # fmt: skip
+    head = (number, start, "JD", batch_type, batch_number, batch_rc, journal, journal_rc)
+    ids = (flow.text, flow.invoice_id, flow.partner_disbursement_id, flow.refunds_partial_id)
+    money = (dc, format(Decimal(amount), "f"), effective.isoformat())
+    return (*head, *ids, *money, rc, line[fb.JD_MESSAGE].strip())
+
+
+def _ih_row(
+    line: int,
+    offset: int | None,
+    batch_type: str | None,
+    batch_number: int | None,
+    batch_rc: str | None,
+    invoice_id: int,
+    rc: str | None,
+    message: str | None,
+) -> Row:
+    """An AP ``IH`` line whose reference is an invoice id: no journal, flowthrough or amount."""
+    head = (line, offset, "IH", batch_type, batch_number, batch_rc)
+    return (*head, None, None, None, invoice_id, None, None, None, None, None, rc, message)
+
+
+def _jd_row(
+    r: Any,
+    offset: int | None,
+    batch_rc: str | None = None,
+    journal_rc: str | None = None,
+    result: tuple[str | None, str | None] = (None, None),
+) -> Row:
+    """A parsed JD record as a row; ``result`` is FEEDBACK's (return code, message), INBOX has none."""
+    head = (r.line_number, offset, "JD", r.batch_type, r.batch_number, batch_rc, r.journal_name, journal_rc)
+    ids = (r.flowthrough, r.invoice_id, r.partner_disbursement_id, r.refunds_partial_id)
+    money = (r.debit_credit, _money(r.amount), _day(r.effective_date))
+    return (*head, *ids, *money, *result)
 
 
 def _digits(text: str, width: int | None = None) -> bool:
@@ -273,18 +299,11 @@ def _rows_from_feedback(parsed: fb.FeedbackFile, data: bytes) -> Iterable[Row]:
         elif r.record_type == "JH":
             journal_rc = r.return_code
         elif r.record_type == "JD":
-            yield (
-                r.line_number, offsets.get(r.line_number), "JD", r.batch_type, r.batch_number, batch_rc,
-                r.journal_name, journal_rc, r.flowthrough, r.invoice_id, r.partner_disbursement_id,
-                r.refunds_partial_id, r.debit_credit, _money(r.amount), _day(r.effective_date),
-                r.return_code, r.return_message,
-            )  # fmt: skip
+            result = (r.return_code, r.return_message)
+            yield _jd_row(r, offsets.get(r.line_number), batch_rc, journal_rc, result)
         elif r.record_type == "IH" and r.ap_reference and _canonical_id(r.ap_reference):
-            yield (
-                r.line_number, offsets.get(r.line_number), "IH", r.batch_type, r.batch_number, batch_rc,
-                None, None, None, int(r.ap_reference), None, None, None, None, None,
-                r.return_code, r.return_message,
-            )  # fmt: skip
+            head = (r.line_number, offsets.get(r.line_number), r.batch_type, r.batch_number, batch_rc)
+            yield _ih_row(*head, int(r.ap_reference), r.return_code, r.return_message)
 
 
 def _money(value: Decimal | None) -> str | None:
@@ -307,31 +326,10 @@ def scan_inbox(data: bytes, *, file: str) -> FileScan:
     offsets = _line_offsets(data)
     rows: list[Row] = []
     for r in parsed.records:
+        offset = offsets.get(r.line_number)
         if r.record_type == "JD":
-            rows.append(
-                (
-                    r.line_number,
-                    offsets.get(r.line_number),
-                    "JD",
-                    r.batch_type,
-                    r.batch_number,
-                    None,
-                    r.journal_name,
-                    None,
-                    r.flowthrough,
-                    r.invoice_id,
-                    r.partner_disbursement_id,
-                    r.refunds_partial_id,
-                    r.debit_credit,
-                    _money(r.amount),
-                    _day(r.effective_date),
-                    None,
-                    None,
-                )  # fmt: skip
-            )
+            rows.append(_jd_row(r, offset))
         elif r.record_type == "IH" and r.ap_reference and _canonical_id(r.ap_reference):
-            rows.append(
-                (r.line_number, offsets.get(r.line_number), "IH", r.batch_type, r.batch_number, None,
-                 None, None, None, int(r.ap_reference), None, None, None, None, None, None, None)
-            )  # fmt: skip
+            head = (r.line_number, offset, r.batch_type, r.batch_number, None)
+            rows.append(_ih_row(*head, int(r.ap_reference), None, None))
     return FileScan(INBOX, tuple(rows), None, len(parsed.records))

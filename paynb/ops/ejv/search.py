@@ -34,14 +34,15 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from paynb.errors import ConfigError, InputError, PaynbError, StoreError
+from paynb.context import Env, resolve_env
+from paynb.errors import InputError, PaynbError, StoreError
 from paynb.formats.feedback import SUCCESS_CODE
 from paynb.headless import is_headless
 from paynb.ids import parse_invoice_number
-from paynb.ops.ejv.index import INDEX_FILE_NAME, SearchIndex
+from paynb.ops.ejv.index import INDEX_FILE_NAME, IndexedFile, SearchIndex
 from paynb.ops.ejv.scan import FEEDBACK, INBOX, ROW_FIELDS, FileScan, Row, file_kind, scan_file
-from paynb.settings import Settings, get_settings
-from paynb.store import ObjectInfo, Store, open_store
+from paynb.settings import Settings
+from paynb.store import ObjectInfo, Store, legacy_bucket, pay_bucket
 
 SEARCH_SCHEMA_VERSION = 1
 FEEDBACK_FOLDER = "cgi_feedback/"
@@ -49,6 +50,9 @@ PROCESSING_FOLDER = "cgi_processing/"
 PROCESSED_FOLDER = "cgi_processed/"
 EJV_FOLDERS = (FEEDBACK_FOLDER, PROCESSING_FOLDER, PROCESSED_FOLDER)
 COMMIT_EVERY = 200
+# a warm search lists only the names after the newest indexed ones, minus this many, so a file that lands
+# a little out of order is still found; anything later than that needs --reindex (docs/storage.md)
+RELIST_WINDOW = 64
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,12 @@ class Source:
     prefix: str = ""
     required: bool = True
     label: str = ""
+    #: list only the newest names (time-ordered FEEDBACK/INBOX names) on a warm search; a queue folder
+    #: whose files move away (cgi_processing/) is listed whole every time
+    incremental: bool = True
+    #: the name families a warm listing asks for (one request each): cgi_feedback/ holds only FEEDBACK
+    #: files, cgi_processed/ only INBOX files; a legacy bucket both
+    families: tuple[str, ...] = (FEEDBACK, INBOX)
 
     @property
     def url_prefix(self) -> str:
@@ -70,17 +80,28 @@ class Source:
         return self.label or self.url_prefix
 
 
-def default_sources(settings: Settings) -> list[Source]:
-    """The three EJV folders of ``settings.bucket`` and the legacy ``cgi-ejv`` bucket."""
-    if not settings.bucket:
-        raise ConfigError(
-            "no bucket is configured for EJV files",
-            hint="set PAYNB_BUCKET (prod: ftp-poller-prod), or start the sandbox: `paynb sandbox up`",
+def default_sources(env: Env | Settings | None = None) -> list[Source]:
+    """The three EJV folders of the pay bucket (``PAYNB_BUCKET_URL``, or ``PAYNB_BUCKET`` on S3) and the
+    legacy ``cgi-ejv`` bucket of the pre-2025-08 MinIO store (``PAYNB_LEGACY_BUCKET_URL``). ``env`` may
+    still be a plain Settings."""
+    if not isinstance(env, Env):
+        env = resolve_env(None, settings=env)
+    settings = env.settings
+    main = pay_bucket(settings)
+    families = {FEEDBACK_FOLDER: (FEEDBACK,), PROCESSED_FOLDER: (INBOX,)}
+    sources = [
+        Source(
+            main,
+            folder,
+            True,
+            folder.rstrip("/"),
+            incremental=folder != PROCESSING_FOLDER,
+            families=families.get(folder, (FEEDBACK, INBOX)),
         )
-    main = open_store(f"s3://{settings.bucket}", settings)
-    sources = [Source(main, folder, True, folder.rstrip("/")) for folder in EJV_FOLDERS]
-    if settings.legacy_ejv_bucket:
-        legacy = open_store(f"s3://{settings.legacy_ejv_bucket}", settings)
+        for folder in EJV_FOLDERS
+    ]
+    legacy = legacy_bucket(settings, settings.legacy_ejv_bucket)
+    if legacy is not None:
         sources.append(Source(legacy, "", False, f"{settings.legacy_ejv_bucket} (legacy)"))
     return sources
 
@@ -256,6 +277,7 @@ def normalise_invoice_ids(values: Iterable[int | str]) -> tuple[int, ...]:
 def search_feedback(
     invoice_ids: Iterable[int | str],
     *,
+    env: Env | None = None,
     settings: Settings | None = None,
     stores: Sequence[Source | Store] | None = None,
     index_path: str | Path | None = None,
@@ -265,7 +287,9 @@ def search_feedback(
 ) -> SearchResult:
     """Every FEEDBACK/INBOX record that names one of ``invoice_ids``.
 
-    ``stores`` overrides where to look (default :func:`default_sources`); a bare Store is searched whole.
+    The buckets and data folder come from ``env`` (default: the environment's settings; ``settings`` still
+    overrides it). ``stores`` overrides where to look (default :func:`default_sources`); a bare Store is
+    searched whole.
     ``index_path`` defaults to ``<data_dir>/ejv-index.sqlite``; ``reindex`` empties it first.
     """
     started = time.perf_counter()
@@ -273,18 +297,18 @@ def search_feedback(
     ids = normalise_invoice_ids(invoice_ids)
     if workers < 1:
         raise InputError("must be 1 or more", field="workers")
-    settings = settings or get_settings()
-    sources = (
-        [s if isinstance(s, Source) else Source(s) for s in stores] if stores else default_sources(settings)
-    )
+    env = resolve_env(env, settings=settings)
+    settings = env.settings
+    sources = [s if isinstance(s, Source) else Source(s) for s in stores] if stores else default_sources(env)
     path = Path(index_path) if index_path else settings.data_dir / INDEX_FILE_NAME
 
     warnings: list[str] = []
-    listed = _list_sources(sources, workers, warnings)
     with SearchIndex(path) as index:
         if reindex:
             index.clear()
-        todo, current, cached = _plan_scan(index, sources, listed)
+        starts = [_list_starts(index, source) for source in sources]
+        listed = _list_sources(sources, starts, workers, warnings)
+        todo, current, cached = _plan_scan(index, sources, starts, listed)
         scanned, bytes_read, unreadable = _scan(index, todo, workers, progress)
         for url in unreadable:
             current.pop(url, None)
@@ -324,12 +348,40 @@ class _Listed:
         return info.etag or info.sha256 or f"{info.size}:{info.last_modified}"
 
 
-def _list_sources(sources: Sequence[Source], workers: int, warnings: list[str]) -> list[list[_Listed] | None]:
-    """The EJV objects of each source; ``None`` for an optional source that could not be listed."""
+def _list_starts(index: SearchIndex, source: Source) -> dict[str, str | None] | None:
+    """Where a warm listing of ``source`` starts, per name family (``FEEDBACK``/``INBOX``): the key
+    after which to list, or None for the whole family. ``None`` overall: list the source whole (a cold
+    index, ``--reindex``, or a source that is not incremental)."""
+    if not source.incremental:
+        return None
+    starts: dict[str, str | None] = {}
+    any_indexed = False
+    for family in source.families:
+        indexed, url = index.window_start(source.url_prefix + family, RELIST_WINDOW)
+        any_indexed = any_indexed or indexed
+        starts[family] = source.prefix + url[len(source.url_prefix) :] if url else None
+    return starts if any_indexed else None
 
-    def one(source: Source) -> list[_Listed] | None:
+
+def _list_sources(
+    sources: Sequence[Source],
+    starts: Sequence[dict[str, str | None] | None],
+    workers: int,
+    warnings: list[str],
+) -> list[list[_Listed] | None]:
+    """The EJV objects of each source (for a warm incremental source: only those at or after its
+    start keys); ``None`` for an optional source that could not be listed."""
+
+    def one(source: Source, start: dict[str, str | None] | None) -> list[_Listed] | None:
         try:
-            infos = list(source.store.list(source.prefix, recursive=True))
+            if start is None:
+                infos = list(source.store.list(source.prefix, recursive=True))
+            else:
+                infos = [
+                    info
+                    for family, after in start.items()
+                    for info in source.store.list(source.prefix + family, recursive=True, start_after=after)
+                ]
         except StoreError as err:
             if source.required:
                 raise
@@ -343,23 +395,33 @@ def _list_sources(sources: Sequence[Source], workers: int, warnings: list[str]) 
         return out
 
     if len(sources) == 1:
-        return [one(sources[0])]
+        return [one(sources[0], starts[0])]
     with ThreadPoolExecutor(max_workers=min(workers, len(sources))) as pool:
-        return list(pool.map(one, sources))
+        return list(pool.map(one, sources, starts))
 
 
 def _plan_scan(
-    index: SearchIndex, sources: Sequence[Source], listed: list[list[_Listed] | None]
+    index: SearchIndex,
+    sources: Sequence[Source],
+    starts: Sequence[dict[str, str | None] | None],
+    listed: list[list[_Listed] | None],
 ) -> tuple[list[_Listed], dict[str, _Listed], int]:
     todo: list[_Listed] = []
     current: dict[str, _Listed] = {}
     cached = 0
-    for source, items in zip(sources, listed, strict=True):
+    for source, start, items in zip(sources, starts, listed, strict=True):
         if items is None:  # not reachable this time: keep what the index knows, answer nothing from it
             continue
         known = index.files_under(source.url_prefix)
         here = {item.url for item in items}
-        index.forget(url for url in known if url not in here)  # gone from the store
+        gone = [url for url in known if url not in here and _relisted(source, start, url)]
+        index.forget(gone)  # gone from the store
+        for url in gone:
+            known.pop(url)
+        for url, entry in known.items():
+            if url not in here:  # older than the re-listed window: unchanged as far as we know
+                current[url] = _from_index(source, url, entry)
+                cached += 1
         for item in items:
             current[item.url] = item
             entry = known.get(item.url)
@@ -369,6 +431,23 @@ def _plan_scan(
                 todo.append(item)
     index.commit()
     return todo, current, cached
+
+
+def _relisted(source: Source, start: dict[str, str | None] | None, url: str) -> bool:
+    """Whether this listing covered ``url`` (so its absence means the object is gone)."""
+    if start is None:
+        return True
+    key = source.prefix + url[len(source.url_prefix) :]
+    for family, after in start.items():
+        if key.startswith(source.prefix + family):
+            return after is None or key > after
+    return False  # not a FEEDBACK/INBOX name directly under the folder: the incremental listing skips it
+
+
+def _from_index(source: Source, url: str, entry: IndexedFile) -> _Listed:
+    key = source.prefix + url[len(source.url_prefix) :]
+    info = ObjectInfo(key=key, size=entry.size, etag=entry.identity, last_modified=None)
+    return _Listed(source, info, entry.kind, url)
 
 
 def _scan(

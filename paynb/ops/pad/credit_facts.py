@@ -39,6 +39,9 @@ class InvoiceFacts:
     gst: Decimal
     payment_account_id: int | None
     cfs_account_id: int | None
+    corp_type_code: str | None = None
+    #: ``corp_types.refund_approval``: sbc-pay's refund API needs a second person's approval for this corp type
+    refund_approval: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class AccountFacts:
     id: int
     name: str | None
     pad_credit: Decimal | None
+    version: int = 1
 
 
 @dataclass(frozen=True)
@@ -91,9 +95,11 @@ class CreditFacts:
 
 
 INVOICE_SQL = """
-SELECT id, payment_method_code, invoice_status_code, total, paid, refund, refund_date, service_fees, gst,
-       payment_account_id, cfs_account_id
-FROM invoices WHERE id = :id
+SELECT i.id, i.payment_method_code, i.invoice_status_code, i.total, i.paid, i.refund, i.refund_date,
+       i.service_fees, i.gst, i.payment_account_id, i.cfs_account_id, i.corp_type_code,
+       COALESCE(ct.refund_approval, false) AS refund_approval
+FROM invoices i LEFT JOIN corp_types ct ON ct.code = i.corp_type_code
+WHERE i.id = :id
 """
 METHOD_SQL = "SELECT code, partial_refund, full_refund_statuses FROM payment_methods WHERE code = :code"
 LINES_SQL = """
@@ -114,7 +120,7 @@ SELECT distribution_code_id, name, client, responsibility_centre, service_line, 
        service_fee_gst_distribution_code_id
 FROM distribution_codes WHERE distribution_code_id = ANY(:ids)
 """
-ACCOUNT_SQL = "SELECT id, name, pad_credit FROM payment_accounts WHERE id = :id"
+ACCOUNT_SQL = "SELECT id, name, pad_credit, version FROM payment_accounts WHERE id = :id"
 CFS_BY_ID_SQL = """
 SELECT id, cfs_party, cfs_account, cfs_site, status, payment_method FROM cfs_accounts WHERE id = :id
 """
@@ -202,6 +208,8 @@ def load_credit_facts(conn: Connection, invoice_id: int, today: date) -> CreditF
         gst=money(row["gst"]),
         payment_account_id=row["payment_account_id"],
         cfs_account_id=row["cfs_account_id"],
+        corp_type_code=row["corp_type_code"],
+        refund_approval=bool(row["refund_approval"]),
     )
     method = _method_facts(conn, invoice.payment_method)
     credited: dict[tuple[int, bool], Decimal] = {}
@@ -235,7 +243,10 @@ def load_credit_facts(conn: Connection, invoice_id: int, today: date) -> CreditF
         a = fetch_one(conn, ACCOUNT_SQL, {"id": invoice.payment_account_id})
         if a is not None:
             account = AccountFacts(
-                int(a["id"]), a["name"], None if a["pad_credit"] is None else money(a["pad_credit"])
+                int(a["id"]),
+                a["name"],
+                None if a["pad_credit"] is None else money(a["pad_credit"]),
+                int(a["version"] or 1),
             )
     cfs = _cfs_account(conn, invoice)
     ref = fetch_one(
@@ -278,3 +289,14 @@ def line_owners(conn: Connection, ids: Iterable[int]) -> dict[int, int]:
     if not wanted:
         return {}
     return {int(r["id"]): int(r["invoice_id"]) for r in fetch_all(conn, OWNERS_SQL, {"ids": wanted})}
+
+
+# credits pay-db holds for an invoice (its memos by number), to tell which CFS memos have no pay-db rows
+INVOICE_CREDITS_SQL = """
+SELECT id, cfs_identifier, amount, details FROM credits WHERE created_invoice_id = :id ORDER BY id
+"""
+
+
+def invoice_credits(conn: Connection, invoice_id: int) -> list[dict[str, Any]]:
+    """The ``credits`` rows created for ``invoice_id`` (sbc-pay's and paynb's)."""
+    return fetch_all(conn, INVOICE_CREDITS_SQL, {"id": invoice_id})

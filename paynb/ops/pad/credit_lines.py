@@ -1,5 +1,5 @@
 """The pure rules of a PAD credit: money input, what remains on each line, spreading an amount over
-lines, and the CFS credit-memo lines (pay-domain.md §2.3, §2.5). No I/O here.
+lines, and the CFS credit-memo lines (docs/pad-credit.md). No I/O here.
 
 Each payment line item has two pools that a credit draws from (the rule sbc-pay's refund API applies):
 
@@ -51,7 +51,20 @@ def parse_amount(value: Any, field: str) -> Decimal:
     elif isinstance(value, Decimal):
         number = value
     elif isinstance(value, str):
-        text = value.strip().replace(",", "").removeprefix("$")
+        text = value.strip()
+        if (
+            any(sign in text for sign in "$¢€£")
+            or text.upper().endswith(("CAD", "USD"))
+            or text.upper().startswith(("CAD", "USD"))
+        ):
+            raise InputError(
+                f"{value!r} carries a currency sign; give the amount in dollars as a plain number, e.g. 1.00",
+                field=field,
+            )
+        if "," in text:
+            raise InputError(
+                f"{value!r} has a comma; give the amount without separators, e.g. 1000.00", field=field
+            )
         if not _AMOUNT.match(text):
             raise InputError(f"{value!r} is not an amount (expected e.g. 10.50)", field=field)
         try:
@@ -127,7 +140,7 @@ class DistCode:
 def gl_account(
     client: Any, responsibility_centre: Any, service_line: Any, stob: Any, project_code: Any
 ) -> str:
-    """The account string of a CFS invoice/credit-memo distribution (pay-domain.md §2.3)."""
+    """The account string of a CFS invoice/credit-memo distribution (sbc-pay's ``CFSService``)."""
     parts = [str(p or "").strip() for p in (client, responsibility_centre, service_line, stob, project_code)]
     return ".".join([*parts, "000000", "0000"])
 
@@ -301,7 +314,7 @@ def _code(codes: Mapping[int, DistCode], code_id: int | None, what: str) -> Dist
     if not code.active:
         raise PlanError(
             f"{what}: distribution code {code.id} ({code.name}) is not active today; sbc-pay would silently drop "
-            "this line (pay-domain.md §2.3), so the credit is refused — fix the distribution code first"
+            "this line from the memo, so the credit is refused — fix the distribution code first"
         )
     return code
 

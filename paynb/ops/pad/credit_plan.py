@@ -6,16 +6,18 @@ See :mod:`paynb.ops.pad.credit` for the whole flow and the apply state machine.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection, Engine
 
 from paynb import db
 from paynb.canonical import canonical_sha256, to_jsonable
 from paynb.cfs import CfsClient
+from paynb.context import Env, resolve_env
 from paynb.enums import (
     CfsAccountStatus,
     InvoiceReferenceStatus,
@@ -25,7 +27,7 @@ from paynb.enums import (
 )
 from paynb.errors import CfsError, InputError, PaynbError, PlanError
 from paynb.ops.pad import intents
-from paynb.ops.pad.credit_facts import CreditFacts, line_owners, load_credit_facts
+from paynb.ops.pad.credit_facts import CreditFacts, invoice_credits, line_owners, load_credit_facts
 from paynb.ops.pad.credit_lines import (
     ZERO,
     CreditEntry,
@@ -35,23 +37,32 @@ from paynb.ops.pad.credit_lines import (
     entry_code,
     exhausts_pools,
     gst_code,
+    money,
     normalize_lines,
     parse_amount,
     remaining_totals,
     spread_amount,
 )
 from paynb.plan import Plan
-from paynb.settings import Settings, get_settings
+from paynb.settings import Settings
 from paynb.timez import pacific_today
 
-PLAN_KIND = "pad_partial_credit"
+if TYPE_CHECKING:
+    from paynb.ledger import Intent
+
+PLAN_KIND = "pad.partial_credit"
 KEY_PREFIX = "pcr-"
 BATCH_SOURCE = "MANUAL-OTHER"  # CFS_CM_BATCH_SOURCE
 CUST_TRX_TYPE = "BC_REG_CREDIT_MEMO"  # CFS_CMS_TRX_TYPE
 AT_APPLY = "<apply time, UTC>"
 MEMO_NUMBER = "<credit_memo_number from CFS>"
 RUN_STAMP = "paynb:<run id>"
-SCENARIO = "pad_partial_credit_candidate"
+CONFIRMER = "<operator who confirms the apply>"
+REFUND_ID = "<refunds.id of the new row>"
+# sbc-pay's refund-approval flow (pay_api.utils.enums RefundType / RefundStatus): see docs/pad-credit.md
+REFUND_TYPE_INVOICE = "INVOICE"
+REFUND_APPROVED = "APPROVED"
+REFUND_APPROVAL_NOT_REQUIRED = "APPROVAL_NOT_REQUIRED"
 _TICKET_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_./#")
 
 
@@ -63,6 +74,18 @@ class CreditAlreadyApplied(PlanError):
     def __init__(self, message: str, evidence: dict[str, Any]) -> None:
         super().__init__(message)
         self.evidence = evidence
+
+
+class CreditInProgress(PlanError):
+    """Another credit on the same invoice stopped half-way (its intent is pending or sent)."""
+
+    def __init__(self, message: str, *, hint: str, open_keys: list[str]) -> None:
+        super().__init__(message, hint=hint)
+        self.open_keys = open_keys
+
+
+class OverCredit(PlanError):
+    """CFS already holds credit memos for the invoice; with this credit they would exceed its total."""
 
 
 # -- request --------------------------------------------------------------------------------------------------
@@ -85,6 +108,16 @@ class CreditRequest:
             return {"form": "amount", "amount": self.amount}
         # sorted like the key, so the same credit always records the same request
         return {"form": "lines", "lines": sorted([i, a, t] for i, a, t in self.lines)}
+
+    def params(self, requested_by: str) -> dict[str, Any]:
+        """The keyword arguments :func:`plan_partial_credit` re-plans from (``Plan.body["params"]``)."""
+        out: dict[str, Any] = {"invoice_id": self.invoice_id, "reason": self.reason, "ticket": self.ticket,
+                               "requested_by": requested_by}  # fmt: skip
+        if self.form == "amount":
+            out["amount"] = self.amount
+        else:
+            out["lines"] = sorted([i, a, t] for i, a, t in self.lines)
+        return out
 
 
 def idempotency_key(
@@ -130,6 +163,11 @@ def build_request(invoice_id: Any, lines: Any, amount: Any, reason: Any, ticket:
     return CreditRequest(invoice_id, "lines", tuple(checked), None, reason_text, ticket_text)
 
 
+def check_operator(value: Any) -> str:
+    """``refunds.requested_by`` is varchar(50): the operator's name as given, at most 50 characters."""
+    return _check_text(value, "requested_by", 50)
+
+
 def request_from_plan(plan: Plan) -> CreditRequest:
     body = plan.body
     req = body["request"]
@@ -141,6 +179,11 @@ def request_from_plan(plan: Plan) -> CreditRequest:
 def _memo_comments(full: bool, invoice_id: int, invoice_number: str, key: str, ticket: str) -> str:
     kind = "Full" if full else "Partial"
     return f"{kind} invoice credit for {invoice_id} ({invoice_number}) paynb:{key} ticket {ticket}"
+
+
+def refund_reason(ticket: str, reason: str) -> str:
+    """``refunds.reason`` (varchar 250): the ticket, then the operator's reason."""
+    return f"{ticket}: {reason}"[:250]
 
 
 def credit_details(key: str, ticket: str, reason: str) -> str:
@@ -184,8 +227,8 @@ def _status_after(facts: CreditFacts, full: bool) -> str:
     inv = facts.invoice
     if inv.status == InvoiceStatus.APPROVED.value and not full:
         raise PlanError(
-            f"invoice {inv.id} is APPROVED: partial credits need a PAID invoice (pay-domain.md §2.5); an "
-            "APPROVED invoice already in CFS can only be credited in full"
+            f"invoice {inv.id} is APPROVED: partial credits need a PAID invoice (sbc-pay refuses a partial refund "
+            "of an unpaid invoice); an APPROVED invoice already in CFS can only be credited in full"
         )
     return InvoiceStatus.CREDITED.value if full else inv.status
 
@@ -258,25 +301,32 @@ def plan_partial_credit(
     *,
     reason: str,
     ticket: str,
+    requested_by: str | None = None,
+    env: Env | None = None,
     settings: Settings | None = None,
     engine: Engine | None = None,
     cfs: CfsClient | None = None,
 ) -> Plan:
-    """Plan a credit on a PAD invoice (read-only: pay-db reads and a CFS GET of the invoice).
+    """Plan a credit on a PAD invoice (read-only: pay-db reads, the ledger's intents, CFS GETs).
 
     ``lines``: ``[(payment_line_item_id, amount[, refund_type]), …]`` (refund_type defaults to BASE_FEES),
     or ``amount``: spread over the lines (see :mod:`paynb.ops.pad.credit_lines`). Amounts are strings or
-    Decimals with at most 2 decimals. Raises InputError/PlanError naming the field; writes nothing.
+    Decimals with at most 2 decimals. ``requested_by`` (``refunds.requested_by``) defaults to the operator.
+
+    Refuses (InputError/PlanError naming the field; nothing written) when the credit is not possible, when
+    another credit on the invoice stopped half-way (:class:`CreditInProgress`), or when the credit memos
+    CFS already holds for the invoice plus this credit exceed its total (:class:`OverCredit`).
     """
+    env = resolve_env(env, settings=settings, engine=engine, cfs=cfs)
     request = build_request(invoice_id, lines, amount, reason, ticket)
-    if engine is None or cfs is None or settings is None:
-        settings = settings or get_settings()
-    engine = engine or db.create_engine(settings)
-    with db.read_connection(engine) as conn:
+    operator = check_operator(requested_by if requested_by is not None else env.operator)
+    with env.read() as conn:
         facts = load_credit_facts(conn, request.invoice_id, pacific_today())
         owners = line_owners(conn, [i for i, _, _ in request.lines if i not in facts.lines])
         marker = applied_credit_row(conn, request.invoice_id, request.key)
-    _refuse_if_applied(request.key, marker, settings)
+        credits_rows = invoice_credits(conn, request.invoice_id)
+    _refuse_if_applied(request.key, marker, env.settings)
+    _refuse_if_in_progress(request, env.settings)
     _check_method_and_status(facts)
     entries, gst_entries = _resolve(request, facts, owners)
     credit_total = sum((e.amount for e in entries), ZERO) + sum((g.amount for g in gst_entries), ZERO)
@@ -291,22 +341,143 @@ def plan_partial_credit(
     full = refund_after == facts.invoice.total
     status_after = _status_after(facts, full)
     warnings = _check_cfs_account(facts)
-    owned = cfs is None
-    client = cfs or CfsClient(settings)
-    try:
-        cfs_invoice = _find_cfs_invoice(facts, client)
-    finally:
-        if owned:
-            client.close()
+    cfs_invoice = _find_cfs_invoice(facts, env.cfs)
+    memos = invoice_memos(env.cfs, facts, cfs_invoice, request.key, credits_rows)
+    warnings += _check_cfs_credit(facts, memos, credit_total)
     warnings += _plan_warnings(facts, entries, gst_entries, full)
+    if facts.invoice.refund_approval:
+        warnings.append(
+            f"corp type {facts.invoice.corp_type_code} needs refund approval in sbc-pay: the refunds row is "
+            "recorded APPROVED with the confirming operator as decision_made_by; have a second person confirm"
+        )
     body = _plan_body(request, facts, entries, gst_entries, cfs_invoice, credit_total, refund_after, full,
-                      status_after)  # fmt: skip
+                      status_after, memos, operator)  # fmt: skip
     ref = facts.reference
     summary = (
         f"Credit {credit_total} on PAD invoice {facts.invoice.id} ({ref.invoice_number if ref else '?'}) as a CFS "
         f"credit memo; invoice {facts.invoice.status} -> {status_after}, refund {refund_before} -> {refund_after}"
     )
     return Plan(kind=PLAN_KIND, body=to_jsonable(body), summary=summary, warnings=tuple(warnings))
+
+
+# -- what CFS already holds for the invoice -------------------------------------------------------------------
+def memo_amount(memo: dict[str, Any]) -> Decimal | None:
+    """A CFS credit memo's amount, positive (CFS shows credit memo totals negative)."""
+    total = memo.get("total")
+    if total is None:
+        lines = memo.get("lines") or []
+        try:
+            total = sum((money(ln.get("unit_price")) * int(ln.get("quantity", 1)) for ln in lines), ZERO)
+        except (TypeError, ValueError):
+            return None
+    return abs(money(total))
+
+
+def _mentions(invoice_id: int, invoice_number: str | None) -> re.Pattern[str]:
+    """Memo comments that name the invoice: its CFS number, or sbc-pay's "… invoice credit for <id>"."""
+    parts = [rf"\bcredit for {int(invoice_id)}(?![0-9])"]
+    if invoice_number:
+        parts.append(rf"(?<![A-Za-z0-9]){re.escape(invoice_number)}(?![A-Za-z0-9])")
+    return re.compile("|".join(parts))
+
+
+def invoice_memos(
+    cfs: CfsClient,
+    facts: CreditFacts,
+    cfs_invoice: dict[str, Any],
+    key: str,
+    credits_rows: Iterable[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Every credit memo of the invoice's CFS site that concerns the invoice (the invoice lists it, or its
+    comments name the invoice), with what pay-db knows of it. Sorted by memo number.
+
+    ``this_credit``: the memo carries this plan's key (an apply stopped after posting; applying resumes).
+    ``in_pay_db``: a ``credits`` row of the invoice names the memo. A memo that is neither is an *orphan*:
+    credit posted in CFS with no pay-db rows.
+    """
+    acct = facts.cfs_account
+    assert acct is not None and acct.party and acct.account and acct.site
+    listed = {str(cm.get("credit_memo_number")) for cm in cfs_invoice.get("credit_memos") or []
+              if isinstance(cm, dict)}  # fmt: skip
+    pattern = _mentions(facts.invoice.id, facts.reference.invoice_number if facts.reference else None)
+    known = {str(r["cfs_identifier"]) for r in credits_rows if r.get("cfs_identifier")}
+    found: dict[str, dict[str, Any]] = {}
+    for cm in cfs.iter_credit_memos(acct.party, acct.account, acct.site):
+        number = str(cm.get("credit_memo_number"))
+        comments = str(cm.get("comments") or "")
+        if number in listed or pattern.search(comments):
+            found[number] = {
+                "credit_memo_number": number,
+                "amount": memo_amount(cm),
+                "this_credit": key in comments,
+                "in_pay_db": number in known,
+            }
+    return [found[n] for n in sorted(found)]
+
+
+def _check_cfs_credit(facts: CreditFacts, memos: list[dict[str, Any]], credit_total: Decimal) -> list[str]:
+    """Refuse when CFS credit already posted for the invoice plus this credit exceeds its total; warn about
+    orphan memos (credit in CFS that pay-db does not know)."""
+    inv = facts.invoice
+    others = [m for m in memos if not m["this_credit"]]
+    posted = sum((m["amount"] or ZERO for m in others), ZERO)
+    orphans = [m for m in others if not m["in_pay_db"]]
+    listing = ", ".join(f"{m['credit_memo_number']} ({m['amount']})" for m in orphans)
+    if posted + credit_total > inv.total:
+        raise OverCredit(
+            f"CFS already holds {posted} of credit memos for invoice {inv.id} "
+            f"({', '.join(m['credit_memo_number'] for m in others)}); with this credit of {credit_total} that "
+            f"is {posted + credit_total}, above the invoice total {inv.total}"
+            + (f". Orphan memos (in CFS, not in pay-db): {listing}" if orphans else ""),
+            hint="find out where the orphan memo came from (an apply that stopped half-way resumes with "
+            "`paynb pad credit apply` on its plan); plan a smaller credit only once CFS and pay-db agree",
+        )
+    warnings = []
+    if orphans:
+        warnings.append(
+            f"ORPHAN credit memo(s) in CFS for invoice {inv.id} with no pay-db credits row: {listing}; "
+            "this credit counts them against the invoice total"
+        )
+    if any(m["this_credit"] for m in memos):
+        warnings.append(
+            "this credit's memo is already in CFS (an apply stopped after posting); applying resumes"
+        )
+    return warnings
+
+
+def _refuse_if_in_progress(request: CreditRequest, settings: Settings) -> None:
+    """An unfinished intent of another credit on the invoice blocks this plan until it is resumed or
+    resolved: the other memo may be in CFS without pay-db rows yet."""
+    try:
+        open_ = [i for i in intents.open_intents_for_invoice(request.invoice_id, settings=settings)
+                 if i.key != request.key]  # fmt: skip
+    except PaynbError:
+        open_ = []  # an unreachable ledger must not hide CFS: the memo check below still runs
+    if not open_:
+        return
+    described = "; ".join(_describe_intent(i) for i in open_)
+    first = open_[0]
+    sha = first.evidence.get("plan_sha256") or "<its plan's sha256>"
+    raise CreditInProgress(
+        f"another credit on invoice {request.invoice_id} stopped half-way: {described}",
+        hint=(
+            f"resume it first: `paynb pad credit resume --key {first.key} --confirm {sha}` (or apply its plan "
+            "file again); if it never reached CFS and must not happen: "
+            f"`paynb pad credit resolve --key {first.key} --reason …`"
+        ),
+        open_keys=[i.key for i in open_],
+    )
+
+
+def _describe_intent(intent: Intent) -> str:
+    ev = intent.evidence
+    memo = ev.get("credit_memo_number")
+    ticket = (intent.payload or {}).get("ticket") if isinstance(intent.payload, dict) else None
+    return (
+        f"intent {intent.key} (ticket {ticket or '?'}, amount {ev.get('amount', '?')}) is {intent.state}"
+        + (f", memo {memo} is in CFS" if memo else "")
+        + f", last update {intent.updated_at}"
+    )
 
 
 def _refuse_if_applied(key: str, marker: dict[str, Any] | None, settings: Settings | None) -> None:
@@ -358,6 +529,8 @@ def _plan_body(
     refund_after: Decimal,
     full: bool,
     status_after: str,
+    memos: list[dict[str, Any]],
+    operator: str,
 ) -> dict[str, Any]:
     inv = facts.invoice
     acct = facts.cfs_account
@@ -395,12 +568,16 @@ def _plan_body(
         gst_rows.append({"payment_line_item_id": g.payment_line_item_id, "kind": g.kind, "amount": g.amount,
                          "distribution_code_id": code.id, "gl_account": code.account})  # fmt: skip
     pad_before = facts.account.pad_credit if facts.account else None
+    version_before = facts.account.version if facts.account else 1
     run_by = RUN_STAMP
     details = credit_details(key, request.ticket, request.reason)
+    approval = inv.refund_approval
     return {
+        "params": request.params(operator),
         "idempotency_key": key,
         "ticket": request.ticket,
         "reason": request.reason,
+        "requested_by": operator,
         "request": request.to_dict(),
         "invoice": {
             "id": inv.id,
@@ -435,6 +612,8 @@ def _plan_body(
                 "total": cfs_invoice.get("total"),
                 "amount_due": cfs_invoice.get("amount_due"),
             },
+            # every memo of the site that concerns this invoice, before this credit (see invoice_memos)
+            "invoice_memos": memos,
             "credit_memo": {
                 "method": "POST",
                 "path": f"/cfs/parties/{acct.party}/accs/{acct.account}/sites/{acct.site}/cms/",
@@ -448,6 +627,20 @@ def _plan_body(
             },
         },
         "pay_db": {
+            # what sbc-pay's refund API writes for a credit (docs/pad-credit.md)
+            "refunds": {
+                "insert": {
+                    "type": REFUND_TYPE_INVOICE,
+                    "invoice_id": inv.id,
+                    "status": REFUND_APPROVED if approval else REFUND_APPROVAL_NOT_REQUIRED,
+                    "requested_by": operator,
+                    "requested_date": AT_APPLY,
+                    "reason": refund_reason(request.ticket, request.reason),
+                    "staff_comment": f"paynb:{key}",
+                    "decision_made_by": CONFIRMER if approval else None,
+                    "decision_date": AT_APPLY if approval else None,
+                }
+            },
             "credits": {
                 "insert": {
                     "cfs_identifier": MEMO_NUMBER,
@@ -464,6 +657,9 @@ def _plan_body(
             "payment_accounts": {
                 "id": inv.payment_account_id,
                 "pad_credit": {"before": pad_before, "after": (pad_before or ZERO) + credit_total},
+                # sql_versioning: the row as it was goes to payment_accounts_history, version + 1
+                "version": {"before": version_before, "after": version_before + 1},
+                "history": {"insert": "the row before the update", "version": version_before},
             },
             "refunds_partial": {
                 "insert": [
@@ -474,6 +670,8 @@ def _plan_body(
                         "refund_amount": row["amount"],
                         "is_credit": True,
                         "status": RefundsPartialStatus.REFUND_PROCESSED.value,
+                        "refund_id": REFUND_ID,
+                        "version": 1,
                         "created_on": AT_APPLY,
                         "created_by": run_by,
                     }
@@ -496,28 +694,3 @@ def _plan_body(
             "rows (applied_credits)."
         ),
     }
-
-
-def sandbox_candidate_invoice(*, settings: Settings | None = None, engine: Engine | None = None) -> int:
-    """The sandbox's PAD invoice for this flow (scenario ``pad_partial_credit_candidate``). Only in the
-    sandbox or tests (``PAYNB_ENVIRONMENT`` = sandbox/test): elsewhere an invoice id must be given."""
-    settings = settings or get_settings()
-    if settings.environment not in ("sandbox", "test"):
-        raise InputError(
-            f"invoice_id is required (PAYNB_ENVIRONMENT is {settings.environment!r}; the sandbox default applies "
-            "only in sandbox/test)",
-            field="invoice_id",
-        )
-    engine = engine or db.create_engine(settings)
-    try:
-        with db.read_connection(engine) as conn:
-            row = db.fetch_one(
-                conn,
-                "SELECT ids FROM paynb_sandbox.scenarios WHERE name = :n AND table_name = 'invoices'",
-                {"n": SCENARIO},
-            )
-    except PaynbError:
-        row = None
-    if row is None or not row["ids"]:
-        raise InputError(f"the sandbox has no {SCENARIO} scenario; give invoice_id", field="invoice_id")
-    return int(row["ids"][0])

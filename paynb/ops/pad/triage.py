@@ -36,11 +36,13 @@ from sqlalchemy.engine import Engine
 from paynb import db
 from paynb.canonical import to_jsonable
 from paynb.cfs import CfsClient, CfsInvoiceRef, CfsResult
+from paynb.context import Env, resolve_env
 from paynb.errors import InputError, PaynbError
+from paynb.extras import require
 from paynb.formats.settlement_csv import SettlementFile, parse_settlement_csv
 from paynb.headless import is_headless
 from paynb.ops import settlements as st
-from paynb.settings import Settings, get_settings
+from paynb.settings import Settings
 from paynb.timez import MAX_DAYS, to_naive_utc, utcnow_naive
 
 if TYPE_CHECKING:
@@ -120,8 +122,8 @@ class TriageRow:
         }
 
 
-COLUMNS = ["invoice_id", "account", "payment_account_id", "amount", "created_on", "age_days",
-           "cfs_invoice_number", "cfs_amount_due", "action", "action_text", "evidence"]  # fmt: skip
+_INVOICE_COLUMNS = ["invoice_id", "account", "payment_account_id", "amount", "created_on", "age_days"]
+COLUMNS = [*_INVOICE_COLUMNS, "cfs_invoice_number", "cfs_amount_due", "action", "action_text", "evidence"]
 
 
 @dataclass(frozen=True)
@@ -236,9 +238,11 @@ def _cfs_brief(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {k: row.get(k) for k in ("id", "status", "payment_method", "cfs_party", "cfs_account", "cfs_site")}
 
 
+_REF_FIELDS = ("id", "invoice_number", "reference_number", "status_code", "is_consolidated", "created_on")
+
+
 def _ref_brief(ref: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: ref.get(k) for k in ("id", "invoice_number", "reference_number", "status_code", "is_consolidated",
-                                    "created_on")}  # fmt: skip
+    return {k: ref.get(k) for k in _REF_FIELDS}
 
 
 # -- the tree -----------------------------------------------------------------------------------------------
@@ -251,16 +255,17 @@ def _not_in_cfs(inv: Mapping[str, Any], eff: dict | None, now: datetime) -> tupl
     }
     if eff is None:
         evidence["skip_reason"] = "no PAD cfs_accounts row"
-        return (Action.NO_PAD_CFS_ACCOUNT,
-                "the account has no PAD CFS account: check the account's payment method setup in pay-db/auth",
-                evidence)  # fmt: skip
+        text = "the account has no PAD CFS account: check the account's payment method setup in pay-db/auth"
+        return Action.NO_PAD_CFS_ACCOUNT, text, evidence
     status = eff.get("status")
     if status == "FREEZE":
         evidence["skip_reason"] = "CFS account FREEZE"
         since = f" since {inv['has_nsf_invoices']:%Y-%m-%d}" if inv["has_nsf_invoices"] else ""
-        return (Action.ACCOUNT_FROZEN_NSF,
-                f"account frozen by NSF{since}: customer must pay the -C consolidated invoice (by credit card); "
-                "CREATE_INVOICES skips FREEZE accounts until then", evidence)  # fmt: skip
+        text = (
+            f"account frozen by NSF{since}: customer must pay the -C consolidated invoice (by credit card); "
+            "CREATE_INVOICES skips FREEZE accounts until then"
+        )
+        return Action.ACCOUNT_FROZEN_NSF, text, evidence
     if status == "PENDING_PAD_ACTIVATION":
         evidence["skip_reason"] = "CFS account PENDING_PAD_ACTIVATION"
         when = inv["pad_activation_date"]
@@ -273,24 +278,32 @@ def _not_in_cfs(inv: Mapping[str, Any], eff: dict | None, now: datetime) -> tupl
                 f"wait for PAD activation on {when:%Y-%m-%d}; CREATE_INVOICES rolls it up the evening after"
             )
         else:
-            text = (f"PAD activation date {when:%Y-%m-%d} has passed but the CFS account is still "
-                    "PENDING_PAD_ACTIVATION: check the ACTIVATE_PAD_ACCOUNTS job (daily 00:15)")  # fmt: skip
+            text = (
+                f"PAD activation date {when:%Y-%m-%d} has passed but the CFS account is still "
+                "PENDING_PAD_ACTIVATION: check the ACTIVATE_PAD_ACCOUNTS job (daily 00:15)"
+            )
         return Action.WAIT_PAD_ACTIVATION, text, evidence
     if status == "PENDING":
         evidence["skip_reason"] = "CFS account PENDING"
-        return (Action.WAIT_CFS_ACCOUNT,
-                "the CFS party/account/site is not created yet: check the CREATE_CFS_ACCOUNTS job "
-                "(every 5 minutes) and its error email", evidence)  # fmt: skip
+        text = (
+            "the CFS party/account/site is not created yet: check the CREATE_CFS_ACCOUNTS job "
+            "(every 5 minutes) and its error email"
+        )
+        return Action.WAIT_CFS_ACCOUNT, text, evidence
     if inv["has_nsf_invoices"] is not None:
         evidence["skip_reason"] = "payment account NSF lock (has_nsf_invoices)"
-        return (Action.ACCOUNT_FROZEN_NSF,
-                f"account locked by NSF since {inv['has_nsf_invoices']:%Y-%m-%d}: customer must pay the -C "
-                f"consolidated invoice (CFS account status is {status})", evidence)  # fmt: skip
+        text = (
+            f"account locked by NSF since {inv['has_nsf_invoices']:%Y-%m-%d}: customer must pay the -C "
+            f"consolidated invoice (CFS account status is {status})"
+        )
+        return Action.ACCOUNT_FROZEN_NSF, text, evidence
     if status in ("ACTIVE", "INACTIVE"):
         evidence["skip_reason"] = f"none: CFS account {status} is eligible"
-        return (Action.CHECK_CREATE_INVOICES,
-                "CREATE_INVOICES should have picked it up: check the job's error email "
-                "('Error on creating PAD invoice') for this account", evidence)  # fmt: skip
+        text = (
+            "CREATE_INVOICES should have picked it up: check the job's error email "
+            "('Error on creating PAD invoice') for this account"
+        )
+        return Action.CHECK_CREATE_INVOICES, text, evidence
     evidence["skip_reason"] = f"unexpected CFS account status {status!r}"
     return (
         Action.UNKNOWN_RETRY,
@@ -343,10 +356,9 @@ def _build_csv_index(
                 entry = {**ref.to_dict(), "lines": [], "records": [], "file_nsf_risk_rows": nsf_rows}
                 hits[row.target_transaction_number].append(entry)
             entry["lines"].append(row.line_number)
-            entry["records"].append(
-                {"line": row.line_number, "record_type": row.record_type, "status": row.target_transaction_status,
-                 "amount": row.application_amount, "nsf_risk": row.is_nsf_risk}
-            )  # fmt: skip
+            record = {"line": row.line_number, "record_type": row.record_type}
+            record |= {"status": row.target_transaction_status, "amount": row.application_amount}
+            entry["records"].append({**record, "nsf_risk": row.is_nsf_risk})
     names = {h["file_name"] for hs in hits.values() for h in hs}
     with db.read_connection(engine) as conn:
         guards = st.guard_rows(conn, names)
@@ -359,21 +371,28 @@ def _settled_in_cas(number: str, index: _CsvIndex) -> tuple[Action, str, dict]:
     for hit in index.hits.get(number, []):
         rows = index.guards.get(hit["file_name"], [])
         paid = any(not r["nsf_risk"] and r["status"].lower() == "fully paid" for r in hit["records"])
-        files.append({**hit, "pays_invoice": paid, "nsf_risk": any(r["nsf_risk"] for r in hit["records"]),
-                      "cas_settlements": [
-                          {"id": g["id"], "received_on": g["received_on"], "processed_on": g["processed_on"]}
-                          for g in rows],
-                      "guard_state": st.guard_state(rows)})  # fmt: skip
+        nsf_risk = any(r["nsf_risk"] for r in hit["records"])
+        settlements = [
+            {"id": g["id"], "received_on": g["received_on"], "processed_on": g["processed_on"]} for g in rows
+        ]
+        guard = st.guard_state(rows)
+        files.append(
+            {
+                **hit,
+                "pays_invoice": paid,
+                "nsf_risk": nsf_risk,
+                "cas_settlements": settlements,
+                "guard_state": guard,
+            }
+        )
     evidence: dict[str, Any] = {"settlement_files": files}
     if not files:
         if not index.searched or (index.problems and not index.files):
             evidence["store_problems"] = index.problems
-            return (Action.UNKNOWN_RETRY,
-                    "CAS shows it paid but the settlement CSVs could not be searched: fix the store settings and retry",
-                    evidence)  # fmt: skip
-        return (Action.ASK_CAS_FOR_CSV,
-                f"no CSV found: ask CAS for the settlement file that paid {number} (searched {len(index.files)} files)",
-                evidence)  # fmt: skip
+            text = "CAS shows it paid but the settlement CSVs could not be searched: fix the store settings and retry"
+            return Action.UNKNOWN_RETRY, text, evidence
+        text = f"no CSV found: ask CAS for the settlement file that paid {number} (searched {len(index.files)} files)"
+        return Action.ASK_CAS_FOR_CSV, text, evidence
     # prefer the file that pays the invoice; among those, the one never processed, then a failed one
     order = {"absent": 0, "processing_failed": 1, "processed": 2}
     best = min(files, key=lambda f: (not f["pays_invoice"], order[f["guard_state"]], f["ref"]))
@@ -384,20 +403,21 @@ def _settled_in_cas(number: str, index: _CsvIndex) -> tuple[Action, str, dict]:
     )
     evidence["file"] = best["ref"]
     if best["guard_state"] == "absent":
-        return (Action.REPLAY_SETTLEMENT_CSV,
-                f"replay {best['file_name']}: see `paynb settlement plan-replay {best['ref']}`{nsf_note}",
-                evidence)  # fmt: skip
+        text = f"replay {best['file_name']}: see `paynb settlement plan-replay {best['ref']}`{nsf_note}"
+        return Action.REPLAY_SETTLEMENT_CSV, text, evidence
     if best["guard_state"] == "processing_failed":
         received = best["cas_settlements"][0]["received_on"]
-        return (Action.SETTLEMENT_FAILED_MIDWAY,
-                f"file processing failed mid-way (processed_on NULL, received {received:%Y-%m-%d %H:%M} UTC): find the "
-                f"cause in the reconciliation error email, then `paynb settlement plan-replay {best['ref']}`{nsf_note}",
-                evidence)  # fmt: skip
+        text = (
+            f"file processing failed mid-way (processed_on NULL, received {received:%Y-%m-%d %H:%M} UTC): find the "
+            f"cause in the reconciliation error email, then `paynb settlement plan-replay {best['ref']}`{nsf_note}"
+        )
+        return Action.SETTLEMENT_FAILED_MIDWAY, text, evidence
     processed = best["cas_settlements"][-1]["processed_on"]
-    return (Action.SETTLEMENT_ROW_NOT_APPLIED,
-            f"{best['file_name']} was processed on {processed:%Y-%m-%d} but this invoice is still APPROVED: its row "
-            f"failed (check the error email); `paynb settlement plan-replay {best['ref']}` shows what a replay does",
-            evidence)  # fmt: skip
+    text = (
+        f"{best['file_name']} was processed on {processed:%Y-%m-%d} but this invoice is still APPROVED: its row "
+        f"failed (check the error email); `paynb settlement plan-replay {best['ref']}` shows what a replay does"
+    )
+    return Action.SETTLEMENT_ROW_NOT_APPLIED, text, evidence
 
 
 def _cfs_failed(result: CfsResult, ref: CfsInvoiceRef) -> tuple[Action, str, dict]:
@@ -408,19 +428,22 @@ def _cfs_failed(result: CfsResult, ref: CfsInvoiceRef) -> tuple[Action, str, dic
         "message": result.message,
     }
     if result.status == "not_found":
-        return (Action.CAS_INVOICE_MISSING,
-                f"CAS has no such invoice: {ref.invoice_number} on site {ref.party}/{ref.account}/{ref.site}; check the "
-                "CREATE_INVOICES error email and ask CAS before cancelling and re-creating the reference",
-                evidence)  # fmt: skip
-    return (Action.UNKNOWN_RETRY,
-            f"CFS did not answer for {ref.invoice_number} ({result.message or result.error_class}): retry later",
-            evidence)  # fmt: skip
+        text = (
+            f"CAS has no such invoice: {ref.invoice_number} on site {ref.party}/{ref.account}/{ref.site}; check the "
+            "CREATE_INVOICES error email and ask CAS before cancelling and re-creating the reference"
+        )
+        return Action.CAS_INVOICE_MISSING, text, evidence
+    text = (
+        f"CFS did not answer for {ref.invoice_number} ({result.message or result.error_class}): retry later"
+    )
+    return Action.UNKNOWN_RETRY, text, evidence
 
 
 def triage_stuck_pad(
     days: int = 20,
     account: str | None = None,
     *,
+    env: Env | None = None,
     settings: Settings | None = None,
     engine: Engine | None = None,
     cfs: CfsClient | None = None,
@@ -431,16 +454,17 @@ def triage_stuck_pad(
 ) -> TriageReport:
     """Classify every PAD invoice APPROVED for more than ``days`` days (optionally one auth account).
 
-    ``cfs``/``store``/``legacy_store``/``engine`` default to the settings (a given ``store`` limits the
-    CSV search to it and ``legacy_store``). Read-only: pay-db through a read-only session, CFS GETs only.
+    pay-db and CFS come from ``env`` (default: the environment's settings); ``settings``/``engine``/``cfs``
+    still override it. The settlement CSVs are searched in the settings' buckets, or only in ``store`` and
+    ``legacy_store`` when given. Read-only: pay-db through a read-only session, CFS GETs only.
     """
     if not 0 <= days <= MAX_DAYS:  # a larger one overflows the date arithmetic below
         raise InputError(f"must be 0 or more and at most {MAX_DAYS}, got {days}", field="days")
     progress = progress and not is_headless()  # tqdm.auto bars are widgets in a kernel
     account = (account or "").strip() or None
-    if engine is None or cfs is None or (store is None and legacy_store is None):
-        settings = settings or get_settings()
-    engine = engine or db.create_engine(settings)
+    owns_client = env is None and cfs is None  # a CFS client made here is closed here
+    env = resolve_env(env, settings=settings, engine=engine, cfs=cfs)
+    settings, engine = env.settings, env.engine
     now_utc = to_naive_utc(now) if now else utcnow_naive()
     cutoff = now_utc - timedelta(days=days)
 
@@ -478,23 +502,21 @@ def triage_stuck_pad(
         if len(active) > 1:
             base["note"] = f"{len(active)} ACTIVE references; using the latest"
         if site is None or not all(site.get(k) for k in ("cfs_party", "cfs_account", "cfs_site")):
-            decided[inv["invoice_id"]] = (
-                Action.UNKNOWN_RETRY,
-                f"{ref['invoice_number']} has no CFS party/account/site in pay-db to ask CFS with: check cfs_accounts",
-                base, ref["invoice_number"], None)  # fmt: skip
+            text = f"{ref['invoice_number']} has no CFS party/account/site in pay-db to ask CFS with: check cfs_accounts"
+            decided[inv["invoice_id"]] = (Action.UNKNOWN_RETRY, text, base, ref["invoice_number"], None)
             continue
-        key = CfsInvoiceRef(str(site["cfs_party"]), str(site["cfs_account"]), str(site["cfs_site"]),
-                            str(ref["invoice_number"]))  # fmt: skip
+        where = (str(site["cfs_party"]), str(site["cfs_account"]), str(site["cfs_site"]))
+        key = CfsInvoiceRef(*where, str(ref["invoice_number"]))
         pending[inv["invoice_id"]] = (key, base)
 
     results: dict[CfsInvoiceRef, CfsResult] = {}
     warnings: list[str] = []
     if pending:
-        client = cfs or CfsClient(settings)
+        client = env.cfs
         try:
             results = client.get_invoices((k for k, _ in pending.values()), progress=progress)
         finally:
-            if cfs is None:
+            if owns_client:
                 client.close()
 
     # amount_due == 0 needs the CSV search; do it once for all of them
@@ -502,9 +524,11 @@ def triage_stuck_pad(
     index: _CsvIndex | None = None
     if settled:
         oldest = min(inv["created_on"] for inv in invoices if inv["invoice_id"] in pending)
-        index = _build_csv_index(settled, settings=settings, store=store, legacy_store=legacy_store,
-                                 since=(oldest - timedelta(days=1)).date(), engine=engine,
-                                 progress=progress)  # fmt: skip
+        since = (oldest - timedelta(days=1)).date()
+        stores = {"store": store, "legacy_store": legacy_store}
+        index = _build_csv_index(
+            settled, settings=settings, **stores, since=since, engine=engine, progress=progress
+        )
         warnings += [f"store: {p}" for p in index.problems]
 
     for invoice_id, (key, base) in pending.items():
@@ -523,17 +547,28 @@ def triage_stuck_pad(
             decided[invoice_id] = (action, text, {**base, **ev}, key.invoice_number, None)
             continue
         due = result.amount_due
-        cfs_ev = {"cfs_site": {"party": key.party, "account": key.account, "site": key.site},
-                  "cfs_total": (result.data or {}).get("total"), "cfs_amount_due": due,
-                  "cfs_status": (result.data or {}).get("status")}  # fmt: skip
+        answer = result.data or {}
+        cfs_ev = {
+            "cfs_site": {"party": key.party, "account": key.account, "site": key.site},
+            "cfs_total": answer.get("total"),
+            "cfs_amount_due": due,
+            "cfs_status": answer.get("status"),
+        }
         if not isinstance(due, Decimal):
-            decided[invoice_id] = (Action.UNKNOWN_RETRY, f"CFS answered without a usable amount_due ({due!r}): retry",
-                                   {**base, **cfs_ev}, key.invoice_number, None)  # fmt: skip
+            text = f"CFS answered without a usable amount_due ({due!r}): retry"
+            decided[invoice_id] = (Action.UNKNOWN_RETRY, text, {**base, **cfs_ev}, key.invoice_number, None)
         elif due > 0:
-            decided[invoice_id] = (Action.ESCALATE_CAS_NOT_DEBITED,
-                                   f"not yet debited by CAS (amount_due {due} of {cfs_ev['cfs_total']}); escalate to CAS "
-                                   f"with CFS invoice {key.invoice_number}",
-                                   {**base, **cfs_ev}, key.invoice_number, due)  # fmt: skip
+            text = (
+                f"not yet debited by CAS (amount_due {due} of {cfs_ev['cfs_total']}); escalate to CAS "
+                f"with CFS invoice {key.invoice_number}"
+            )
+            decided[invoice_id] = (
+                Action.ESCALATE_CAS_NOT_DEBITED,
+                text,
+                {**base, **cfs_ev},
+                key.invoice_number,
+                due,
+            )
         else:
             assert index is not None
             action, text, ev = _settled_in_cas(key.invoice_number, index)
@@ -584,7 +619,7 @@ def invoice_picker(report: TriageReport, *, interactive: bool = True) -> Any | N
         return None
     import json
 
-    import ipywidgets as widgets
+    widgets = require("ipywidgets", "the invoice picker")
 
     options = [
         (f"{r.invoice_id} · {r.action.value} · {r.cfs_invoice_number or '-'}", r.invoice_id)
@@ -613,13 +648,19 @@ def drill_down(report: TriageReport, action: str | None = None) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
+_REPLAY_ACTIONS = (
+    Action.REPLAY_SETTLEMENT_CSV,
+    Action.SETTLEMENT_FAILED_MIDWAY,
+    Action.SETTLEMENT_ROW_NOT_APPLIED,
+)
+
+
 def settlement_refs(report: TriageReport) -> Sequence[str]:
     """The settlement files the report says to replay (for ``plan_replay``), most invoices first."""
     counts: dict[str, int] = {}
     for r in report.rows:
         ref = r.evidence.get("file")
-        if ref and r.action in (Action.REPLAY_SETTLEMENT_CSV, Action.SETTLEMENT_FAILED_MIDWAY,
-                                Action.SETTLEMENT_ROW_NOT_APPLIED):  # fmt: skip
+        if ref and r.action in _REPLAY_ACTIONS:
             counts[ref] = counts.get(ref, 0) + 1
     return [k for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
@@ -627,7 +668,7 @@ def settlement_refs(report: TriageReport) -> Sequence[str]:
 def plot_summary(report: TriageReport) -> Any:
     """A horizontal bar chart of invoices per action (a matplotlib Figure), worst-first colours: red for
     data fixes (replay, missing in CAS), orange for waiting on someone else, grey for unknown."""
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", "the triage chart")
 
     summary = report.summary_by_action()
     fig, ax = plt.subplots(figsize=(8, 0.45 * max(len(summary), 1) + 1.4))
@@ -646,8 +687,8 @@ def plot_summary(report: TriageReport) -> Any:
         Action.UNKNOWN_RETRY: "#7f8c8d",
     }
     ordered = summary.iloc[::-1]
-    ax.barh(ordered["action"], ordered["invoices"],
-            color=[colours.get(Action(a), "#2980b9") for a in ordered["action"]])  # fmt: skip
+    bar_colours = [colours.get(Action(a), "#2980b9") for a in ordered["action"]]
+    ax.barh(ordered["action"], ordered["invoices"], color=bar_colours)
     for y, (n, amount) in enumerate(zip(ordered["invoices"], ordered["amount"], strict=True)):
         ax.text(n, y, f" {n} (${amount})", va="center", fontsize=9)
     ax.set_xlabel("stuck PAD invoices")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from paynb.extras import require
 from paynb.ops.statements.gaps import GapReport
 from paynb.ops.statements.periods import FREQUENCIES
 
@@ -60,8 +61,8 @@ def _ticks(labels: list[str], limit: int = 26) -> tuple[list[int], list[str]]:
 
 def plot_gap_calendar(report: GapReport, frequencies: tuple[str, ...] | None = None) -> Figure:
     """One heatmap panel per frequency; the colour is the number of accounts missing that period."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
+    plt = require("matplotlib.pyplot", "the statement gap calendar")
+    MaxNLocator = require("matplotlib.ticker", "the statement gap calendar").MaxNLocator
 
     freqs = frequencies or ((report.frequency,) if report.frequency else FREQUENCIES)
     by_day = report.missing_by_day()

@@ -27,6 +27,7 @@ import pandas as pd
 from sqlalchemy.engine import Connection, Engine
 
 from paynb import db
+from paynb.context import Env, resolve_env
 from paynb.ops.statements.periods import (
     FREQUENCIES,
     check_range,
@@ -373,11 +374,14 @@ def find_statement_gaps(
     frequency: str | None = None,
     account: str | None = None,
     engine: Engine | None = None,
+    *,
+    env: Env | None = None,
 ) -> GapReport:
     """Missing and duplicated statements for statement days ``from_date``..``to_date``.
 
     ``from_date`` defaults to the first statement setting, ``to_date`` to yesterday (Pacific).
-    A period belongs to the day it ends on (the day ``GENERATE_STATEMENTS`` makes it).
+    A period belongs to the day it ends on (the day ``GENERATE_STATEMENTS`` makes it). Reads pay-db through
+    ``env`` (default: the environment's settings); ``engine`` still overrides it.
 
     Example::
 
@@ -390,5 +394,5 @@ def find_statement_gaps(
         check_range(start, end, max_days=None)
     freq = parse_frequency(frequency)
     acct = parse_account(account)
-    with db.read_connection(engine) as conn:
+    with resolve_env(env, engine=engine).read() as conn:
         return gaps_on(conn, start, end, frequency=freq, account=acct)

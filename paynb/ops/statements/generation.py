@@ -341,6 +341,14 @@ class GenerationPlan:
 
     def to_plan(self) -> Plan:
         body = {
+            # what the statements.generate fix re-plans from (paynb/ops/statements/apply.py)
+            "params": {
+                "from_date": self.from_date,
+                "to_date": self.to_date,
+                "account": self.account,
+                "override": self.override,
+                "missing_only": self.missing_only,
+            },  # fmt: skip
             "from_date": self.from_date,
             "to_date": self.to_date,
             "account": self.account,
@@ -603,15 +611,26 @@ def _run(
     given_engine = engine is not None
     engine = engine or db.create_engine(run_id=run_id)
     kwargs = dict(account=account, override=override, missing_only=missing_only, run_time=run_time)
+    from paynb.ops.statements import apply as fix
+
     if not apply:
         with db.read_connection(engine) as conn:
-            return plan_on(conn, from_date, to_date, **kwargs)
-    rid = run_id or db.engine_meta(engine).get("run_id") or db.current_run_id()
-    if not given_engine:  # applies write as the writer role (docs/roles.md)
-        engine = db.create_write_engine(run_id=rid)
-    with db.write_transaction(engine, run_id=rid) as conn:
-        plan, written = apply_on(conn, from_date, to_date, confirm=confirm, **kwargs)
-    return GenerationResult(plan=plan, run_id=rid, written=written)
+            return fix.remember(plan_on(conn, from_date, to_date, **kwargs))
+    # the write is the statements.generate fix: confirmed, re-planned in its transaction, in the ledger
+    from paynb.context import Env
+
+    if not confirm:
+        raise ConfirmMismatch("applying statements needs the sha256 of the reviewed dry run (confirm)")
+    plan = fix.recall(
+        confirm, from_date, to_date, account=account, override=override, missing_only=missing_only
+    )
+    if plan is None:  # not planned in this process: plan now (the apply re-plans in its transaction anyway)
+        with db.read_connection(engine) as conn:
+            plan = plan_on(conn, from_date, to_date, **kwargs)
+    # a given engine serves both (tests, benchmarks); otherwise applies write as the writer role
+    overrides = {"engine": engine, "write_engine": engine} if given_engine else {"engine": engine}
+    env = Env(run_id=run_id, overrides=overrides)
+    return fix.apply_generation(plan, confirm, env=env, run_time=run_time)
 
 
 def generate(

@@ -416,8 +416,8 @@ SELECT 'CM' || lpad(s.id::text, 8, '0'), true, s.total::double precision, 0, s.a
   FROM g_st s WHERE s.status = 'CREDITED' ORDER BY s.id;
 
 -- step: EJV files
--- EJV_PAYMENT (20:01 Pacific) writes one INBOX file per run with one journal per gov account;
--- FEEDBACK arrives the next morning.
+-- EJV_PAYMENT (20:01 Pacific) writes one INBOX file per run with one journal per gov account, named by
+-- the UTC time of the run (docs/business-days.md); FEEDBACK arrives the next morning.
 CREATE TEMP TABLE g_ejvf ON COMMIT DROP AS
 SELECT row_number() OVER (ORDER BY run_date)::integer AS id, run_date,
        bool_or(state = 'errored') AS has_error,
@@ -428,7 +428,7 @@ SELECT row_number() OVER (ORDER BY run_date)::integer AS id, run_date,
 INSERT INTO ejv_files (id, created_on, completed_on, file_ref, disbursement_status_code, feedback_file_ref, message,
                        file_type, ack_file_ref)
 SELECT f.id, paynb_sandbox.utc(f.run_date + time '20:01'), NULL,
-       'INBOX.F3505.' || to_char(f.run_date + time '20:01:07', 'YYYYMMDDHH24MISS'),
+       'INBOX.F3505.' || to_char(paynb_sandbox.utc(f.run_date + time '20:01:07'), 'YYYYMMDDHH24MISS'),
        CASE WHEN f.has_error THEN 'ERRORED' WHEN f.no_feedback THEN 'UPLOADED' ELSE 'COMPLETED' END,
        CASE WHEN f.no_feedback THEN NULL
             ELSE 'FEEDBACK.F3505.' || to_char(f.run_date + 1 + time '06:15:00', 'YYYYMMDDHH24MISS') END,
