@@ -30,7 +30,7 @@ def ejv() -> None:
 def parse_feedback_command(file: str, allow_truncated: bool, as_json: bool) -> None:
     """Decode a FEEDBACK file: batch, journal, flow-through ids, C/D, date, amount, return code per line.
 
-    Positions are those sbc-pay's pay-queue reads (pay-domain.md §3.4). A malformed line stops with an
+    Positions are those sbc-pay's pay-queue reads (docs/files.md#feedback). A malformed line stops with an
     error naming the file, the line and the field.
 
     \b

@@ -16,7 +16,7 @@ from paynb.output import format_table, print_json
 @click.option("--account", default=None, help="Only this auth account id.")
 @json_option
 def triage(days: int, account: str | None, as_json: bool) -> None:
-    """Classify every PAD invoice APPROVED for more than --days (pay-domain.md §9.2).
+    """Classify every PAD invoice APPROVED for more than --days (docs/runbook.md#pad-decision-tree).
 
     Asks CFS once per distinct CFS invoice, searches the settlement CSVs (ar/ and the legacy payment-sftp
     bucket) for invoices CAS shows as paid, and ends each row in one action. Read-only.

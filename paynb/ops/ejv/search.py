@@ -1,6 +1,6 @@
 """Find every FEEDBACK (and INBOX) record that names some invoices, across the EJV folders of the store.
 
-Where it looks (pay-domain.md §8):
+Where it looks (docs/files.md#bucket):
 
 * the current bucket (``PAYNB_BUCKET``, prod ``ftp-poller-prod``): ``cgi_feedback/`` (FEEDBACK from CAS),
   ``cgi_processing/`` (INBOX waiting for the SFTP poller) and ``cgi_processed/`` (INBOX already sent);
