@@ -115,7 +115,7 @@ def test_refusals_write_nothing_and_say_which_it_is(env: Env, tmp_path: Path) ->
 def _update(env: Env, row_id: int, note: str) -> None:
     import sqlalchemy as sa
 
-    engine = sa.create_engine(env.settings.database_url.reveal())
+    engine = sa.create_engine(env.settings.database_write_url.reveal())  # someone else's change
     with engine.begin() as conn:
         conn.execute(sa.text(f"UPDATE {TABLE} SET note = :n WHERE id = :i"), {"n": note, "i": row_id})
     engine.dispose()

@@ -156,8 +156,10 @@ def new(kind: str, name: str, area: str | None) -> None:
     area = area if area is not None else ("reports" if kind == "report" else "datafix")
     # a folder under notebooks/, nothing else: no absolute path, no `..`, no odd characters
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,60}(/[a-z][a-z0-9_]{0,60}){0,3}", area):
+        outside = area.startswith("/") or ".." in area.split("/")
         raise InputError(
-            f"{area!r} is not a folder under notebooks/",
+            f"{area!r} is not a folder under notebooks/"
+            + (f" (it points outside the current project {Path.cwd()})" if outside else ""),
             field="--area",
             hint="give a relative lower_snake_case folder such as reports, datafix or triage/pad",
         )
