@@ -87,7 +87,9 @@ def test_reader_role_cannot_write_even_in_a_write_transaction(settings):
 def test_writer_role_has_only_the_fixes_dml(settings):
     engine = db.create_write_engine(settings, run_id="t-writer")
     for sql in (
-        "INSERT INTO cas_settlements (received_on, file_name) VALUES (now(), 'x.csv')",  # not a fix's DML
+        "DELETE FROM invoices",  # not a fix's DML (the credit only updates invoices)
+        "UPDATE credits SET amount = 0",  # credits are only inserted
+        "INSERT INTO payments (payment_system_code) VALUES ('PAYBC')",  # no fix writes payments
         "CREATE TABLE sneaky (id int)",  # no DDL
         "DROP TABLE credits",
     ):
