@@ -40,6 +40,10 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "PAYNB_GCS_PROJECT": ("GOOGLE_CLOUD_PROJECT", "GCP_PROJECT"),
     "PAYNB_LEGACY_SETTLEMENT_BUCKET": ("MINIO_BUCKET_NAME",),
     "PAYNB_LEGACY_EJV_BUCKET": ("MINIO_CGI_BUCKET_NAME", "MINIO_EJV_BUCKET_NAME"),
+    # the data warehouse as sbc-pay's payment-jobs name its parts (docs/reconciliation.md)
+    "PAYNB_DW_NAME": ("DW_NAME",),
+    "PAYNB_DW_UNIX_SOCKET": ("DW_UNIX_SOCKET",),
+    "PAYNB_DW_IAM_USER": ("DW_IAM_USER",),
 }
 
 #: set by ``paynb run`` in a report kernel: the writer URL is ignored even when a .env file names it
@@ -64,6 +68,7 @@ SECRET_NAMES = frozenset(
         "PAYNB_LEDGER_URL",
         "PAYNB_LEDGER_KEY",
         "PAYNB_DATABASE_ADMIN_URL",
+        "PAYNB_DW_URL",
     }
 )
 
@@ -140,6 +145,12 @@ class Settings:
     ledger_key: Secret = field(default_factory=lambda: Secret(""))
     data_dir: Path = field(default_factory=lambda: Path(".paynb"))
     environment: str = "local"
+    #: the data warehouse (CAS and BCOL tables), a SQLAlchemy URL; docs/reconciliation.md
+    dw_url: Secret = field(default_factory=lambda: Secret(""))
+    #: warehouse column names paynb cannot know for sure (docs/reconciliation.md, "Settings")
+    dw_cas_balance_column: str = "amount_due_remaining"
+    dw_cas_date_column: str = "txn_date"
+    dw_cas_class_column: str = "txn_class"
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -193,6 +204,13 @@ class Settings:
                     "(expected postgresql://writer:password@host:port/dbname)"
                 ) from None
         data_dir = Path(get("PAYNB_DATA_DIR", ".paynb")).expanduser()
+        dw_url = _dw_url(
+            get("PAYNB_DW_URL"),
+            get("PAYNB_DW_NAME"),
+            get("PAYNB_DW_UNIX_SOCKET"),
+            get("PAYNB_DW_IAM_USER"),
+            sources,
+        )
         return cls(
             database_url=Secret(url),
             database_write_url=Secret(write_url),
@@ -227,6 +245,16 @@ class Settings:
             ledger_key=Secret(get("PAYNB_LEDGER_KEY")),
             data_dir=data_dir,
             environment=get("PAYNB_ENVIRONMENT", "local"),
+            dw_url=Secret(dw_url),
+            dw_cas_balance_column=_identifier(
+                get("PAYNB_DW_CAS_BALANCE_COLUMN", "amount_due_remaining"), "PAYNB_DW_CAS_BALANCE_COLUMN"
+            ),
+            dw_cas_date_column=_identifier(
+                get("PAYNB_DW_CAS_DATE_COLUMN", "txn_date"), "PAYNB_DW_CAS_DATE_COLUMN"
+            ),
+            dw_cas_class_column=_identifier(
+                get("PAYNB_DW_CAS_CLASS_COLUMN", "txn_class"), "PAYNB_DW_CAS_CLASS_COLUMN"
+            ),
             sources=sources,
         )
 
@@ -256,7 +284,13 @@ class Settings:
             v = getattr(self, f.name)
             if isinstance(v, Secret) and v:
                 values.append(v.reveal())
-        for url in (self.database_url, self.database_write_url, self.database_admin_url, self.ledger_url):
+        for url in (
+            self.database_url,
+            self.database_write_url,
+            self.database_admin_url,
+            self.ledger_url,
+            self.dw_url,
+        ):
             if url:
                 try:
                     pw = make_url(url.reveal()).password
@@ -274,7 +308,10 @@ class Settings:
             if f.name == "sources":
                 continue
             v = getattr(self, f.name)
-            if f.name in ("database_url", "database_write_url", "database_admin_url", "ledger_url") and v:
+            if (
+                f.name in ("database_url", "database_write_url", "database_admin_url", "ledger_url", "dw_url")
+                and v
+            ):
                 try:
                     out[f.name] = make_url(v.reveal()).render_as_string(hide_password=True)
                 except Exception:
@@ -282,6 +319,36 @@ class Settings:
             else:
                 out[f.name] = str(v)
         return out
+
+
+def _dw_url(url: str, name: str, socket: str, iam_user: str, sources: dict[str, str]) -> str:
+    """PAYNB_DW_URL, or a URL built from sbc-pay's DW_NAME / DW_UNIX_SOCKET / DW_IAM_USER: an IAM user
+    (no password; the Cloud SQL Auth Proxy signs in) over the proxy's unix socket in /cloudsql."""
+    if url:
+        try:
+            make_url(url)
+        except Exception:
+            raise ConfigError(
+                f"{sources.get('PAYNB_DW_URL', 'PAYNB_DW_URL')} is not a valid SQLAlchemy URL "
+                "(expected postgresql://user@host:port/dbname or postgresql://user@/dbname?host=/cloudsql/...)"
+            ) from None
+        return url
+    if not name:
+        return ""
+    host = socket if not socket or socket.startswith("/") else f"/cloudsql/{socket}"
+    query = {"host": host} if host else {}
+    return URL.create(
+        "postgresql+psycopg2", username=iam_user or None, database=name, query=query
+    ).render_as_string(hide_password=False)
+
+
+def _identifier(value: str, name: str) -> str:
+    """A column name put into SQL: plain lowercase identifiers only."""
+    import re
+
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+        raise ConfigError(f"{name} must be a plain column name (lowercase letters, digits, _)")
+    return value
 
 
 def get_settings(env: Mapping[str, str] | None = None) -> Settings:

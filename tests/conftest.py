@@ -32,5 +32,6 @@ _CANDIDATES = (
     "tests.plugins.cfs",
     "tests.plugins.sandbox",
     "tests.fix_ledger",
+    "tests.reconcile_fixtures",
 )
 pytest_plugins = [name for name in _CANDIDATES if importlib.util.find_spec(name) is not None]

@@ -147,8 +147,13 @@ class Raw:
     def __init__(self, url: str) -> None:
         self.url = url
         self.headers = {"Pay-Connector": CFS_PAY_CONNECTOR}
-        resp = requests.post(f"{url}/oauth/token", auth=(CFS_CLIENT_ID, CFS_CLIENT_SECRET),
-                             data={"grant_type": "client_credentials"}, headers=self.headers, timeout=5)  # fmt: skip
+        resp = requests.post(
+            f"{url}/oauth/token",
+            auth=(CFS_CLIENT_ID, CFS_CLIENT_SECRET),
+            data={"grant_type": "client_credentials"},
+            headers=self.headers,
+            timeout=5,
+        )
         resp.raise_for_status()
         self.token_response = resp
         self.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
@@ -173,10 +178,22 @@ def cm_body(comments: str = "Partial invoice credit for 42") -> dict:
         "gl_date": "2026-08-01T10:00:00Z",
         "comments": comments,
         "lines": [
-            {"line_number": 1, "line_type": "LINE", "description": "Annual report", "unit_price": "-7.25", "quantity": 1,
-             "distribution": [{"dist_line_number": 1, "amount": "-7.25", "account": "112.32041.35301.1278.3200000.000000.0000"}]}
+            {
+                "line_number": 1,
+                "line_type": "LINE",
+                "description": "Annual report",
+                "unit_price": "-7.25",
+                "quantity": 1,
+                "distribution": [
+                    {
+                        "dist_line_number": 1,
+                        "amount": "-7.25",
+                        "account": "112.32041.35301.1278.3200000.000000.0000",
+                    }
+                ],
+            }
         ],
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture
@@ -260,16 +277,27 @@ def test_token(raw: Raw) -> None:
 def test_token_errors(cfs_server) -> None:
     url = f"{cfs_server.url}/oauth/token"
     headers = {"Pay-Connector": CFS_PAY_CONNECTOR}
-    bad_grant = requests.post(url, auth=(CFS_CLIENT_ID, CFS_CLIENT_SECRET), data={"grant_type": "password"},
-                              headers=headers, timeout=5)  # fmt: skip
+    bad_grant = requests.post(
+        url,
+        auth=(CFS_CLIENT_ID, CFS_CLIENT_SECRET),
+        data={"grant_type": "password"},
+        headers=headers,
+        timeout=5,
+    )
     assert "400" in operation(TOKEN_T, "POST")["responses"]
     assert_error(bad_grant, 400)
     validate(parse(bad_grant), response_schema(TOKEN_T, "POST", 400))
-    bad_secret = requests.post(url, auth=(CFS_CLIENT_ID, "nope"), data={"grant_type": "client_credentials"},
-                               headers=headers, timeout=5)  # fmt: skip
+    bad_secret = requests.post(
+        url,
+        auth=(CFS_CLIENT_ID, "nope"),
+        data={"grant_type": "client_credentials"},
+        headers=headers,
+        timeout=5,
+    )
     assert_error(bad_secret, 401)
-    no_connector = requests.post(url, auth=(CFS_CLIENT_ID, CFS_CLIENT_SECRET),
-                                 data={"grant_type": "client_credentials"}, timeout=5)  # fmt: skip
+    no_connector = requests.post(
+        url, auth=(CFS_CLIENT_ID, CFS_CLIENT_SECRET), data={"grant_type": "client_credentials"}, timeout=5
+    )
     assert_error(no_connector, 403)
 
 
@@ -289,8 +317,14 @@ def test_get_invoice(raw: Raw, cfs_server) -> None:
         for key in MONEY:
             assert isinstance(doc[key], (int, float)), f"{key} must be a JSON number"
         assert {link["rel"] for link in doc["links"]} == {
-            "collection", "parent", "self", "deposits", "credit_memos", "receipts", "adjustments"
-        }  # fmt: skip
+            "collection",
+            "parent",
+            "self",
+            "deposits",
+            "credit_memos",
+            "receipts",
+            "adjustments",
+        }
         for link in doc["links"]:
             validate(link, component("Link"))
     paid = parse(raw.get(concrete(INVOICE_T, invoice_number=PAID)))
@@ -389,8 +423,11 @@ def test_auth_is_required(cfs_server, raw: Raw) -> None:
     path = concrete(INVOICE_T, invoice_number=UNPAID)
     no_token = requests.get(cfs_server.url + path, headers={"Pay-Connector": CFS_PAY_CONNECTOR}, timeout=5)
     assert_error(no_token, 401)
-    forged = requests.get(cfs_server.url + path, timeout=5,
-                          headers={"Pay-Connector": CFS_PAY_CONNECTOR, "Authorization": "Bearer forged"})  # fmt: skip
+    forged = requests.get(
+        cfs_server.url + path,
+        timeout=5,
+        headers={"Pay-Connector": CFS_PAY_CONNECTOR, "Authorization": "Bearer forged"},
+    )
     assert_error(forged, 401)
     no_connector = requests.get(
         cfs_server.url + path, headers={"Authorization": raw.headers["Authorization"]}, timeout=5

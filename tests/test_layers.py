@@ -31,6 +31,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("paynb.ledger", LEDGER),
     ("paynb.context", CONTEXT),
     ("paynb.db", ADAPTERS),
+    ("paynb.dw", ADAPTERS),
     ("paynb.cfs", ADAPTERS),
     ("paynb.store", ADAPTERS),
     ("paynb.formats", ADAPTERS),

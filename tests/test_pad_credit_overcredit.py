@@ -75,8 +75,9 @@ def world(empty_db_url: str, tmp_path: Path) -> Iterator[CreditWorld]:
 
 
 def _plan(w: CreditWorld, invoice_id: int, ticket: str, **kw: Any) -> Plan:
-    return plan_partial_credit(invoice_id, reason="over-credit test", ticket=ticket, settings=w.settings,
-                               cfs=w.cfs(), **kw)  # fmt: skip
+    return plan_partial_credit(
+        invoice_id, reason="over-credit test", ticket=ticket, settings=w.settings, cfs=w.cfs(), **kw
+    )
 
 
 def _apply(w: CreditWorld, plan: Plan, **kw: Any) -> ApplyResult:
@@ -98,21 +99,31 @@ def assert_consistent(w: CreditWorld, invoice_id: int, total: Decimal = TOTAL) -
     cfs_credit = -sum((Decimal(str(m["total"])) for m in memos), Decimal("0"))
     assert cfs_credit <= total, f"invoice {invoice_id}: CFS credit {cfs_credit} above its total {total}"
     numbers = {str(m["credit_memo_number"]) for m in memos}
-    rows = w.scalar("SELECT coalesce(string_agg(cfs_identifier, ',' ORDER BY cfs_identifier), '') FROM credits "
-                    "WHERE created_invoice_id = :i", i=invoice_id)  # fmt: skip
+    rows = w.scalar(
+        "SELECT coalesce(string_agg(cfs_identifier, ',' ORDER BY cfs_identifier), '') FROM credits "
+        "WHERE created_invoice_id = :i",
+        i=invoice_id,
+    )
     assert set(filter(None, rows.split(","))) == numbers, (
         f"invoice {invoice_id}: memos {numbers}, credits {rows}"
     )
-    pay_db = w.scalar("SELECT coalesce(sum(amount), 0)::numeric(19,2) FROM credits WHERE created_invoice_id = :i",
-                      i=invoice_id)  # fmt: skip
+    pay_db = w.scalar(
+        "SELECT coalesce(sum(amount), 0)::numeric(19,2) FROM credits WHERE created_invoice_id = :i",
+        i=invoice_id,
+    )
     refund = w.scalar("SELECT coalesce(refund, 0) FROM invoices WHERE id = :i", i=invoice_id)
-    partials = w.scalar("SELECT coalesce(sum(refund_amount), 0) FROM refunds_partial WHERE invoice_id = :i",
-                        i=invoice_id)  # fmt: skip
+    partials = w.scalar(
+        "SELECT coalesce(sum(refund_amount), 0) FROM refunds_partial WHERE invoice_id = :i", i=invoice_id
+    )
     assert cfs_credit == pay_db == refund == partials, (invoice_id, cfs_credit, pay_db, refund, partials)
     # one refunds row per credit, every refunds_partial row linked to one
     assert w.scalar("SELECT count(*) FROM refunds WHERE invoice_id = :i", i=invoice_id) == len(numbers)
-    assert w.scalar("SELECT count(*) FROM refunds_partial WHERE invoice_id = :i AND refund_id IS NULL",
-                    i=invoice_id) == 0  # fmt: skip
+    assert (
+        w.scalar(
+            "SELECT count(*) FROM refunds_partial WHERE invoice_id = :i AND refund_id IS NULL", i=invoice_id
+        )
+        == 0
+    )
     assert intents.open_intents_for_invoice(invoice_id, settings=w.settings) == []
     return cfs_credit
 
@@ -158,8 +169,14 @@ def _kill_in_subprocess(w: CreditWorld, plan: Plan, step: str, tmp_path: Path) -
         "PAYNB_DATA_DIR": str(w.settings.data_dir),
         "PAYNB_ENV_FILE": str(tmp_path / "no.env"),
     }
-    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(path), step], env=env, capture_output=True,
-                          text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(path), step],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
 
 
@@ -223,8 +240,14 @@ def _plan_without_intents(w: CreditWorld, invoice_id: int, plan_a: Plan, amount:
     """Plan A again as if the ledger had no record of B (a lost ledger file): only CFS can tell."""
     lonely = replace(w.settings, data_dir=w.settings.data_dir.parent / f"empty-ledger-{invoice_id}")
     req = plan_a.body["params"]
-    return plan_partial_credit(invoice_id, amount=amount or req["amount"], reason=req["reason"],
-                               ticket=req["ticket"], settings=lonely, cfs=w.cfs())  # fmt: skip
+    return plan_partial_credit(
+        invoice_id,
+        amount=amount or req["amount"],
+        reason=req["reason"],
+        ticket=req["ticket"],
+        settings=lonely,
+        cfs=w.cfs(),
+    )
 
 
 def test_resume_and_resolve_from_the_ledger(world: CreditWorld) -> None:
@@ -292,19 +315,35 @@ def test_randomized_fault_sequences_end_consistent(world: CreditWorld, proxy: Tc
     print(f"\nmixed fault sequences: {len(invoices)} (seed {SEED + 1}): {dict(sorted(seen.items()))}")
 
 
-def _one_fault(w: CreditWorld, rng: random.Random, kind: str, apply: Any, proxy: TcpProxy, plan: Plan,
-               settings: Any) -> str:  # fmt: skip
+def _one_fault(
+    w: CreditWorld, rng: random.Random, kind: str, apply: Any, proxy: TcpProxy, plan: Plan, settings: Any
+) -> str:
     """Hit one apply with a fault of ``kind``; re-run until it went through. Returns a label for the tally."""
     if kind == "crash":
-        step = rng.choice(["before_intent", "after_intent", "after_post", "before_db", "mid_db", "after_commit",
-                           "after_done"])  # fmt: skip
+        step = rng.choice(
+            [
+                "before_intent",
+                "after_intent",
+                "after_post",
+                "before_db",
+                "mid_db",
+                "after_commit",
+                "after_done",
+            ]
+        )
         with pytest.raises(Crash):
             apply(faults=crash_at(step))
         apply()
         return f"crash@{step}"
     if kind == "cfs":
-        knobs = rng.choice([{"fault_rate": 0.3, "seed": rng.randint(1, 999)}, {"drop_rate": 0.3,
-                            "seed": rng.randint(1, 999)}, {"burst_429": 3}, {"fail_after_cms_create": 1}])  # fmt: skip
+        knobs = rng.choice(
+            [
+                {"fault_rate": 0.3, "seed": rng.randint(1, 999)},
+                {"drop_rate": 0.3, "seed": rng.randint(1, 999)},
+                {"burst_429": 3},
+                {"fail_after_cms_create": 1},
+            ]
+        )
         w.server.set_knobs(**knobs)
         for _ in range(10):
             try:

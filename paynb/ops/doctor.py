@@ -195,7 +195,48 @@ def check_archive(settings: Settings) -> list[Check]:
     return [Check("archive", status, f"{settings.archive_url} is {what}: {policy.describe()}")]
 
 
+def check_warehouse(settings: Settings) -> list[Check]:
+    """The data warehouse: reachable, read-only, and holding the tables `paynb reconcile` reads
+    (docs/reconciliation.md)."""
+    if not settings.dw_url:
+        return [
+            Check("warehouse", "skipped", "PAYNB_DW_URL not set (reconcile cfs falls back to the CFS API)")
+        ]
+    import sqlalchemy as sa
+
+    from paynb import dw
+
+    needed = {
+        "cas.ar_transactions": [
+            "txn_number",
+            "txn_type",
+            "txn_amount",
+            settings.dw_cas_class_column,
+            settings.dw_cas_balance_column,
+            settings.dw_cas_date_column,
+        ],
+        "colin.bconline_billing_record": ["key", "total_amt", "qty"],
+    }
+    try:
+        engine = dw.create_engine(settings, run_id="doctor")
+        with dw.read(engine) as conn:
+            ro = conn.execute(sa.text("SELECT current_setting('default_transaction_read_only')")).scalar()
+            dw.check_columns(conn, needed, engine)
+        where = dw.where(engine)
+        engine.dispose()
+    except PaynbError as err:
+        return [Check("warehouse", "fail", str(err).splitlines()[0])]
+    status = "ok" if ro == "on" else "fail"
+    return [Check("warehouse", status, f"{where}: cas and colin tables present, read-only session {ro}")]
+
+
 def run_checks(settings: Settings | None = None, *, env: Env | None = None) -> list[Check]:
     """Every check, with the settings of ``env`` (default: the environment's; ``settings`` overrides)."""
     settings = resolve_env(env, settings=settings).settings
-    return [*check_database(settings), *check_cfs(settings), *check_store(settings), *check_archive(settings)]
+    return [
+        *check_database(settings),
+        *check_cfs(settings),
+        *check_store(settings),
+        *check_archive(settings),
+        *check_warehouse(settings),
+    ]

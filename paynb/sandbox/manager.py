@@ -32,6 +32,7 @@ from paynb.sandbox.postgres import READER, WRITER, EmbeddedPostgres, ExternalPos
 
 STATE_VERSION = 1
 DATABASE = "paydb"
+DW_DATABASE = "dw"  # the data warehouse (CAS and BCOL tables), paynb.sandbox.warehouse
 DATA_BUCKET = "ftp-poller-sandbox"  # mirrors prod's single GCS bucket with folders (ar/, cgi_feedback/ ...)
 LEGACY_BUCKETS = ("payment-sftp", "cgi-ejv")  # pre-2025-08 MinIO layout, for historical files
 ARCHIVE_BUCKET = "paynb-archive"
@@ -173,6 +174,7 @@ class Sandbox:
             echo(f"seeding pay-db ({scale}, seed {seed}) …")
             state.scale, state.seed = scale, seed
             state.seeded_seconds = self._seed(pg, scale, seed, progress)
+            self._seed_warehouse(pg)
             echo(f"seeded in {state.seeded_seconds:.1f} s")
         state.write(self.state_path)
 
@@ -273,6 +275,14 @@ class Sandbox:
                 grant_roles(conn)
         finally:
             eng.dispose()
+
+    def _seed_warehouse(self, pg: PostgresServer) -> None:
+        """The warehouse database, derived from the seeded pay-db before the CFS server loads it (the
+        warehouse's injected CAS mismatches are made in pay-db's paynb_sandbox.cfs_invoices)."""
+        from paynb.sandbox.warehouse import create_database, seed_warehouse
+
+        create_database(pg.dsn("postgres"), DW_DATABASE)
+        seed_warehouse(pg.dsn(DATABASE), pg.dsn(DW_DATABASE))
 
     def _secrets(self) -> dict[str, str]:
         """Synthetic credentials, made once per sandbox and kept in files readable only by the owner."""
@@ -402,6 +412,8 @@ class Sandbox:
             "PAYNB_ARCHIVE_URL": f"gs://{ARCHIVE_BUCKET}/",
             "PAYNB_HMAC_KEY": secrets["hmac_key"],
             "PAYNB_DATA_DIR": str(self.root / "data"),
+            # the read-only reader role of the warehouse (docs/reconciliation.md)
+            "PAYNB_DW_URL": _reader_url(pg.dsn(DW_DATABASE)),
         }
 
     def _write_env(self, env: dict[str, str]) -> None:
@@ -432,6 +444,7 @@ class Sandbox:
                 admin = sa.create_engine(pg.url("postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT")
                 with admin.connect() as c:
                     c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+                    c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{DW_DATABASE}" WITH (FORCE)')
                 admin.dispose()
             pg.destroy()
             shutil.rmtree(self.root, ignore_errors=True)
@@ -455,6 +468,12 @@ class Sandbox:
              "detail": f"http://127.0.0.1:{state.cfs_port} knobs={state.cfs_knobs}"},
         ]  # fmt: skip
         return rows
+
+
+def _reader_url(dw_dsn: str) -> str:
+    from paynb.sandbox.warehouse import reader_url
+
+    return reader_url(dw_dsn)
 
 
 def _alive(pid: int) -> bool:
