@@ -144,6 +144,8 @@ class Settings:
     #: keys the ledger's hash chain (HMAC-SHA256); unlike hmac_key it never falls back to a local file
     ledger_key: Secret = field(default_factory=lambda: Secret(""))
     data_dir: Path = field(default_factory=lambda: Path(".paynb"))
+    #: who may apply a routing slip void (comma-separated operator names; empty: nobody)
+    rs_void_operators: str = ""
     environment: str = "local"
     #: the data warehouse (CAS and BCOL tables), a SQLAlchemy URL; docs/reconciliation.md
     dw_url: Secret = field(default_factory=lambda: Secret(""))
@@ -244,6 +246,7 @@ class Settings:
             hmac_key=Secret(get("PAYNB_HMAC_KEY")),
             ledger_key=Secret(get("PAYNB_LEDGER_KEY")),
             data_dir=data_dir,
+            rs_void_operators=get("PAYNB_RS_VOID_OPERATORS"),
             environment=get("PAYNB_ENVIRONMENT", "local"),
             dw_url=Secret(dw_url),
             dw_cas_balance_column=_identifier(

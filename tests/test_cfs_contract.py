@@ -47,7 +47,9 @@ CMS_T = SITE_T + "cms/"
 # used by sbc-pay (CFSService.get_cms, docs/cfs-api.md#paths) and linked from every invoice and site
 # (rel "credit_memos"), but absent from the mock
 CM_T = SITE_T + "cms/{credit_memo_number}/"
-NOT_IN_SPEC = {CM_T: "GET", CMS_T: "GET"}
+RCPTS_T = SITE_T + "rcpts/"
+REVERSE_T = RECEIPT_T + "reverse"  # sbc-pay's routing slip job calls it; the mock does not describe it
+NOT_IN_SPEC = {CM_T: "GET", CMS_T: "GET", REVERSE_T: "POST"}
 
 MONEY = ("total", "amount_due", "amount_adjusted", "amount_adjusted_pending")
 SPEC_CORRECTIONS = {
@@ -236,6 +238,8 @@ def test_every_server_route_is_a_spec_path_or_a_documented_extra() -> None:
         "list_credit_memos": concrete(CMS_T),
         "get_credit_memo": concrete(CM_T, credit_memo_number="1"),
         "create_credit_memo": concrete(CMS_T),
+        "create_receipt": concrete(RCPTS_T),
+        "reverse_receipt": concrete(REVERSE_T, receipt_number="R1"),
     }
     for method, name, pattern in ROUTES:
         sample = samples[name]
@@ -258,6 +262,17 @@ def test_client_uses_only_contract_paths(cfs_server, cfs_client) -> None:
     cfs_client.get_credit_memo(PARTY, ACCOUNT, SITE, CREDIT_MEMO)
     cfs_client.list_credit_memos_for_invoice(PARTY, ACCOUNT, SITE, PAID)
     cfs_client.create_credit_memo(PARTY, ACCOUNT, SITE, cm_body())
+    body = {
+        "receipt_number": "R-NEW",
+        "receipt_date": "2026-01-05",
+        "receipt_amount": "5.00",
+        "payment_method": "CASH RCPT",
+        "comments": "",
+    }
+    cfs_client.create_receipt(PARTY, ACCOUNT, SITE, body)
+    cfs_client.reverse_receipt(
+        PARTY, ACCOUNT, SITE, "R-NEW", reason="PAYMENT REVERSAL", comment="Created In Error"
+    )
     routes = cfs_server.stats()["routes"]
     assert "unknown" not in routes
     assert set(routes) == {name for _, name, _ in ROUTES}

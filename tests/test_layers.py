@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("paynb.cli", CLI),
     ("paynb.ops", AREAS),
     ("paynb.jobs", AREAS),
+    ("paynb.sandbox.generator", AREAS),  # core + one module per scenario family
     ("paynb.sandbox", AREAS),
     ("paynb.fixes", FIXES),
     ("paynb.ledger", LEDGER),

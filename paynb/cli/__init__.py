@@ -16,7 +16,19 @@ from paynb.errors import AfterCommitError, CfsError, DatabaseError, InputError, 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 # one module per area; each exposes ``commands``: a list of click commands/groups to attach
-AREAS = ("core", "sandbox", "jobs", "pad", "settlement", "ejv", "statements", "db", "invoice", "reconcile")
+AREAS = (
+    "core",
+    "sandbox",
+    "jobs",
+    "pad",
+    "settlement",
+    "ejv",
+    "statements",
+    "db",
+    "invoice",
+    "reconcile",
+    "routing_slip",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

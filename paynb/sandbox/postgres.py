@@ -62,6 +62,10 @@ WRITER_GRANTS: dict[str, tuple[str, ...]] = {
     "statement_invoices": ("INSERT", "DELETE"),
     # settlement replay: the guard row pay-queue keeps per file (paynb/ops/settlements.py)
     "cas_settlements": ("INSERT", "UPDATE", "DELETE"),
+    # routing slip void (paynb/ops/routing_slips/apply.py); it also updates invoices (above)
+    "routing_slips": ("UPDATE",),
+    "cfs_accounts": ("UPDATE",),
+    "comments": ("INSERT",),
 }
 # the sequences owned by those tables' columns (serial or identity): nextval needs USAGE
 OWNED_SEQUENCES_SQL = """

@@ -258,7 +258,7 @@ SELECT ci.invoice_number, 'BC_REGISTRIES', 'INV', ci.total, ci.amount_due,
   FROM paynb_sandbox.cfs_invoices ci
   LEFT JOIN LATERAL (SELECT min(created_on) AS created_on FROM invoice_references
                       WHERE invoice_number = regexp_replace(ci.invoice_number, '-C$', '')) r ON true
- WHERE ci.present
+ WHERE ci.present AND ci.cfs_site IS NOT NULL  -- EJV journals and PayBC direct pays are not AR invoices
  ORDER BY ci.invoice_number
 """
 # CAS books a credit memo as a negative transaction
@@ -273,7 +273,7 @@ _RECEIPTS_SQL = """
 SELECT p.receipt_number, sum(p.paid_amount) OVER (PARTITION BY p.receipt_number), p.payment_date::date,
        ci.cfs_account, p.invoice_number, p.paid_amount
   FROM payments p
-  JOIN paynb_sandbox.cfs_invoices ci ON ci.invoice_number = p.invoice_number AND ci.present
+  JOIN paynb_sandbox.cfs_invoices ci ON ci.invoice_number = p.invoice_number AND ci.present AND ci.cfs_site IS NOT NULL
  WHERE p.payment_status_code = 'COMPLETED' AND p.receipt_number IS NOT NULL AND p.paid_amount IS NOT NULL
  ORDER BY p.id
 """
