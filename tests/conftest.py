@@ -31,6 +31,7 @@ _CANDIDATES = (
     "tests.plugins.gcs",
     "tests.plugins.cfs",
     "tests.plugins.sandbox",
+    "tests.plugins.browser",
     "tests.fix_ledger",
     "tests.reconcile_fixtures",
 )

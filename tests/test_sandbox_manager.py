@@ -26,7 +26,8 @@ def running_sandbox(tmp_path_factory):
 def test_up_writes_a_private_env_file(running_sandbox):
     box, env = running_sandbox
     assert stat.S_IMODE(box.env_path.stat().st_mode) == 0o600
-    lines = dict(line.split("=", 1) for line in box.env_path.read_text().splitlines() if "=" in line)
+    assert all(line.startswith("export ") for line in box.env_path.read_text().splitlines() if "=" in line)
+    lines = box.read_env()
     assert lines["PAYNB_DATABASE_URL"] == env["PAYNB_DATABASE_URL"]
     for name in ("PAYNB_CFS_BASE_URL", "PAYNB_S3_ENDPOINT", "PAYNB_BUCKET", "PAYNB_ARCHIVE_URL"):
         assert lines[name]

@@ -28,6 +28,7 @@ AREAS = (
     "invoice",
     "reconcile",
     "routing_slip",
+    "lab",
 )
 
 

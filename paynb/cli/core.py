@@ -20,6 +20,7 @@ def doctor(as_json: bool) -> None:
     \b
     Example:
       source .sandbox/sandbox.env && paynb doctor
+      eval "$(paynb sandbox env .sandbox)" && paynb doctor
     """
     from paynb.ops.doctor import run_checks
 
@@ -29,8 +30,31 @@ def doctor(as_json: bool) -> None:
         print_json(rows)
     else:
         print_table(rows_frame(rows))
+        if any(c.name == "database" and c.status == "fail" and "no database" in c.detail for c in checks):
+            click.echo("\n" + _settings_hint(Path(".sandbox")))
     if not all(c.ok for c in checks):
         raise click.exceptions.Exit(1)
+
+
+def _settings_hint(box: Path) -> str:
+    """What to do when no setting reached this process. A sandbox.env written before its lines carried
+    `export` sets shell variables only, so sourcing it again never helps: say so and give the way that works."""
+    env_file = box / "sandbox.env"
+    if not env_file.is_file():
+        return (
+            "No settings reached paynb. Start the sandbox with `paynb sandbox up --dir .sandbox` and then "
+            "`source .sandbox/sandbox.env`, or set PAYNB_DATABASE_URL (see README, Configuration)."
+        )
+    text = env_file.read_text(errors="replace")
+    exported = any(line.startswith("export ") for line in text.splitlines())
+    why = f"{env_file} exists but its settings are not in this process's environment" + (
+        "" if exported else " (the file has no `export` lines: it was written by an older paynb)"
+    )
+    return (
+        f"{why}. Run, in this same shell:\n"
+        f'  eval "$(paynb sandbox env {box})"\n'
+        f"or point paynb at the file: export PAYNB_ENV_FILE={env_file}"
+    )
 
 
 @click.command()

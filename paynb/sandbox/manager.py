@@ -4,7 +4,7 @@ its objects on disk under ``DIR/gcs``, so they survive ``down``/``up``); the S3 
 store with the older files, which ``up`` reloads from pay-db each time (moto keeps objects in memory).
 
 Everything lives under one folder (``--dir``). ``DIR/sandbox.env`` holds the settings a shell or a
-notebook kernel needs (``source DIR/sandbox.env``); ``DIR/sandbox.json`` records ports and pids so
+notebook kernel needs (``source DIR/sandbox.env``: its lines are exported); ``DIR/sandbox.json`` records ports and pids so
 that ``up`` is safe to call twice and ``down`` stops exactly what ``up`` started.
 """
 
@@ -14,6 +14,7 @@ import json
 import os
 import re
 import secrets as pysecrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -417,12 +418,27 @@ class Sandbox:
         }
 
     def _write_env(self, env: dict[str, str]) -> None:
-        lines = ["# written by `paynb sandbox up`; synthetic credentials for the local sandbox only"]
-        lines += [f"{k}={v}" for k, v in env.items()]
+        lines = [
+            "# written by `paynb sandbox up`; synthetic credentials for the local sandbox only",
+            '# `source` this file (each line is exported), or: eval "$(paynb sandbox env DIR)"',
+        ]
+        lines += export_lines(env)
         tmp = self.env_path.with_suffix(".tmp")
         # it holds the roles' passwords: 0600, even when an older copy was more open (paynb.files)
         write_private(tmp, "\n".join(lines) + "\n")
         tmp.replace(self.env_path)
+
+    def read_env(self) -> dict[str, str]:
+        """The settings ``up`` wrote to ``DIR/sandbox.env`` (with or without ``export``)."""
+        if not self.env_path.is_file():
+            raise InputError(
+                "holds no sandbox settings",
+                file=str(self.env_path),
+                hint=f"start the sandbox first: `paynb sandbox up --dir {self.root}`",
+            )
+        from dotenv import dotenv_values
+
+        return {k: v for k, v in dotenv_values(self.env_path).items() if v is not None}
 
     # -- down / status
     def down(self, *, purge: bool = False) -> list[str]:
@@ -468,6 +484,14 @@ class Sandbox:
              "detail": f"http://127.0.0.1:{state.cfs_port} knobs={state.cfs_knobs}"},
         ]  # fmt: skip
         return rows
+
+
+def export_lines(env: dict[str, str]) -> list[str]:
+    """``export NAME='value'`` lines: a shell that sources or evals them passes the settings on to the
+    programs it starts (plain ``NAME=value`` lines would stay shell variables, unseen by paynb). Values are
+    single-quoted, which bash and python-dotenv (``PAYNB_ENV_FILE``) read alike as long as they hold no
+    quote or backslash; the sandbox's values are URLs and hex tokens."""
+    return [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
 
 
 def _reader_url(dw_dsn: str) -> str:

@@ -172,7 +172,12 @@ class PartialCreditFix(Fix):
         check_consistent(plan)
         if credit_started(env, plan) is not None:
             return plan
-        return super().replan(env, plan)
+        try:
+            return super().replan(env, plan)
+        except CreditAlreadyApplied:
+            # a concurrent apply of this plan finished between the look-up above and the re-plan: execute
+            # finds it under the invoice lock and answers "already applied"
+            return plan
 
     def execute(self, env: Env, plan: Plan, run: FixRun) -> Outcome:
         result = execute_credit(env, plan, run)
