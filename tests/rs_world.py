@@ -15,9 +15,11 @@ from sqlalchemy.pool import NullPool
 from paynb.cfs import CfsClient
 from paynb.context import Env
 from paynb.sandbox.cfs_server import CfsState, RunningCfsServer, start_cfs_server
+from paynb.sandbox.postgres import READER, WRITER
 from paynb.sandbox.routing_slips import insert_slip, slip_number
 from paynb.secrets import Secret
 from paynb.settings import Settings
+from tests.plugins.db import as_role
 
 CFS_ID, CFS_SECRET = "paynb-rs-test", "rs-cfs-secret-4a9d11c7"
 FAS_ID, FAS_SECRET = "paynb-rs-test-fas", "rs-fas-secret-77e0b2a5"
@@ -219,7 +221,8 @@ def seed(url: str) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
 
 def rs_settings(db_url: str, cfs_url: str, data_dir: Path, operators: str = OPERATOR) -> Settings:
     return Settings(
-        database_url=Secret(db_url),
+        database_url=Secret(as_role(db_url, READER)),  # the sandbox's roles (docs/roles.md)
+        database_write_url=Secret(as_role(db_url, WRITER)),
         cfs_base_url=cfs_url,
         cfs_client_id=CFS_ID,
         cfs_client_secret=Secret(CFS_SECRET),

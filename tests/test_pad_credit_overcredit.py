@@ -45,7 +45,9 @@ from paynb.ops.pad.credit import (
 )
 from paynb.ops.pad.view import invoice_memos_frame
 from paynb.plan import Plan
+from paynb.sandbox.postgres import READER, WRITER
 from paynb.secrets import Secret
+from tests.plugins.db import as_role
 from tests.tcp_proxy import TcpProxy
 from tests.test_pad_credit_support import CFS_ID, CFS_SECRET, CONNECTOR, CreditWorld, open_world
 
@@ -161,7 +163,8 @@ def _kill_in_subprocess(w: CreditWorld, plan: Plan, step: str, tmp_path: Path) -
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PAYNB_")},
         "PAYNB_ENVIRONMENT": "test",
-        "PAYNB_DATABASE_URL": w.db_url,
+        "PAYNB_DATABASE_URL": as_role(w.db_url, READER),
+        "PAYNB_DATABASE_WRITE_URL": as_role(w.db_url, WRITER),
         "PAYNB_CFS_BASE_URL": w.server.url,
         "PAYNB_CFS_CLIENT_ID": CFS_ID,
         "PAYNB_CFS_CLIENT_SECRET": CFS_SECRET,
@@ -291,7 +294,11 @@ def test_randomized_fault_sequences_end_consistent(world: CreditWorld, proxy: Tc
     the credit as done and names `verify`."""
     w = world
     rng = random.Random(SEED + 1)
-    settings = replace(w.settings, database_url=Secret(proxy.url_for(w.db_url)))
+    settings = replace(  # both roles through the proxy: an outage hits the writes too (docs/roles.md)
+        w.settings,
+        database_url=Secret(proxy.url_for(as_role(w.db_url, READER))),
+        database_write_url=Secret(proxy.url_for(as_role(w.db_url, WRITER))),
+    )
     invoices = [inv["id"] for inv in w.ids["pad_extra"][OVERCREDIT : OVERCREDIT + MIXED]]
     kinds = ["crash", "cfs", "paydb"]
     seen: dict[str, int] = {}

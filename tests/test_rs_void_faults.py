@@ -281,7 +281,8 @@ def _kill_env(w: RsWorld, tmp_path: Path) -> dict[str, str]:
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("PAYNB_")},
         "PAYNB_ENVIRONMENT": "test",
-        "PAYNB_DATABASE_URL": w.db_url,
+        "PAYNB_DATABASE_URL": w.settings.database_url.reveal(),  # the reader and writer roles
+        "PAYNB_DATABASE_WRITE_URL": w.settings.database_write_url.reveal(),
         "PAYNB_CFS_BASE_URL": w.server.url,
         "PAYNB_CFS_CLIENT_ID": "unused",
         "PAYNB_CFS_CLIENT_SECRET": "unused-secret",

@@ -51,7 +51,7 @@ def test_doctor_and_scenarios_against_the_sandbox(running_sandbox, monkeypatch, 
         monkeypatch.setenv(k, v)
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
-    assert "read-only session" in out and "fail" not in out
+    assert "reader cannot write" in out and "fail" not in out
     for secret in Settings.load(env, dotenv=None).secret_values():
         assert secret not in out
     assert main(["sandbox", "scenarios", "--json"]) == 0
@@ -105,6 +105,13 @@ def test_an_existing_server_can_stand_in_for_the_embedded_one(pg_server, tmp_pat
 
     monkeypatch.setenv("PAYNB_SANDBOX_DATABASE_URL", pg_server.dsn("postgres"))
     box = Sandbox(tmp_path / "ext")
+    # roles are cluster-wide: the sandbox must keep the passwords the other tests on this server log in with
+    from paynb.sandbox.postgres import READER, WRITER
+    from tests.plugins.db import ROLE_PASSWORDS
+
+    box.secrets_dir.mkdir(parents=True, mode=0o700)
+    for role, name in ((READER, "reader_password"), (WRITER, "writer_password")):
+        (box.secrets_dir / name).write_text(ROLE_PASSWORDS[role])
     try:
         env = box.up(scale="small", seed=3, echo=lambda m: None)
         assert f":{pg_server.port}/paydb" in env["PAYNB_DATABASE_URL"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from paynb.cli.options import json_option, non_negative
+from paynb.cli.options import day_count, json_option
 from paynb.output import format_table, print_json, print_table, rows_frame
 
 
@@ -59,7 +59,7 @@ def _settings_hint(box: Path) -> str:
 
 @click.command()
 @click.option(
-    "--days", default=20, show_default=True, type=int, callback=non_negative, help="Minimum age in days."
+    "--days", default=20, show_default=True, type=int, callback=day_count, help="Minimum age in days."
 )
 @click.option("--method", default=None, help="Only this payment method (PAD, EJV, EFT, INTERNAL …).")
 @click.option("--account", default=None, help="Only this auth account id.")
@@ -177,12 +177,22 @@ def new(kind: str, name: str, area: str | None) -> None:
 
     if not re.fullmatch(r"[a-z][a-z0-9_]{1,60}", name):
         raise InputError("use lower_snake_case, 2-61 characters", field="NAME")
-    project = Path.cwd().resolve()
-    folder = Path("notebooks") / (area or ("reports" if kind == "report" else "datafix"))
-    target = (project / folder / f"{name}.ipynb").resolve()
-    if not target.is_relative_to(project):
+    area = area if area is not None else ("reports" if kind == "report" else "datafix")
+    # a folder under notebooks/, nothing else: no absolute path, no `..`, no odd characters
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,60}(/[a-z][a-z0-9_]{0,60}){0,3}", area):
+        outside = area.startswith("/") or ".." in area.split("/")
         raise InputError(
-            f"{folder} is outside the current project {project}",
+            f"{area!r} is not a folder under notebooks/"
+            + (f" (it points outside the current project {Path.cwd()})" if outside else ""),
+            field="--area",
+            hint="give a relative lower_snake_case folder such as reports, datafix or triage/pad",
+        )
+    project = Path.cwd().resolve()
+    notebooks = project / "notebooks"
+    target = (notebooks / area / f"{name}.ipynb").resolve()
+    if not target.is_relative_to(notebooks.resolve()):  # e.g. a symlink inside notebooks/
+        raise InputError(
+            f"notebooks/{area} resolves outside notebooks/ of the current project {project}",
             field="--area",
             hint="give a folder name under notebooks/, e.g. --area reports",
         )

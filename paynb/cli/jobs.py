@@ -13,17 +13,22 @@ from typing import Any
 import click
 import pandas as pd
 
+from paynb.cli import exits
 from paynb.cli.options import json_option
 from paynb.errors import SecretLeak
 from paynb.jobs.params import REDACTED
 from paynb.output import dumps, format_table, print_json, print_table
 
 # exit codes of `paynb run` (2 is bad input, as for every paynb command)
-EXIT_FAILED = {"cell_error": 3, "timeout": 4, "dead_kernel": 5, "kernel_error": 1}
-EXIT_SECRET_LEAK = 6
-# a data fix's apply refused inside the notebook (the same code as `… apply` refusing: nothing written)
-EXIT_REFUSED = 7
-REFUSALS = frozenset({"PlanError", "ConfirmMismatch", "StalePlanError", "PlanEditedError"})
+# (a data fix refusing inside the notebook is failure_kind "refused": the runner decides, docs/exit-codes.md)
+EXIT_FAILED = {
+    "cell_error": exits.CELL_ERROR,
+    "timeout": exits.TIMEOUT,
+    "dead_kernel": exits.DEAD_KERNEL,
+    "kernel_error": exits.FAILED,
+    "refused": exits.REFUSED,
+}
+EXIT_SECRET_LEAK = exits.SECRET_LEAK
 
 
 @click.command("run")
@@ -81,8 +86,9 @@ def run_command(
     """Run NOTEBOOK as an auditable job: typed parameters, run record, redaction, archive, ledger.
 
     Exit codes: 0 succeeded, 2 bad input (nothing ran), 3 cell error, 4 timeout, 5 dead kernel,
-    6 secret found in the output (nothing archived), 7 a data fix refused to apply (wrong or missing
-    confirm, the data changed, an edited plan), 1 anything else.
+    6 secret found in the output (nothing archived), 7 refused: a data fix refused to apply (wrong or
+    missing confirm, the data changed, an edited plan; nothing applied; the run is recorded `refused`),
+    1 anything else (docs/exit-codes.md).
 
     \b
     Example:
@@ -138,10 +144,7 @@ def run_command(
         else:
             click.echo(f"archive  {result.archive_url}")
     if not result.ok:
-        ename = (result.record.get("failure_detail") or {}).get("ename")
-        if result.failure_kind == "cell_error" and ename in REFUSALS:
-            raise click.exceptions.Exit(EXIT_REFUSED)
-        raise click.exceptions.Exit(EXIT_FAILED.get(result.failure_kind or "", 1))
+        raise click.exceptions.Exit(EXIT_FAILED.get(result.failure_kind or "", exits.FAILED))
 
 
 def summary_frame(summary: Any) -> pd.DataFrame | None:
@@ -645,7 +648,7 @@ def audit_verify(run_id: str | None, check_all: bool, as_json: bool) -> None:
 
     if _no_ledger_yet(as_json):
         if run_id:
-            raise click.exceptions.Exit(1)
+            raise click.exceptions.Exit(exits.FAILED)
         return
     results = verify(run_id, all=check_all)
     rows = [r.to_dict() for r in results]
@@ -657,7 +660,7 @@ def audit_verify(run_id: str | None, check_all: bool, as_json: bool) -> None:
         bad = sum(1 for r in results if not r.ok)
         click.echo(f"{len(results)} item(s) checked, {bad} with problems")
     if any(not r.ok for r in results):
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(exits.FAILED)
 
 
 @click.group("archive")
@@ -703,7 +706,7 @@ def archive_flush(as_json: bool) -> None:
     else:
         print_table(pd.DataFrame(rows))
     if any(r.remaining for r in results):
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(exits.FAILED)
 
 
 commands: list[click.Command] = [run_command, runs_group, audit_group, archive_group]

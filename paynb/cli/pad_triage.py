@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import click
 
-from paynb.cli.options import json_option, non_negative
+from paynb.cli.exits import Gap, cfs_cause, exit_for_gaps
+from paynb.cli.options import day_count, json_option
 from paynb.output import format_table, print_json
 
 
 @click.command("triage")
 @click.option(
-    "--days", default=20, show_default=True, type=int, callback=non_negative, help="Minimum age in days."
+    "--days", default=20, show_default=True, type=int, callback=day_count, help="Minimum age in days."
 )
 @click.option("--account", default=None, help="Only this auth account id.")
 @json_option
@@ -32,6 +33,7 @@ def triage(days: int, account: str | None, as_json: bool) -> None:
     report = triage_stuck_pad(days, account, progress=sys.stderr.isatty())
     if as_json:
         print_json(report.to_dict())
+        exit_for_gaps(triage_gaps(report), total=len(report))
         return
     table = drill_down(report)[
         [
@@ -58,6 +60,25 @@ def triage(days: int, account: str | None, as_json: bool) -> None:
         click.echo(
             "Next: plan the replay of " + ", ".join(f"`paynb settlement plan-replay {r}`" for r in refs)
         )
+    exit_for_gaps(triage_gaps(report), total=len(report))
+
+
+def triage_gaps(report) -> list[Gap]:  # type: ignore[no-untyped-def]
+    """Rows whose CFS answer is missing (by cause) and settlement files that could not be searched."""
+    from collections import Counter
+
+    from paynb.ops.pad.triage import Action
+
+    causes: Counter[str] = Counter()
+    for row in report.rows:
+        if row.action == Action.UNKNOWN_RETRY:
+            cfs_failed = "error_class" in row.evidence  # CFS gave no answer, rather than an odd one
+            causes[cfs_cause(row.evidence.get("http_status")) if cfs_failed else "unreadable"] += 1
+    gaps = [Gap("CFS", cause, n) for cause, n in causes.items()]
+    store = [w.removeprefix("store: ") for w in report.warnings if w.startswith("store: ")]
+    if store:
+        gaps.append(Gap("the settlement CSVs", "unreadable", len(store), store[0], unit="file(s)"))
+    return gaps
 
 
 commands: list[click.Command] = [triage]

@@ -28,7 +28,8 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from paynb.errors import InputError, SandboxError
-from paynb.sandbox.postgres import EmbeddedPostgres, ExternalPostgres
+from paynb.files import write_private
+from paynb.sandbox.postgres import READER, WRITER, EmbeddedPostgres, ExternalPostgres, ensure_roles, role_url
 
 STATE_VERSION = 1
 DATABASE = "paydb"
@@ -179,6 +180,11 @@ class Sandbox:
         state.write(self.state_path)
 
         secrets = self._secrets()
+        # the reader and writer logins paynb uses (docs/roles.md); reset on every `up` so they match the files
+        ensure_roles(
+            pg.url("postgres"), {READER: secrets["reader_password"], WRITER: secrets["writer_password"]}
+        )
+        self._grant(pg)
         state.s3_port, state.s3_pid = self._ensure_process(
             "s3",
             state.s3_port,
@@ -261,6 +267,16 @@ class Sandbox:
         seed_sandbox(pg.dsn(DATABASE), scale=scale, seed=seed, progress=progress)
         return time.monotonic() - started
 
+    def _grant(self, pg: PostgresServer) -> None:
+        from paynb.sandbox.postgres import grant_roles
+
+        eng = sa.create_engine(pg.url(DATABASE), poolclass=NullPool)
+        try:
+            with eng.begin() as conn:
+                grant_roles(conn)
+        finally:
+            eng.dispose()
+
     def _seed_warehouse(self, pg: PostgresServer) -> None:
         """The warehouse database, derived from the seeded pay-db before the CFS server loads it (the
         warehouse's injected CAS mismatches are made in pay-db's paynb_sandbox.cfs_invoices)."""
@@ -279,6 +295,8 @@ class Sandbox:
             "pay_connector",
             "s3_secret_key",
             "hmac_key",
+            "reader_password",
+            "writer_password",
         ):
             path = self.secrets_dir / name
             if not path.exists():
@@ -372,8 +390,10 @@ class Sandbox:
     def _env(self, pg: PostgresServer, state: SandboxState, secrets: dict[str, str]) -> dict[str, str]:
         return {
             "PAYNB_ENVIRONMENT": "sandbox",
-            "PAYNB_DATABASE_URL": pg.dsn(DATABASE),
-            # the sandbox's table owner, for `paynb db` maintenance fixes only
+            "PAYNB_DATABASE_URL": role_url(pg, READER, secrets["reader_password"], DATABASE),
+            "PAYNB_DATABASE_WRITE_URL": role_url(pg, WRITER, secrets["writer_password"], DATABASE),
+            # the sandbox's superuser (it owns the tables), for `paynb db` maintenance fixes only; never
+            # given to a notebook kernel (docs/roles.md)
             "PAYNB_DATABASE_ADMIN_URL": pg.dsn(DATABASE),
             "PAYNB_CFS_BASE_URL": f"http://127.0.0.1:{state.cfs_port}",
             "PAYNB_CFS_CLIENT_ID": secrets["cfs_client_id"],
@@ -404,9 +424,8 @@ class Sandbox:
         ]
         lines += export_lines(env)
         tmp = self.env_path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write("\n".join(lines) + "\n")
+        # it holds the roles' passwords: 0600, even when an older copy was more open (paynb.files)
+        write_private(tmp, "\n".join(lines) + "\n")
         tmp.replace(self.env_path)
 
     def read_env(self) -> dict[str, str]:
