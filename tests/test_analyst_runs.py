@@ -16,7 +16,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from paynb.cli import main
 from paynb.jobs import run_notebook
 from paynb.settings import Settings
-from tests.toy_fix import create_table, read_note
+from tests.toy_fix import create_table, read_note, role_urls
 
 pytestmark = pytest.mark.notebook
 ROOT = Path(__file__).parents[1]
@@ -45,7 +45,7 @@ def _toy_fix_notebook(path: Path) -> Path:
                 "    summary=pd.DataFrame({'row': [1], 'new note': [note]}))"
             ),
         ],
-        metadata={"kernelspec": KERNELSPEC},
+        metadata={"kernelspec": KERNELSPEC, "paynb": {"kind": "datafix"}},  # its kernel gets the writer
     )
     nbformat.write(nb, path)
     return path
@@ -54,7 +54,10 @@ def _toy_fix_notebook(path: Path) -> Path:
 @pytest.fixture
 def data_env(empty_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     create_table(empty_db_url, {1: "old"})
-    monkeypatch.setenv("PAYNB_DATABASE_URL", empty_db_url)
+    for name, url in role_urls(
+        empty_db_url
+    ).items():  # reports read as the reader, the fix writes as the writer
+        monkeypatch.setenv(name, url)
     monkeypatch.setenv("PAYNB_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("PAYNB_ENV_FILE", str(tmp_path / "none.env"))
     monkeypatch.setenv("PAYNB_NO_BROWSER", "1")

@@ -12,8 +12,12 @@ import sys
 import nbformat
 
 
-def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
+def build(cells: list[tuple[str, str]], kind: str = "report") -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
+    if (
+        kind != "report"
+    ):  # a data fix's kernel is the only one that gets the writer URL (paynb/jobs/kernel_env.py)
+        nb.metadata["paynb"] = {"kind": kind}
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3 (ipykernel)",
@@ -36,7 +40,8 @@ def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
 
 def main(argv: list[str]) -> int:
     spec, out = argv
-    nb = build(runpy.run_path(spec)["CELLS"])
+    found = runpy.run_path(spec)
+    nb = build(found["CELLS"], found.get("KIND", "report"))
     nbformat.write(nb, out)
     return 0
 

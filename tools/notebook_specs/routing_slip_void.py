@@ -1,3 +1,5 @@
+KIND = "datafix"  # its kernel may write, through the writer role
+
 CELLS = [
     (
         "markdown",
@@ -66,7 +68,9 @@ from paynb.ops.routing_slips.apply import get_void_fix
 
 fix = get_void_fix()
 plan = fix.plan(env, number=number, reason=reason, ticket=ticket, reverse_receipts=reverse_receipts)
-decision = show_plan(fix, plan, dry_run=dry_run, confirm=confirm or None, env=env, ticket=ticket, reason=reason)
+decision = show_plan(
+    fix, plan, dry_run=dry_run, confirm=confirm or None, env=env, ticket=ticket, reason=reason
+)
 """,
     ),
 ]
