@@ -22,9 +22,10 @@ venv: $(STAMP)
 test: venv
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
 
-# the quick tier: no notebooks, fault campaigns, wheel builds or large data (markers in pyproject.toml)
+# the quick tier: no servers (PostgreSQL, S3, GCS), notebooks, fault campaigns, wheel builds or large data
+# (markers in pyproject.toml); `make test` runs everything
 test-fast: venv
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q -m "not slow and not notebook and not faults"
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q -m "not slow and not notebook and not faults and not servers"
 
 demo: venv
 	$(BIN)/paynb demo --dir $(SANDBOX)

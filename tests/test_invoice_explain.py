@@ -30,6 +30,9 @@ EXPECTED = {
     "statement_gap_monthly": "statement_gap",
     "statement_duplicate": "statement_duplicate",
     "routing_slip_with_transactions": "routing_slip_with_transactions",
+    "routing_slip_void_ready": "routing_slip_with_transactions",
+    "routing_slip_void_blocked": "routing_slip_with_transactions",
+    "routing_slip_void_with_child": "routing_slip_with_transactions",
     "pad_nsf_freeze": "nsf",
     "partner_disbursement_stuck": "partner_disbursement_stuck",
     # a candidate for a partial credit is a healthy PAID invoice: explain says there is no trouble

@@ -52,9 +52,11 @@ def artifacts_dir() -> Path:
     return Path(os.environ.get("BROWSER_TESTS_ARTIFACTS") or ROOT / "test-artifacts" / "browser")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """A headless Chromium browser (Playwright ``Browser``), shared by the session's browser tests."""
+    """A headless Chromium browser (Playwright ``Browser``), shared by one module's browser tests. Not the
+    session: Playwright's sync API keeps an event loop running in this thread until it stops, and every
+    later test that calls ``asyncio.run`` (papermill, nbclient) would fail on that worker."""
     executable = find_chromium()
     if executable is None:
         pytest.skip(f"{NO_BROWSER}: apt-get install -y chromium (or chromium-headless-shell)")

@@ -22,6 +22,16 @@ from paynb.timez import pacific_today
 EMPTY_TEMPLATE = "paynb_tpl_empty"
 SMALL_TEMPLATE = "paynb_tpl_small"
 _counter = itertools.count()
+# what the fast tier leaves out: every test that needs the embedded PostgreSQL (`make test-fast`)
+SERVER_FIXTURES = ("pg_server", "s3_server", "gcs_server")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(name in getattr(item, "fixturenames", ()) for name in SERVER_FIXTURES):
+            item.add_marker(pytest.mark.servers)
+
+
 # the sandbox's login roles (docs/roles.md); synthetic passwords for the test cluster only
 ROLE_PASSWORDS = {READER: "test-reader-pw-3c9a71", WRITER: "test-writer-pw-84d2f0"}
 
