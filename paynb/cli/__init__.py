@@ -39,6 +39,9 @@ for _area in AREAS:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from paynb.output import set_wide
+
+    set_wide(False)  # --wide holds for one invocation only (tests call main() many times in one process)
     try:
         # without standalone mode click returns the code of a raised Exit instead of exiting
         rv = cli.main(args=argv, prog_name="paynb", standalone_mode=False)

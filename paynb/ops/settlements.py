@@ -235,6 +235,15 @@ def resolve_settlement_file(file_key_or_path: str, sources: Sequence[SettlementS
     raise InputError("settlement file not found (tried: " + "; ".join(tried) + ")", file=text)
 
 
+def load_settlement_file(file_key_or_path: str, *, settings: Settings | None = None) -> SettlementFile:
+    """Parse a settlement CSV given as a local path, ``ar/<file>``, ``<legacy bucket>/<file>`` or a bare
+    name (what ``paynb pad triage`` prints), read from wherever :func:`resolve_settlement_file` finds it."""
+    local = Path(str(file_key_or_path).strip())
+    sources, _ = ([], []) if local.is_file() else settlement_sources(settings)
+    ref = resolve_settlement_file(str(file_key_or_path), sources)
+    return parse_settlement_csv(read_settlement_ref(ref, sources), file=ref.ref)
+
+
 # -- the replay plan ----------------------------------------------------------------------------------------
 class Disposition:
     """What a replay would do with one CSV row."""

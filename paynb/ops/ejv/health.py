@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -87,6 +88,37 @@ class Finding:
         }
 
 
+_NUMBERS = re.compile(r"\d+")
+
+
+@dataclass(frozen=True)
+class FindingGroup:
+    """Findings of one kind whose summary and action differ only in their numbers (ids, dates, amounts)."""
+
+    kind: str
+    findings: tuple[Finding, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.findings)
+
+    def text(self) -> str:
+        first = self.findings[0]
+        if self.count == 1:
+            age = (
+                f" [{first.age_business_days} business day(s)]" if first.age_business_days is not None else ""
+            )
+            return f"{first.kind} {first.table}.id={first.id}{age}\n  {first.summary}\n  -> {first.action}"
+        ids = [f.id for f in self.findings]
+        ages = [f.age_business_days for f in self.findings if f.age_business_days is not None]
+        span = f"; {min(ages)}-{max(ages)} business day(s)" if ages else ""
+        return (
+            f"{first.kind} x{self.count} ({first.table}.id {_ids_text(ids)}{span})\n"
+            f"  e.g. {first.summary}\n  -> {first.action}\n"
+            f"  (the same for the other {self.count - 1}, each with its own ids: --all or --json lists them)"
+        )
+
+
 @dataclass(frozen=True)
 class HealthReport:
     as_of: date
@@ -114,6 +146,14 @@ class HealthReport:
     def redate_candidates(self) -> list[str]:
         """INBOX names of the files without FEEDBACK (to check with a search, then re-date)."""
         return [f.details["file_ref"] for f in self.of_kind(NO_FEEDBACK)]
+
+    def groups(self) -> list[FindingGroup]:
+        """Alike findings together (same kind, same summary and action but for numbers), in report order."""
+        groups: dict[tuple[str, str, str], list[Finding]] = {}
+        for f in self.findings:
+            key = (f.kind, _NUMBERS.sub("#", f.summary), _NUMBERS.sub("#", f.action))
+            groups.setdefault(key, []).append(f)
+        return [FindingGroup(key[0], tuple(found)) for key, found in groups.items()]
 
     def summary(self) -> dict[str, int]:
         counts = Counter(f.kind for f in self.findings)
