@@ -371,6 +371,58 @@ def redate_apply_command(plan_path: str, confirm: str, ticket: str, reason: str,
         click.echo(f"  already there (same sha256) {key}")
 
 
+def _fix_group(name: str, kind: str, option: click.Option, what: str, example_id: str) -> click.Group:
+    """``paynb ejv NAME plan|apply``: one of the fixes ``ejv health`` recommends, on the one fix protocol."""
+    import paynb.ops.ejv.partner_reset
+    import paynb.ops.ejv.stop_ejv  # noqa: F401  (both register their fix)
+    from paynb.fixes.cli import fix_commands
+
+    flag = option.opts[0]
+    plan_cmd, apply_cmd = fix_commands(
+        kind,
+        [option],
+        example=f"paynb ejv {name} plan {flag} {example_id} --out {name}.json",
+        apply_example=f'paynb ejv {name} apply --plan {name}.json --confirm <sha256> --ticket OPS-9 --reason "…"',
+    )
+    group = click.Group(
+        name,
+        help=f"{what} (plan, then apply with its confirm). See docs/ejv-fixes.md.\n\n\b\nExample:\n"
+        f"  paynb ejv {name} plan {flag} {example_id} --out {name}.json\n"
+        f"  paynb ejv {name} apply --plan {name}.json --confirm <sha256 printed by plan> --ticket OPS-9"
+        ' --reason "…"',
+    )
+    group.add_command(plan_cmd)
+    group.add_command(apply_cmd)
+    return group
+
+
+ejv.add_command(
+    _fix_group(
+        "stop-ejv",
+        "ejv.clear_stop_ejv",
+        click.Option(
+            ["--distribution-code-id"],
+            type=int,
+            required=True,
+            help="distribution_codes.distribution_code_id.",
+        ),
+        "Clear stop_ejv on a distribution code (GL) once Finance has corrected it",
+        "12",
+    )
+)
+ejv.add_command(
+    _fix_group(
+        "partner-reset",
+        "ejv.reset_partner_disbursement",
+        click.Option(
+            ["--partner-disbursement-id"], type=int, required=True, help="partner_disbursements.id."
+        ),
+        "Set an ERRORED or never-sent UPLOADED partner disbursement back to WAITING_FOR_JOB",
+        "7",
+    )
+)
+
+
 def _text_frame(rows: list[dict[str, Any]]) -> Any:
     """Cells as display strings, so pandas never turns optional ints into floats."""
     from paynb.canonical import to_jsonable

@@ -469,8 +469,8 @@ def _stop_ejv(conn: Any) -> list[Finding]:
             )
             action = (
                 "EJV_PAYMENT skips this account while stop_ejv is true. Confirm the corrected GL with Finance, correct"
-                " the distribution code and clear stop_ejv; the next run (20:01 Pacific) sends the"
-                f" {r['blocked_invoices']} invoice(s)."
+                " the distribution code and clear stop_ejv (`paynb ejv stop-ejv plan --distribution-code-id"
+                f" {r['id']}`); the next run (20:01 Pacific) sends the {r['blocked_invoices']} invoice(s)."
             )
         else:
             summary = (
@@ -479,7 +479,7 @@ def _stop_ejv(conn: Any) -> list[Finding]:
             )
             action = (
                 "EJV_PARTNER skips lines on this GL while stop_ejv is true. Fix the GL with the partner ministry and"
-                " Finance, then set stop_ejv=false."
+                f" Finance, then clear stop_ejv: `paynb ejv stop-ejv plan --distribution-code-id {r['id']}`."
             )
         out.append(
             Finding(
@@ -682,7 +682,8 @@ def _partner_disbursements(conn: Any, days: int, as_of: date) -> list[Finding]:
                 action = (
                     "UPLOADED but no DISBURSEMENT ejv_links row names it, so no INBOX carries it (see bcgov/entity"
                     f" #24847): search `paynb ejv search {r['target_id']}`; if nothing was sent, set it back to"
-                    " WAITING_FOR_JOB (a reviewed data fix) so EJV_PARTNER sends it."
+                    " WAITING_FOR_JOB so EJV_PARTNER sends it:"
+                    f" `paynb ejv partner-reset plan --partner-disbursement-id {r['id']}`."
                 )
         else:
             action = (
