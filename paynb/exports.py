@@ -55,6 +55,10 @@ def text_cell(value: Any) -> str:
         return format(value, "f")
     if isinstance(value, bool):
         return "true" if value else "false"
+    if hasattr(value, "item") and not isinstance(value, str | bytes | pd.Timestamp):  # numpy scalars
+        value = value.item()
+    if isinstance(value, int | float):
+        return str(value)
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
     if isinstance(value, datetime | date):

@@ -37,6 +37,7 @@ def print_json_lines(rows: Iterable[Any], out: TextIO | None = None) -> None:
 TABLE_WIDTH = 120
 MIN_WRAP = 12  # a wrapped column is never narrower than this
 _SEP = 2  # tabulate's "simple" format puts two spaces between columns
+_PAD = 2  # and makes each column its header's width + 2
 _wide = False
 
 
@@ -91,14 +92,15 @@ def _fit(
     headers: list[str], cells: list[list[str]], width: int
 ) -> tuple[list[str], list[list[str]], list[int | None], list[str]]:
     """Wrap the widest columns down to MIN_WRAP, then drop columns from the right until the table fits."""
+    # tabulate pads every header by 2 (its MIN_PADDING), so a column is at least its header + 2 wide
     natural = [
-        max([len(h)] + [max((len(p) for p in row[i].splitlines()), default=0) for row in cells])
+        max([len(h) + _PAD] + [max((len(p) for p in row[i].splitlines()), default=0) for row in cells])
         for i, h in enumerate(headers)
     ]
     keep = list(range(len(headers)))
 
     def floor(i: int) -> int:
-        return max(min(natural[i], MIN_WRAP), max((len(w) for w in headers[i].split()), default=1))
+        return max(min(natural[i], MIN_WRAP), max((len(w) for w in headers[i].split()), default=1) + _PAD)
 
     while len(keep) > 1 and sum(floor(i) for i in keep) + _SEP * (len(keep) - 1) > width:
         keep.pop()
