@@ -142,3 +142,46 @@ def test_statements_refuse_future_days_unless_allowed(pay_env, capsys) -> None:
     capsys.readouterr()
     assert main(["statements", "generate", "2099-01-01", "--allow-future", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)
+
+
+def test_statements_dry_run_lists_accounts_and_periods_and_apply_prints_ids(
+    pay_env, tmp_path, capsys
+) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pay_env["PAYNB_DATABASE_URL"])
+    with engine.connect() as conn:
+        day = conn.execute(sa.text("SELECT max(to_date) FROM statements WHERE frequency = 'DAILY'")).scalar()
+        expected = conn.execute(
+            sa.text(
+                "SELECT count(DISTINCT payment_account_id) FROM statements WHERE to_date = :d AND frequency = 'DAILY'"
+            ),
+            {"d": day},
+        ).scalar()
+    engine.dispose()
+    assert day is not None and expected > 0
+    plan_file = tmp_path / "plan.json"
+    assert main(["statements", "plan", str(day), "--out", str(plan_file), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    periods = doc["periods"]
+    assert len(periods) == sum(c["statements"] for c in doc["plan"]["body"]["counts"].values())
+    daily = [p for p in periods if p["frequency"] == "DAILY"]
+    assert len(daily) == expected and all(p["from_date"] == str(day) for p in daily)
+
+    assert main(["statements", "plan", str(day), "--out", str(plan_file)]) == 0
+    text = capsys.readouterr().out
+    assert "Accounts and periods (" in text and "auth_account_id" in text
+    # tables fit; the command to copy (long temporary path, full sha256) stays on one line
+    assert _widest("\n".join(line for line in text.splitlines() if not line.startswith("Next:"))) <= 120
+
+    assert main(["statements", "apply", "--plan", str(plan_file), "--confirm", doc["sha256"], "--json"]) == 0
+    applied = json.loads(capsys.readouterr().out)
+    ids = applied["statement_ids"]
+    reused = {p["statement_id"] for p in periods if p["statement_id"] is not None}
+    assert set(ids["reused"]) == reused and len(ids["new"]) + len(ids["reused"]) == len(periods)
+
+    assert main(["statements", "plan", str(day), "--out", str(plan_file), "--json"]) == 0
+    sha = json.loads(capsys.readouterr().out)["sha256"]
+    assert main(["statements", "apply", "--plan", str(plan_file), "--confirm", sha]) == 0
+    out = capsys.readouterr().out
+    assert "reused statement ids (" in out

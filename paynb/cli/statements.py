@@ -195,10 +195,12 @@ def generate(
         )
     else:
         result = generate_day(day, account, apply=do_apply, confirm=confirm)
-    if as_json:
-        print_json(result.to_dict())
-        return
     plan = result.plan if do_apply else result
+    periods = None if do_apply else _periods(plan)
+    if as_json:
+        extra = {} if periods is None else {"periods": periods.to_dict(orient="records")}
+        print_json({**result.to_dict(), **extra})
+        return
     days = str(plan.from_date) if plan.from_date == plan.to_date else f"{plan.from_date}..{plan.to_date}"
     what = "missing periods of " if plan.missing_only else ""
     click.echo(f"Statements for {what}{days}" + (f", account {plan.account}" if plan.account else ""))
@@ -208,7 +210,9 @@ def generate(
     if do_apply:
         written = ", ".join(f"{k}={v}" for k, v in result.written.items())
         click.echo(f"applied (run {result.run_id}): {written}")
+        _echo_ids(result.statement_ids)
         return
+    _echo_periods(periods)
     if out:
         plan.to_plan().write(out)
     click.echo(f"\nplan sha256: {plan.sha256}")
@@ -267,11 +271,13 @@ def plan_command(
         result = generate_day(day, account)
     plan = result.to_plan()
     plan.write(out)
+    periods = _periods(result)
     if as_json:
-        print_json({**result.to_dict(), "out": out})
+        print_json({**result.to_dict(), "out": out, "periods": periods.to_dict(orient="records")})
         return
     click.echo(plan.summary)
     click.echo(format_table(result.to_frame()))
+    _echo_periods(periods)
     for warning in plan.warnings:
         click.echo(f"warning: {warning}")
     click.echo(f"\nplan sha256: {plan.sha256}")
@@ -306,6 +312,42 @@ def apply_command(plan_path: str, confirm: str, ticket: str, reason: str, as_jso
         return
     written = ", ".join(f"{k}={v}" for k, v in result.written.items())
     click.echo(f"applied (apply {result.run_id}): {written}")
+    _echo_ids(result.statement_ids)
+
+
+SHOWN_IDS = 40
+
+
+def _periods(plan):  # type: ignore[no-untyped-def]
+    """The accounts and periods of a dry run, one row per statement it would write."""
+    from paynb.ops.statements.listing import list_periods
+
+    return list_periods(
+        plan.from_date,
+        plan.to_date,
+        plan.account,
+        override=plan.override,
+        missing_only=plan.missing_only,
+    )
+
+
+def _echo_periods(periods) -> None:  # type: ignore[no-untyped-def]
+    if periods.empty:
+        return
+    accounts = periods["auth_account_id"].nunique()
+    title = (
+        f"\nAccounts and periods ({len(periods)} statement(s), {accounts} account(s); statement_id = reused)"
+    )
+    click.echo(format_table(periods, title=title))
+
+
+def _echo_ids(ids: dict[str, list[int]]) -> None:
+    for label, key in (("new statement ids", "new"), ("reused statement ids", "reused")):
+        values = ids.get(key) or []
+        if values:
+            shown = " ".join(str(i) for i in values[:SHOWN_IDS])
+            more = f" … (+{len(values) - SHOWN_IDS}; --json lists all)" if len(values) > SHOWN_IDS else ""
+            click.echo(f"{label} ({len(values)}): {shown}{more}")
 
 
 commands = [statements]
