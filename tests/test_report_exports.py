@@ -185,3 +185,40 @@ def test_statements_dry_run_lists_accounts_and_periods_and_apply_prints_ids(
     assert main(["statements", "apply", "--plan", str(plan_file), "--confirm", sha]) == 0
     out = capsys.readouterr().out
     assert "reused statement ids (" in out
+
+
+def test_bucket_files_are_taken_by_key(s3_env, s3_store_url, monkeypatch, tmp_path, capsys) -> None:
+    """`settlement parse ar/…` (the key triage prints) and `ejv parse-feedback cgi_feedback/…` read the
+    object from the configured bucket; a bare name is found in its folders; a missing key names the places."""
+    from paynb.settings import Settings
+    from paynb.store import open_store
+
+    rendered = Path(__file__).parent / "fixtures" / "sbc-pay" / "rendered"
+    bucket = s3_store_url.removeprefix("s3://").split("/")[0]
+    for name, value in {**s3_env, "PAYNB_BUCKET": bucket}.items():
+        monkeypatch.setenv(name, value)
+    store = open_store(f"s3://{bucket}", Settings.load(dotenv=None))
+    store.put("ar/BCR_PAYMENT_APPL_20260730.csv", (rendered / "cas_settlement_file.csv").read_bytes())
+    store.put(
+        "cgi_feedback/FEEDBACK.F3505.20260731190100",
+        (rendered / "FEEDBACK.sample-gov-account-payment.txt").read_bytes(),
+    )
+
+    assert main(["settlement", "parse", "ar/BCR_PAYMENT_APPL_20260730.csv", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["file"] == "ar/BCR_PAYMENT_APPL_20260730.csv" and len(doc["rows"]) == 8
+    assert (
+        main(["settlement", "parse", "BCR_PAYMENT_APPL_20260730.csv", "--csv", str(tmp_path / "s.csv")]) == 0
+    )
+    assert "header: columns spelled" in capsys.readouterr().out
+    assert len(list(csv.DictReader((tmp_path / "s.csv").open()))) == 8
+
+    for name in ("cgi_feedback/FEEDBACK.F3505.20260731190100", "FEEDBACK.F3505.20260731190100"):
+        assert main(["ejv", "parse-feedback", name, "--json"]) == 0
+        feedback = json.loads(capsys.readouterr().out)
+        assert feedback["file"].endswith("cgi_feedback/FEEDBACK.F3505.20260731190100") and feedback["records"]
+
+    assert main(["ejv", "parse-inbox", "cgi_processed/INBOX.F3505.20990101000000"]) == 2
+    err = capsys.readouterr().err
+    assert "not found" in err and f"s3://{bucket}/cgi_processed/INBOX.F3505.20990101000000" in err
+    assert "archive" not in err
