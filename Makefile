@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SANDBOX ?= .sandbox
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv test test-fast demo lint format strip bench clean sandbox-up sandbox-down
+.PHONY: venv test test-fast demo lint format strip bench docs clean sandbox-up sandbox-down
 
 $(STAMP): pyproject.toml setup.py
 	@test -n "$(PY)" || { echo "paynb needs Python 3.11 or newer on PATH (python3.11, python3.12, python3.13 or python3)"; exit 1; }
@@ -42,6 +42,9 @@ strip: venv
 
 bench: venv
 	$(BIN)/python -m benchmarks
+
+docs: venv
+	$(BIN)/python tools/gen_cli_reference.py
 
 sandbox-up: venv
 	$(BIN)/paynb sandbox up --dir $(SANDBOX)

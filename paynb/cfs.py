@@ -1,6 +1,6 @@
 """CAS/CFS REST client (the calls the runbooks need), over ``requests``.
 
-What it does for every call (pay-domain.md §2.1):
+What it does for every call (docs/cfs-api.md#connection):
 
 * a client-credentials token from ``POST {base}/oauth/token``, cached for its ``expires_in`` and
   refreshed once when CFS answers 401; the ``Pay-Connector`` header on every call;

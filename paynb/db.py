@@ -259,7 +259,7 @@ def to_money(value: Any) -> Decimal | None:
 
 
 def table_columns(conn: Connection, table: str, schema: str = "public") -> set[str]:
-    """Column names of a table, for code that must work across schema versions (see §1.6)."""
+    """Column names of a table, for code that must work across schema versions (see docs/schema.md#schema-versions)."""
     rows = conn.execute(
         sa.text(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = :s AND table_name = :t"

@@ -36,6 +36,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "PAYNB_S3_SECRET_KEY": ("MINIO_ACCESS_SECRET", "MINIO_SECRET_KEY"),
     "PAYNB_S3_SECURE": ("MINIO_SECURE",),
     "PAYNB_BUCKET": ("FTP_POLLER_BUCKET_NAME",),
+    "PAYNB_GCS_PROJECT": ("GOOGLE_CLOUD_PROJECT", "GCP_PROJECT"),
     "PAYNB_LEGACY_SETTLEMENT_BUCKET": ("MINIO_BUCKET_NAME",),
     "PAYNB_LEGACY_EJV_BUCKET": ("MINIO_CGI_BUCKET_NAME", "MINIO_EJV_BUCKET_NAME"),
 }
@@ -111,6 +112,12 @@ class Settings:
     s3_secure: bool = False
     s3_region: str = "us-east-1"
     bucket: str = ""
+    # the pay bucket and the pre-2025-08 MinIO store as URLs (gs://..., s3://...); see paynb.store.buckets
+    bucket_url: str = ""
+    legacy_bucket_url: str = ""
+    gcs_project: str = ""
+    gcs_emulator_host: str = ""
+    google_credentials_file: str = ""  # a path; the key inside is never read by paynb itself
     legacy_settlement_bucket: str = "payment-sftp"
     legacy_ejv_bucket: str = "cgi-ejv"
     archive_url: str = ""
@@ -183,6 +190,11 @@ class Settings:
             s3_secure=_bool(get("PAYNB_S3_SECURE") or None, False),
             s3_region=get("PAYNB_S3_REGION", "us-east-1"),
             bucket=get("PAYNB_BUCKET"),
+            bucket_url=get("PAYNB_BUCKET_URL").strip(),
+            legacy_bucket_url=get("PAYNB_LEGACY_BUCKET_URL").strip(),
+            gcs_project=get("PAYNB_GCS_PROJECT"),
+            gcs_emulator_host=get("STORAGE_EMULATOR_HOST").strip(),
+            google_credentials_file=get("GOOGLE_APPLICATION_CREDENTIALS"),
             legacy_settlement_bucket=get("PAYNB_LEGACY_SETTLEMENT_BUCKET", "payment-sftp"),
             legacy_ejv_bucket=get("PAYNB_LEGACY_EJV_BUCKET", "cgi-ejv"),
             archive_url=get("PAYNB_ARCHIVE_URL"),

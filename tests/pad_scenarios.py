@@ -182,7 +182,7 @@ def day_name(days_ago: int) -> str:
 
 
 def build_pad_world(url: str) -> PadWorld:
-    """Every branch of the §9.2 tree, with the expected action per invoice in ``world.expected``."""
+    """Every branch of the PAD decision tree (docs/runbook.md#pad-decision-tree), with the expected action per invoice in ``world.expected``."""
     w = PadWorld(url)
     # -- no ACTIVE reference ------------------------------------------------------------------------------
     frozen = w.account(cfs_status="FREEZE", has_nsf=NOW - timedelta(days=40))

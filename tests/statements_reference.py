@@ -1,4 +1,4 @@
-"""A plain per-account reference implementation of ``GENERATE_STATEMENTS`` (pay-domain §5).
+"""A plain per-account reference implementation of ``GENERATE_STATEMENTS`` (docs/statements.md).
 
 Written straight from the rules, for clarity rather than speed: a Python loop over accounts with a
 query or two per account over psycopg2, the shape of the real job. Used by the statement tests

@@ -44,7 +44,7 @@ TOKEN_T = "/oauth/token"
 INVOICE_T = SITE_T + "invs/{invoice_number}/"
 RECEIPT_T = SITE_T + "rcpts/{receipt_number}/"
 CMS_T = SITE_T + "cms/"
-# used by sbc-pay (CFSService.get_cms, pay-domain.md §2.2) and linked from every invoice and site
+# used by sbc-pay (CFSService.get_cms, docs/cfs-api.md#paths) and linked from every invoice and site
 # (rel "credit_memos"), but absent from the mock
 CM_T = SITE_T + "cms/{credit_memo_number}/"
 NOT_IN_SPEC = {CM_T: "GET", CMS_T: "GET"}
@@ -52,7 +52,7 @@ NOT_IN_SPEC = {CM_T: "GET", CMS_T: "GET"}
 MONEY = ("total", "amount_due", "amount_adjusted", "amount_adjusted_pending")
 SPEC_CORRECTIONS = {
     "Inv/Cms money typed integer": "total/amount_due/amount_adjusted* are `integer` in the mock, but CFS amounts "
-    "have cents (the spec's own examples elsewhere use 10.02; pay-domain.md §2.4): validated as `number`",
+    "have cents (the spec's own examples elsewhere use 10.02; docs/cfs-api.md#paths): validated as `number`",
     "Rcpt.invoices typed object": "the mock's schema says object, its examples and sbc-pay's code "
     "(get_receipt -> invoices[].amount_applied) use an array: validated as an array of objects",
     "POST /oauth/token answers Party": "a copy-paste slip in the mock; validated against TokenResponse as well",
@@ -64,7 +64,7 @@ SPEC_CORRECTIONS = {
     "transport; all with an ErrorResponse body",
 }
 ORDS_PAGING = {"items", "hasMore", "limit", "offset", "count", "links"}
-# keys pay-domain.md §2.2 says sbc-pay reads that the mock documents only in prose
+# keys docs/cfs-api.md#paths says sbc-pay reads that the mock documents only in prose
 DOCUMENTED_EXTRAS = {"Site": {"receipt_method"}, "Rcpt": {"status", "unapplied_amount"}}
 
 

@@ -1,8 +1,10 @@
 """`paynb demo`, the job `make demo` runs, end to end in its own process: sandbox up, doctor, the audited
-stale-invoice run archived to the sandbox S3, and the audit check of that archive."""
+stale-invoice run archived to the sandbox's GCS archive, and the audit check of that archive, which still
+passes after `sandbox down` / `up` (the GCS emulator keeps its objects on disk)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,12 +22,18 @@ def test_demo_runs_the_main_job_on_the_sandbox(tmp_path: Path) -> None:
     # a user's shell: no paynb settings; the run's ledger and spool land in the working folder
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYNB_")}
     try:
-        done = subprocess.run([*PAYNB, "demo", "--dir", str(box)], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        done = subprocess.run(
+            [*PAYNB, "demo", "--dir", str(box)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         out = done.stdout
         assert "status:   succeeded" in out
-        assert "archive:  s3://paynb-archive/" in out and "[archived]" in out
+        assert "archive:  gs://paynb-archive/" in out and "[archived]" in out
         audit = next(line for line in out.splitlines() if line.startswith("audit:"))
         assert " ok" in audit
         assert "Stale invoices by payment method" in out
@@ -37,7 +45,33 @@ def test_demo_runs_the_main_job_on_the_sandbox(tmp_path: Path) -> None:
         ]
         assert len(secrets) >= 4
         assert not [v for v in secrets if v in out or v in done.stderr]  # no secret on the terminal
+
+        run_id = next(line for line in out.splitlines() if line.startswith("run id:")).split()[-1]
+        for step in (["sandbox", "down", "--dir", str(box)], ["sandbox", "up", "--dir", str(box)]):
+            again = subprocess.run(
+                [*PAYNB, *step], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+            )
+            assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+        sandbox_env = dict(
+            line.split("=", 1) for line in (box / "sandbox.env").read_text().splitlines() if "=" in line
+        )
+        verified = subprocess.run(
+            [*PAYNB, "audit", "verify", run_id, "--json"],
+            cwd=tmp_path,
+            env={**env, **sandbox_env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert verified.returncode == 0, verified.stdout[-2000:] + verified.stderr[-2000:]
+        checked = json.loads(verified.stdout)  # the run itself and the ledger's chain
+        assert {r["state"] for r in checked} == {"ok"} and run_id in {r["id"] for r in checked}
     finally:
-        subprocess.run([*PAYNB, "sandbox", "down", "--dir", str(box), "--purge"], cwd=tmp_path, env=env,
-                       capture_output=True, timeout=120)  # fmt: skip
+        subprocess.run(
+            [*PAYNB, "sandbox", "down", "--dir", str(box), "--purge"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            timeout=120,
+        )
     assert not box.exists()

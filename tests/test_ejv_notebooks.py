@@ -9,7 +9,8 @@ from pathlib import Path
 import papermill
 import pytest
 
-from paynb.store import open_store
+from paynb.settings import Settings
+from paynb.store import pay_bucket
 from tests.notebook_runner import run_headless as run
 from tests.notebook_runner import text_of
 from tests.test_ejv_support import query, scenario
@@ -57,7 +58,7 @@ def test_redate_notebook_dry_run_then_confirmed_apply(
 ) -> None:
     (file_id,) = scenario(sandbox_db_url, "ejv_no_feedback", "ejv_files")
     (file_ref,) = query(sandbox_db_url, "SELECT file_ref FROM ejv_files WHERE id = :i", i=file_id)[0]
-    store = open_store(f"s3://{sandbox_env['PAYNB_BUCKET']}")
+    store = pay_bucket(Settings.load(env=sandbox_env, dotenv=None))
 
     dry = text_of(run(REDATE, tmp_path / "dry.ipynb"))  # no files given: health proposes the no-FEEDBACK file
     assert file_ref in dry and "Dry run: nothing was changed" in dry and "effective_date" in dry

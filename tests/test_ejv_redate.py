@@ -23,7 +23,16 @@ from tests.test_ejv_support import EjvSandbox, execute, make_ejv_sandbox, query,
 
 
 @pytest.fixture
-def ejv(sandbox_db_url: str, s3_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EjvSandbox:
+def ejv(
+    sandbox_db_url: str, s3_server, gcs_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> EjvSandbox:
+    """The pay bucket on GCS (as in production since 2025-08), the legacy cgi-ejv bucket on S3."""
+    return make_ejv_sandbox(sandbox_db_url, s3_server, tmp_path, monkeypatch, gcs_server)
+
+
+@pytest.fixture
+def ejv_s3(sandbox_db_url: str, s3_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EjvSandbox:
+    """The older layout: the pay bucket on S3/MinIO named by PAYNB_BUCKET."""
     return make_ejv_sandbox(sandbox_db_url, s3_server, tmp_path, monkeypatch)
 
 
@@ -224,6 +233,13 @@ def _poller_moves(ejv: EjvSandbox, *names: str) -> None:
 
     from tests.test_ejv_support import _client
 
+    if ejv.gcs is not None:  # the pay bucket is on the GCS emulator
+        bucket = ejv.gcs.bucket(ejv.bucket)
+        for name in names:
+            blob = bucket.blob(f"cgi_processing/{name}")
+            bucket.copy_blob(blob, bucket, f"cgi_processed/{name}")
+            blob.delete()
+        return
     client = _client(ejv.settings)
     for name in names:
         client.copy_object(

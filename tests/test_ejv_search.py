@@ -17,7 +17,16 @@ from tests.test_ejv_support import CountingStore, EjvSandbox, make_ejv_sandbox, 
 
 
 @pytest.fixture
-def ejv(sandbox_db_url: str, s3_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EjvSandbox:
+def ejv(
+    sandbox_db_url: str, s3_server, gcs_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> EjvSandbox:
+    """The pay bucket on GCS (as in production since 2025-08), the legacy cgi-ejv bucket on S3."""
+    return make_ejv_sandbox(sandbox_db_url, s3_server, tmp_path, monkeypatch, gcs_server)
+
+
+@pytest.fixture
+def ejv_s3(sandbox_db_url: str, s3_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EjvSandbox:
+    """The older layout: the pay bucket on S3/MinIO named by PAYNB_BUCKET."""
     return make_ejv_sandbox(sandbox_db_url, s3_server, tmp_path, monkeypatch)
 
 
@@ -106,8 +115,9 @@ def test_the_index_means_unchanged_files_are_not_read_again(ejv: EjvSandbox, tmp
         m.to_dict() for m in first.for_invoice(invoice)
     ]
 
-    # a new FEEDBACK naming the invoice, and a changed file: only those two are read
-    (changed,) = [k for k in ejv.objects if k.startswith("cgi_feedback/")][:1]
+    # a new FEEDBACK naming the invoice, and a changed recent file (a warm search re-lists only the newest
+    # names; an old file rewritten in place needs --reindex): only those two are read
+    changed = sorted(k for k in ejv.objects if k.startswith("cgi_feedback/"))[-1]
     ejv.put(changed, ejv.objects[changed] + b"\n")
     inbox_key = next(
         k for k in ejv.objects if k.startswith("cgi_processed/") and str(invoice) in ejv.objects[k].decode()
@@ -199,3 +209,53 @@ def test_index_rows_survive_marker_characters(tmp_path: Path) -> None:
         got = index.mentions([77], ["s3://b/f"])
     assert [row[0] for _, row in got] == [4, 5] and got[1][1] == plain
     assert "\ufffd" in got[0][1][-1]
+
+
+def test_a_warm_search_lists_only_the_newest_names(
+    ejv: EjvSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import paynb.ops.ejv.search as search_module
+
+    monkeypatch.setattr(search_module, "RELIST_WINDOW", 2)
+    calls: list[tuple[str, str | None, int]] = []
+
+    class Spy(CountingStore):
+        def list(self, prefix="", recursive=True, *, start_after=None):  # type: ignore[no-untyped-def]
+            items = list(self.inner.list(prefix, recursive, start_after=start_after))
+            calls.append((prefix, start_after, len(items)))
+            return iter(items)
+
+    feedback = sorted(k for k in ejv.objects if k.startswith("cgi_feedback/FEEDBACK"))
+    assert len(feedback) > 3
+    invoice = _invoice_in(ejv, "cgi_feedback/")
+    sources = [Source(Spy(ejv.store), "cgi_feedback/")]
+    index = tmp_path / "index.sqlite"
+    cold = search_feedback([invoice], stores=sources, index_path=index, progress=False)
+    assert calls == [("cgi_feedback/", None, len(feedback))]  # cold: the whole folder
+
+    calls.clear()
+    warm = search_feedback([invoice], stores=sources, index_path=index, progress=False)
+    # FEEDBACK names after the third newest (the two newest re-listed for late arrivals); no INBOX indexed
+    assert calls == [("cgi_feedback/FEEDBACK", feedback[-3], 2), ("cgi_feedback/INBOX", None, 0)]
+    assert warm.files_scanned == 0 and warm.files_from_index == len(feedback)
+    assert [m.to_dict() for m in warm.mentions] == [m.to_dict() for m in cold.mentions]
+
+    # a new file is found by the next warm search; --reindex lists the whole folder again
+    inbox_key = next(
+        k for k in ejv.objects if k.startswith("cgi_processed/") and str(invoice) in ejv.objects[k].decode()
+    )
+    ejv.put("cgi_feedback/FEEDBACK.F3505.20991231235959", _feedback_for_inbox(ejv.objects[inbox_key]))
+    later = search_feedback([invoice], stores=sources, index_path=index, progress=False)
+    assert later.files_scanned == 1
+    assert any(m.name == "FEEDBACK.F3505.20991231235959" for m in later.for_invoice(invoice))
+    calls.clear()
+    search_feedback([invoice], stores=sources, index_path=index, progress=False, reindex=True)
+    assert calls == [("cgi_feedback/", None, len(feedback) + 1)]
+
+
+def test_search_over_an_s3_pay_bucket_named_by_the_older_setting(ejv_s3: EjvSandbox) -> None:
+    current = _invoice_in(ejv_s3, "cgi_feedback/")
+    assert "PAYNB_BUCKET_URL" not in ejv_s3.env
+    result = search_feedback([current], settings=ejv_s3.settings, progress=False)
+    assert _got(result, current) == _expected(ejv_s3, current) != set()
+    assert result.sources[0] == "cgi_feedback" and result.warnings == ()

@@ -1,5 +1,5 @@
 """Shared helpers for the EJV tests: the sandbox database with its INBOX/FEEDBACK files rendered, and a
-fresh S3 bucket (plus its legacy ``cgi-ejv`` bucket) holding those files.
+fresh pay bucket (GCS, as in production, or S3) plus its legacy S3 ``cgi-ejv`` bucket holding those files.
 
 Each ``test_ejv_*`` module wraps them in its own small fixtures.
 """
@@ -20,7 +20,7 @@ from sqlalchemy.pool import NullPool
 from paynb.sandbox.ejv_files import LEGACY_BUCKET, ejv_object_keys, seed_ejv_files
 from paynb.sandbox.s3 import ensure_bucket
 from paynb.settings import Settings
-from paynb.store import ObjectInfo, Store, open_store
+from paynb.store import ObjectInfo, Store, open_store, pay_bucket
 
 _counter = itertools.count()
 
@@ -83,10 +83,11 @@ class EjvSandbox:
     bucket: str
     legacy_bucket: str
     objects: dict[str, bytes]
+    gcs: object = None  # the emulator's client when the pay bucket is on GCS
 
     @property
     def store(self) -> Store:
-        return open_store(f"s3://{self.bucket}", self.settings)
+        return pay_bucket(self.settings)
 
     @property
     def legacy_store(self) -> Store:
@@ -97,6 +98,9 @@ class EjvSandbox:
         bucket, name = self.bucket, key
         if key.startswith(f"{LEGACY_BUCKET}/"):
             bucket, name = self.legacy_bucket, key.split("/", 1)[1]
+        elif self.gcs is not None:
+            self.gcs.bucket(bucket).blob(name).upload_from_string(data)
+            return
         client = _client(self.settings)
         client.put_object(bucket, name, io.BytesIO(data), len(data))
 
@@ -108,15 +112,20 @@ def _client(settings: Settings):
 
 
 def make_ejv_sandbox(
-    ejv_db_url: str, s3_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ejv_db_url: str, s3_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gcs_server=None
 ) -> EjvSandbox:
     """A fresh bucket (and legacy bucket) holding only the sandbox's EJV files; env applied to this process.
+    With ``gcs_server`` the pay bucket is on GCS (``PAYNB_BUCKET_URL``), else on S3 (``PAYNB_BUCKET``).
 
     Test modules wrap it in a fixture (after ``seed(sandbox_db_url)``)."""
     bucket = f"ejv-{os.getpid()}-{next(_counter)}"
     legacy = f"{bucket}-cgi-ejv"
     client = s3_server.client()
-    ensure_bucket(client, bucket, versioning=False)
+    gcs = gcs_server.client() if gcs_server is not None else None
+    if gcs is None:
+        ensure_bucket(client, bucket, versioning=False)
+    else:
+        gcs.create_bucket(bucket)
     ensure_bucket(client, legacy, versioning=False)
     every = store_objects(ejv_db_url)
     objects = {k: every[k] for k in ejv_object_keys(every)}
@@ -124,18 +133,24 @@ def make_ejv_sandbox(
         target, name = (
             (legacy, key.split("/", 1)[1]) if key.startswith(f"{LEGACY_BUCKET}/") else (bucket, key)
         )
+        if gcs is not None and target == bucket:
+            gcs.bucket(bucket).blob(name).upload_from_string(data, content_type="text/plain")
+            continue
         client.put_object(target, name, io.BytesIO(data), len(data), content_type="text/plain")
+    pay = {"PAYNB_BUCKET": bucket}
+    if gcs_server is not None:
+        pay = {**gcs_server.env(), "PAYNB_BUCKET_URL": f"gs://{bucket}", "PAYNB_LEGACY_BUCKET_URL": "s3://"}
     env = {
         "PAYNB_ENVIRONMENT": "test",
         "PAYNB_DATABASE_URL": ejv_db_url,
         **s3_server.env(),
-        "PAYNB_BUCKET": bucket,
+        **pay,
         "PAYNB_LEGACY_EJV_BUCKET": legacy,
         "PAYNB_DATA_DIR": str(tmp_path / "paynb-data"),
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    return EjvSandbox(ejv_db_url, Settings.load(env=env, dotenv=None), env, bucket, legacy, objects)
+    return EjvSandbox(ejv_db_url, Settings.load(env=env, dotenv=None), env, bucket, legacy, objects, gcs)
 
 
 class CountingStore(Store):
@@ -146,8 +161,10 @@ class CountingStore(Store):
         self.url = inner.url
         self.gets: list[str] = []
 
-    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
-        return self.inner.list(prefix, recursive)
+    def list(
+        self, prefix: str = "", recursive: bool = True, *, start_after: str | None = None
+    ) -> Iterator[ObjectInfo]:
+        return self.inner.list(prefix, recursive, start_after=start_after)
 
     def get(self, key: str, *, version_id: str | None = None, verify: bool = True) -> bytes:
         self.gets.append(key)

@@ -65,8 +65,8 @@ class FaultyStore(Store):
         self.faults = faults
         self.puts = 0
 
-    def list(self, prefix: str = "", recursive: bool = True):  # type: ignore[no-untyped-def]
-        return self.inner.list(prefix, recursive)
+    def list(self, prefix: str = "", recursive: bool = True, *, start_after: str | None = None):  # type: ignore[no-untyped-def]
+        return self.inner.list(prefix, recursive, start_after=start_after)
 
     def get(self, key: str, *, version_id: str | None = None, verify: bool = True) -> bytes:
         return self.inner.get(key, version_id=version_id, verify=verify)

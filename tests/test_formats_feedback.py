@@ -1,4 +1,4 @@
-"""FEEDBACK parser: the shared samples (pay-domain.md §3.4 and the fixtures README), the extra fixtures in
+"""FEEDBACK parser: the shared samples (docs/files.md#feedback and the fixtures README), the extra fixtures in
 tests/fixtures/formats/, every error path, and hypothesis tests (random/truncated lines)."""
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def test_payment_sample_batch_and_journal_header(payment: FeedbackFile) -> None:
     assert jh.journal_name == "FI00000034" and jh.ejv_header_id == 34
     assert jh.amount == Decimal("103.00")
     assert (jh.return_code, jh.is_success) == ("0000", True)
-    # sbc-pay stores line[0:42].strip() of the JH line as payments.receipt_number (§11.12)
+    # sbc-pay stores line[0:42].strip() of the JH line as payments.receipt_number (docs/files.md#feedback)
     assert jh.receipt_number == "GAJH...FI00000034FI000000012"
 
 
@@ -119,7 +119,7 @@ def test_partner_sample(partner: FeedbackFile) -> None:
 
 @pytest.mark.parametrize("path", [PAYMENT, PARTNER])
 def test_values_sit_at_the_documented_offsets(path: Path) -> None:
-    """Cross-check against plain slicing with the §3.4 positions."""
+    """Cross-check against plain slicing with the docs/files.md#feedback positions."""
     for r in parse_feedback_file(path):
         line = r.raw
         if r.record_type == "BG":

@@ -1,4 +1,4 @@
-"""INBOX parser/writer: the shared sample (pay-domain.md §3.2), byte-for-byte round trips, names, re-dating,
+"""INBOX parser/writer: the shared sample (docs/files.md#inbox), byte-for-byte round trips, names, re-dating,
 field diff, builders, errors, and hypothesis round trips on generated files."""
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def test_sample_records() -> None:
 
 
 def test_sample_offsets_match_the_reference_table() -> None:
-    """Absolute positions of §3.2 (feeder width 4) against the typed values."""
+    """Absolute positions of docs/files.md#inbox (feeder width 4) against the typed values."""
     for r in parse_inbox_file(SAMPLE):
         line = r.raw.rstrip("\n")
         assert line[0:4] == "3505" and line[4:6] == "GI" and line[6:8] == r.record_type and line[8] == GS

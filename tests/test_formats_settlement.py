@@ -1,4 +1,4 @@
-"""CAS settlement CSV: the shared sample (pay-domain.md §4), the parser-header fixture, header matching,
+"""CAS settlement CSV: the shared sample (docs/files.md#cas-settlement-csv), the parser-header fixture, header matching,
 every error path, the writer, filters, and hypothesis tests."""
 
 from __future__ import annotations

@@ -251,7 +251,7 @@ def test_timestamps_are_naive_utc_within_the_window(conn: sa.Connection, sandbox
 
 # --- statements --------------------------------------------------------------------------------------------
 def expected_periods(settings: list[sa.Row], as_of: date) -> Counter:
-    """Periods GENERATE_STATEMENTS makes for each setting up to as_of - 1 (pay-domain §5), computed here."""
+    """Periods GENERATE_STATEMENTS makes for each setting up to as_of - 1 (docs/statements.md), computed here."""
     last = as_of - timedelta(days=1)
     out: Counter = Counter()
     for account, freq, start, end in settings:

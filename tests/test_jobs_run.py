@@ -186,6 +186,38 @@ def test_s3_outage_spools_the_run_and_flush_delivers_it(
     assert verify(result.run_id, settings=s3_settings)[0].state == "ok"
 
 
+def test_gcs_archive_uses_generations_and_verify_catches_an_overwrite(
+    gcs_settings: Settings, gcs_store_url: str
+) -> None:
+    result = run_notebook(
+        NOTEBOOKS / "success.ipynb", {"invoice_id": "1"}, settings=gcs_settings, archive_url=gcs_store_url
+    )
+    assert result.ok and result.archive_state == "archived"
+    assert result.archive_url.startswith(gcs_store_url + "/runs/")
+    objects = result.record["archive"]["objects"]
+    assert all(o["version_id"] for o in objects.values())  # GCS generations
+    assert verify(result.run_id, settings=gcs_settings)[0].state == "ok"
+    store = open_store(gcs_store_url, gcs_settings)
+    store.put(objects["notebook.html"]["key"], b"<html>rewritten</html>", overwrite=True)
+    bad = verify(result.run_id, settings=gcs_settings)[0]
+    # the emulator's on-disk back end keeps no older generations, so the recorded one is gone (a prod
+    # archive bucket with a locked retention policy refuses the overwrite in the first place)
+    assert bad.state == "missing" and "is gone" in bad.detail
+
+
+def test_gcs_outage_spools_the_run_and_flush_delivers_it(
+    gcs_env: dict[str, str], gcs_settings: Settings, gcs_store_url: str
+) -> None:
+    down = Settings.load(
+        env={**gcs_env, "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{free_port()}"}, dotenv=None
+    )
+    result = run_notebook(NOTEBOOKS / "success.ipynb", settings=down, archive_url=gcs_store_url)
+    assert result.ok and result.archive_state == "spooled" and "unreachable" in result.spool_reason
+    [flushed] = flush_spool(gcs_settings, open_ledger(gcs_settings))  # the emulator is back
+    assert flushed.done and sorted(flushed.delivered) == ["notebook.html", "notebook.ipynb", "record.json"]
+    assert verify(result.run_id, settings=gcs_settings)[0].state == "ok"
+
+
 def test_parallel_runs_get_distinct_ids_and_an_intact_chain(settings: Settings) -> None:
     def run(n: int):  # type: ignore[no-untyped-def]
         return run_notebook(NOTEBOOKS / "success.ipynb", {"invoice_id": str(n)}, settings=settings)

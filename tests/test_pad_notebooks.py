@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from paynb.settings import Settings
-from paynb.store import open_store
+from paynb.store import pay_bucket
 from tests.notebook_runner import run_headless as run
 from tests.notebook_runner import text_of
 
@@ -76,7 +76,7 @@ def test_triage_notebook_picker_does_not_block(sandbox_env: dict[str, str], tmp_
 def test_replay_notebook_plans_the_nsf_file(sandbox_env: dict[str, str], tmp_path: Path) -> None:
     key = nsf_file_key(sandbox_env["PAYNB_DATABASE_URL"])
     settings = Settings.load(env=sandbox_env, dotenv=None)
-    store = open_store(f"s3://{settings.bucket}", settings)
+    store = pay_bucket(settings)
     before = [o.key for o in store.list("ar/")]
     nb = run(REPLAY, tmp_path / "replay.ipynb", file=key)
     text = text_of(nb, html=True)

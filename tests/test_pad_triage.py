@@ -1,4 +1,4 @@
-"""PAD triage (pay-domain.md §9.2) against real PostgreSQL, the CFS sandbox server over HTTP and moto S3.
+"""PAD triage (docs/runbook.md#pad-decision-tree) against real PostgreSQL, the CFS sandbox server over HTTP and moto S3.
 
 Two data sets: a hand-made world that hits every branch of the tree (``tests/pad_scenarios.py``), and the
 generator's named scenarios (``paynb_sandbox.scenarios``) through the full ``sandbox_env``.

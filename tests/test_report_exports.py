@@ -195,7 +195,7 @@ def test_bucket_files_are_taken_by_key(s3_env, s3_store_url, monkeypatch, tmp_pa
 
     rendered = Path(__file__).parent / "fixtures" / "sbc-pay" / "rendered"
     bucket = s3_store_url.removeprefix("s3://").split("/")[0]
-    for name, value in {**s3_env, "PAYNB_BUCKET": bucket}.items():
+    for name, value in {**s3_env, "PAYNB_BUCKET": bucket, "PAYNB_BUCKET_URL": f"s3://{bucket}"}.items():
         monkeypatch.setenv(name, value)
     store = open_store(f"s3://{bucket}", Settings.load(dotenv=None))
     store.put("ar/BCR_PAYMENT_APPL_20260730.csv", (rendered / "cas_settlement_file.csv").read_bytes())

@@ -59,11 +59,11 @@ def test_doctor_and_scenarios_against_the_sandbox(running_sandbox, monkeypatch, 
 
 
 def test_settlement_files_are_in_the_bucket(running_sandbox):
-    from paynb.store import open_store
+    from paynb.store import pay_bucket
 
     _, env = running_sandbox
     settings = Settings.load(env, dotenv=None)
-    keys = [o.key for o in open_store(f"s3://{settings.bucket}/", settings).list("ar/")]
+    keys = [o.key for o in pay_bucket(settings).list("ar/")]
     assert any(k.startswith("ar/BCR_PAYMENT_APPL_") for k in keys)
 
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from paynb.errors import ConfirmMismatch, InputError, ParseError, StalePlanError
 from paynb.formats.settlement_csv import SettlementRow, parse_settlement_csv
 from paynb.ops.settlements import EVENT_TYPE, apply_replay, guard_state, plan_replay
-from paynb.store import open_store
+from paynb.store import open_store, pay_bucket
 from tests import pad_scenarios
 from tests.fix_ledger import LedgerView
 from tests.pad_scenarios import PadEnv, day_name, padp
@@ -380,7 +380,7 @@ def test_sandbox_csv_with_nsf(sandbox_env: dict[str, str], sandbox_settings) -> 
     # written, it holds exactly the payable rows
     result = apply_replay(plan, plan.sha256, settings=sandbox_settings)
     assert result.outcome.detail["written"]
-    store = open_store(f"s3://{sandbox_settings.bucket}", sandbox_settings)
+    store = pay_bucket(sandbox_settings)
     rows = parse_settlement_csv(store.get(filtered["key"])).rows
     assert {r.target_transaction_number for r in rows} == payable and not any(r.is_nsf_risk for r in rows)
 

@@ -1,4 +1,4 @@
-"""Statement generation rules (pay-domain §5, §5.6) on hand-made data, including the DST windows."""
+"""Statement generation rules (docs/statements.md, docs/statements.md#observed-behaviour) on hand-made data, including the DST windows."""
 
 from __future__ import annotations
 
@@ -310,7 +310,7 @@ def test_cron_twice_then_override_empties_the_duplicates(data: Data) -> None:
         data.setting(a, "DAILY", "2025-01-01")
         data.invoice(a, "2025-06-07 20:00:00")
     apply(data.url, "2025-06-07", override=False)
-    apply(data.url, "2025-06-07", override=False)  # the cron twice makes duplicates (§5.5)
+    apply(data.url, "2025-06-07", override=False)  # the cron twice makes duplicates (docs/statements.md)
     before = data.statements("2025-06-07")
     assert len(before) == 6 and {r["status"] for r in before} == {"PENDING"}
     apply(data.url, "2025-06-07")

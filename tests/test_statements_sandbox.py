@@ -132,7 +132,7 @@ def test_override_twice_keeps_one_statement_per_period_and_the_ids(sandbox_db_ur
 
 
 def test_sandbox_statements_follow_the_rules(sandbox_db_url: str, sandbox_as_of: date) -> None:
-    """Regenerating every past day changes no statement's invoices: the generator and §5 agree."""
+    """Regenerating every past day changes no statement's invoices: the generator and docs/statements.md agree."""
     sql = """SELECT s.id, s.statement_settings_id, s.payment_account_id, s.frequency, s.from_date, s.to_date,
                     s.payment_methods, s.is_empty,
                     coalesce(array_agg(si.invoice_id ORDER BY si.invoice_id)

@@ -39,9 +39,10 @@ def _read_ejv(file: str) -> tuple[bytes, str]:
 def parse_feedback_command(file: str, allow_truncated: bool, as_json: bool) -> None:
     """Decode a FEEDBACK file: batch, journal, flow-through ids, C/D, date, amount, return code per line.
 
-    FILE is a local file, an s3:// URL, a key in the bucket (cgi_feedback/FEEDBACK…) or a bare name found in
-    cgi_feedback/, cgi_processed/, cgi_processing/ or the legacy cgi-ejv bucket. Positions are those sbc-pay's
-    pay-queue reads. A malformed line stops with an error naming the file, the line and the field.
+    FILE is a local file, a bucket URL, a key in the pay bucket (cgi_feedback/FEEDBACK…) or a bare name found
+    in cgi_feedback/, cgi_processed/, cgi_processing/ or the legacy cgi-ejv bucket. Positions are those
+    sbc-pay's pay-queue reads (docs/files.md#feedback). A malformed line stops with an error naming the file,
+    the line and the field.
 
     \b
     Example:
@@ -295,7 +296,7 @@ def redate_plan_command(
     reason: str,
     as_json: bool,
 ) -> None:
-    """Plan re-dated copies of INBOX files (keys, bare names or s3:// URLs). Read-only.
+    """Plan re-dated copies of INBOX files (keys, bare names or gs:// / s3:// URLs). Read-only.
 
     Checks that no FEEDBACK exists for their batches, that no other copy of a batch is already in
     cgi_processing/ or cgi_processed/ (refused unless --resend-anyway --reason), and that the new names are

@@ -45,7 +45,7 @@ REFUSALS = frozenset({"PlanError", "ConfirmMismatch", "StalePlanError", "PlanEdi
     "--archive",
     "archive_url",
     metavar="URL",
-    help="file://DIR or s3://BUCKET/PREFIX (default: PAYNB_ARCHIVE_URL, else <data dir>/archive).",
+    help="file://DIR, s3://BUCKET/PREFIX or gs://BUCKET/PREFIX (default: PAYNB_ARCHIVE_URL, else <data dir>/archive).",
 )
 @click.option(
     "--timeout",

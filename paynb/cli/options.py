@@ -189,17 +189,22 @@ def read_file_or_key(
         return local.read_bytes(), text
     if local.is_dir():
         raise InputError("is a folder, not a file", file=text)
+    from paynb.store.buckets import legacy_root, pay_bucket_url
+
     env = Env.from_environment()
     settings = env.settings
     places: list[tuple[str, str]] = []  # (store url, key)
-    if text.startswith("s3://"):
-        bucket, _, key = text[len("s3://") :].partition("/")
-        places.append((f"s3://{bucket}", key))
-    elif settings.bucket:
+    bucket_url = pay_bucket_url(settings)
+    if "://" in text:
+        scheme, _, rest = text.partition("://")
+        bucket, _, key = rest.partition("/")
+        places.append((f"{scheme}://{bucket}", key))
+    elif bucket_url:
         keys = [text] if "/" in text else [f"{f.rstrip('/')}/{text}" for f in folders] or [text]
-        places += [(f"s3://{settings.bucket}", k) for k in keys]
-        if legacy_bucket and "/" not in text:
-            places.append((f"s3://{legacy_bucket}", text))
+        places += [(bucket_url.rstrip("/"), k) for k in keys]
+    root = legacy_root(settings)
+    if legacy_bucket and root and "/" not in text:
+        places.append((root + legacy_bucket, text))
     tried = [f"local file {text}"]
     for url, key in places:
         tried.append(f"{url}/{key}")
@@ -209,6 +214,6 @@ def read_file_or_key(
                 return store.get(key), f"{url}/{key}"
         except StoreError as err:
             tried[-1] += f" ({str(err).splitlines()[0]})"
-    if not settings.bucket and not text.startswith("s3://"):
-        tried.append("no bucket is configured (PAYNB_BUCKET, PAYNB_S3_ENDPOINT)")
+    if not bucket_url and "://" not in text:
+        tried.append("no pay bucket is configured (PAYNB_BUCKET_URL or PAYNB_BUCKET)")
     raise InputError("not found (tried: " + "; ".join(tried) + ")", file=text)

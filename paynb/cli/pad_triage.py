@@ -28,7 +28,7 @@ from paynb.output import format_table, print_json
 @json_option
 @report_options
 def triage(days: int, auth_account: str | None, account_id: int | None, as_json: bool) -> None:
-    """Classify every PAD invoice APPROVED for more than --days (pay-domain.md §9.2).
+    """Classify every PAD invoice APPROVED for more than --days (docs/runbook.md#pad-decision-tree).
 
     Asks CFS once per distinct CFS invoice, searches the settlement CSVs (ar/ and the legacy payment-sftp
     bucket) for invoices CAS shows as paid, and ends each row in one action. Read-only.

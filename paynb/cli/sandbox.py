@@ -78,7 +78,8 @@ def up(
     click.echo(f"  settings: {box.env_path}  (source it, or let paynb read it with PAYNB_ENV_FILE)")
     click.echo(f"  database: {env['PAYNB_DATABASE_URL']}")
     click.echo(f"  cfs:      {env['PAYNB_CFS_BASE_URL']}")
-    click.echo(f"  s3:       http://{env['PAYNB_S3_ENDPOINT']} (buckets {env['PAYNB_BUCKET']}, archive)")
+    click.echo(f"  gcs:      {env['STORAGE_EMULATOR_HOST']} (pay bucket {env['PAYNB_BUCKET_URL']}, archive)")
+    click.echo(f"  s3:       http://{env['PAYNB_S3_ENDPOINT']} (legacy MinIO store: pre-2025-08 files)")
 
 
 @sandbox.command()

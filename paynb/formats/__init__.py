@@ -1,6 +1,6 @@
 """Pure parsers and writers for the sbc-pay file formats (no DB, no network).
 
-* :mod:`paynb.formats.feedback` — CGI FEEDBACK (EJV GA/GI and AP batches), fixed-width offsets of §3.4
+* :mod:`paynb.formats.feedback` — CGI FEEDBACK (EJV GA/GI and AP batches), fixed-width offsets of docs/files.md#feedback
 * :mod:`paynb.formats.inbox` — CGI INBOX (GS-separated), byte-exact writer, re-dating, field diff
 * :mod:`paynb.formats.settlement_csv` — CAS settlement CSV (``BCR_PAYMENT_APPL_YYYYMMDD.csv``)
 * :mod:`paynb.formats.flowthrough` — the ``<invoice>[-<disbursement>][-PR]`` / ``<invoice>-PR-<id>`` key

@@ -1,6 +1,6 @@
 """CGI FEEDBACK files (CAS's answer to an INBOX): EJV (``GA``/``GI``) and AP batches.
 
-Positions are those of pay-domain.md §3.4 (0-based, end-exclusive), i.e. what sbc-pay's
+Positions are those of docs/files.md#feedback (0-based, end-exclusive), i.e. what sbc-pay's
 ``queue/services/cgi_reconciliations.py`` reads. A FEEDBACK line is the INBOX record with its 9-char prefix
 ``{feeder}{bt}{rt}<GS>`` replaced by ``{bt}{rt}`` + 3 filler characters, so every INBOX field sits 2 positions
 earlier, followed by a 4-char return code and a 150-char message.
@@ -45,13 +45,13 @@ AP_BATCH_TYPE = "AP"
 EJV_RECORD_TYPES = frozenset({"BH", "JH", "JD", "BT"})
 AP_RECORD_TYPES = frozenset({"BH", "IH", "IL", "NA", "IC", "BT"})
 
-# --- offsets (pay-domain.md §3.4) --------------------------------------------------------------------------
+# --- offsets (docs/files.md#feedback) ------------------------------------------------------------------
 BATCH_TYPE = slice(0, 2)
 RECORD_TYPE = slice(2, 4)
 BG_BATCH_NUMBER = slice(15, 24)
 BH_RETURN_CODE = slice(7, 11)
 BH_MESSAGE = slice(11, 161)
-JH_RECEIPT = slice(0, 42)  # sbc-pay stores line[0:42].strip() as payments.receipt_number (§11.12)
+JH_RECEIPT = slice(0, 42)  # sbc-pay stores line[0:42].strip() as payments.receipt_number (docs/files.md)
 JH_JOURNAL = slice(7, 17)
 JH_AMOUNT = slice(42, 57)
 JH_RETURN_CODE = slice(271, 275)
@@ -443,7 +443,7 @@ def render_feedback(inbox: InboxFile, *, outcome: Outcome = _success, filler: st
 
     ``outcome(record)`` gives ``(return_code, message)`` for each BH/JH/JD/IH record (default ``0000``).
     A ``BG`` line carrying the batch number is inserted before each ``BH``. Layout of BG/BT beyond the
-    positions sbc-pay reads is not public (pay-domain.md §11.15); filler characters stand in for it.
+    positions sbc-pay reads is not public (docs/files.md#feedback); filler characters stand in for it.
     """
     if len(filler) != 3:
         raise ValueError("filler must be 3 characters")

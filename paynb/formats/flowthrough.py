@@ -1,6 +1,6 @@
 """The EJV flow-through key: how a FEEDBACK/INBOX detail line points back to pay-db rows.
 
-Forms (pay-domain.md §3.2, §3.4):
+Forms (docs/files.md#flow-through):
 
 ==============================  ===================================================================
 ``1111``                        invoice (gov-account payment line, legacy partner disbursement)

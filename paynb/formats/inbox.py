@@ -1,6 +1,6 @@
 """CGI INBOX files (what payment-jobs sends to CAS): parser, byte-exact writer, re-dating and field diff.
 
-Layout: pay-domain.md §3.2. Each record is ``{feeder}{batch type}{record type}<GS>{body}<GS>`` + ``\\n``
+Layout: docs/files.md#inbox. Each record is ``{feeder}{batch type}{record type}<GS>{body}<GS>`` + ``\\n``
 (GS = chr(29)). Body offsets below are the documented absolute offsets minus the 9-char prefix (feeder of
 4 characters); BH/BT bodies start with the feeder, so their offsets follow its real width.
 
@@ -469,7 +469,7 @@ _INBOX_NAME = re.compile(r"INBOX\.F(?P<feeder>[0-9A-Za-z]+)\.(?P<stamp>[0-9]{14}
 def parse_inbox_name(name: str) -> tuple[str, datetime]:
     """``INBOX.F3505.20260730190100`` (or an object key ending so) -> ``("3505", datetime(2026, 7, 30, 19, 1))``.
 
-    The timestamp is naive and UTC-based, as payment-jobs writes it (pay-domain.md §3.2).
+    The timestamp is naive and UTC-based, as payment-jobs writes it (docs/files.md#inbox).
     """
     base = PurePosixPath(name).name
     match = _INBOX_NAME.match(base)

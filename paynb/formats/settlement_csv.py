@@ -1,4 +1,4 @@
-"""CAS settlement (payment application) CSV, e.g. ``BCR_PAYMENT_APPL_20260730.csv`` (pay-domain.md §4).
+"""CAS settlement (payment application) CSV, e.g. ``BCR_PAYMENT_APPL_20260730.csv`` (docs/files.md#cas-settlement-csv).
 
 Headers are matched case-insensitively by exact text, like sbc-pay's ``Column`` lookups (no trimming: a
 header with stray blanks does not match, and the error says so). The reason-description column is accepted as

@@ -2,7 +2,7 @@
 the executed notebook even when execution ends in a timeout or a dead kernel.
 
 papermill picks the kernel from the notebook's ``kernelspec`` metadata, which fails with NoSuchKernel
-when the author's kernel name (``conda-env-x-py``) is not installed here (notebook-jobs.md §1.12). paynb
+when the author's kernel name (``conda-env-x-py``) is not installed here (docs/jobs.md#execution-and-failure). paynb
 instead starts ``sys.executable -m ipykernel_launcher``: the interpreter running paynb, so the kernel sees
 the same packages. A named kernelspec is used only when asked for.
 

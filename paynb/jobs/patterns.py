@@ -35,6 +35,7 @@ _VALUE_PATTERNS: dict[str, re.Pattern[str]] = {
         r"aws_?secret_?access_?key['\"]?\s*[:=]\s*['\"]?[A-Za-z0-9/+=]{40}", re.IGNORECASE
     ),
     "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    "Google service-account key": re.compile(r"\"private_key_id\"\s*:\s*\"[0-9a-f]{16,}\""),
     "password assignment": re.compile(
         r"\b\w*(?:password|passwd|pwd|secret)\w*['\"]?\s*[:=]\s*['\"]([^'\"\s]{4,})['\"]", re.IGNORECASE
     ),

@@ -81,21 +81,40 @@ def check_cfs(settings: Settings) -> list[Check]:
 
 
 def check_store(settings: Settings) -> list[Check]:
-    if not settings.bucket or not settings.s3_endpoint:
-        return [Check("store", "skipped", "PAYNB_BUCKET / PAYNB_S3_ENDPOINT not set")]
-    try:
-        from paynb.store import open_store
+    from paynb.store.buckets import pay_bucket_url
 
-        store = open_store(f"s3://{settings.bucket}/", settings)
+    url = pay_bucket_url(settings)
+    if url is None or (url.startswith("s3://") and not settings.s3_endpoint):
+        return [Check("store", "skipped", "PAYNB_BUCKET_URL (or PAYNB_BUCKET / PAYNB_S3_ENDPOINT) not set")]
+    try:
+        from paynb.store import pay_bucket
+
+        store = pay_bucket(settings)
         next(iter(store.list("", recursive=False)), None)
     except ImportError:
         return [Check("store", "skipped", "store back end not available")]
     except PaynbError as err:
-        return [Check("store", "fail", f"s3://{settings.bucket}: {str(err).splitlines()[0]}")]
-    return [Check("store", "ok", f"s3://{settings.bucket} at {settings.s3_endpoint}")]
+        return [Check("store", "fail", f"{url}: {str(err).splitlines()[0]}")]
+    where = settings.s3_endpoint if url.startswith("s3://") else settings.gcs_emulator_host or "GCS"
+    return [Check("store", "ok", f"{url} at {where}")]
+
+
+def check_archive(settings: Settings) -> list[Check]:
+    """Is the gs:// archive write-once (a locked retention policy, or a hold on every new object)?"""
+    if not settings.archive_url.startswith("gs://"):
+        return []
+    try:
+        from paynb.store import open_store
+
+        policy = open_store(settings.archive_url, settings).policy  # type: ignore[attr-defined]
+    except PaynbError as err:
+        return [Check("archive", "fail", f"{settings.archive_url}: {str(err).splitlines()[0]}")]
+    status = "ok" if policy.write_once else "warn"
+    what = "write-once" if policy.write_once else "NOT write-once"
+    return [Check("archive", status, f"{settings.archive_url} is {what}: {policy.describe()}")]
 
 
 def run_checks(settings: Settings | None = None, *, env: Env | None = None) -> list[Check]:
     """Every check, with the settings of ``env`` (default: the environment's; ``settings`` overrides)."""
     settings = resolve_env(env, settings=settings).settings
-    return [*check_database(settings), *check_cfs(settings), *check_store(settings)]
+    return [*check_database(settings), *check_cfs(settings), *check_store(settings), *check_archive(settings)]

@@ -1,14 +1,14 @@
 """INBOX and FEEDBACK files for the sandbox bucket, rendered from the sandbox's ejv_* rows.
 
 For every ``ejv_files`` row of type PAYMENT (the only EJV files the generator writes) this renders the INBOX
-payment-jobs would have sent (pay-domain.md §3.2: batch number = ``ejv_files.id``, journal name = ministry
+payment-jobs would have sent (docs/files.md#inbox: batch number = ``ejv_files.id``, journal name = ministry
 prefix + ``ejv_headers.id``, one credit/debit JD pair per fee, service fee and GST amount, flow-through =
 invoice id or ``<invoice>-PR-<refunds_partial.id>``) and, when ``feedback_file_ref`` is set, the FEEDBACK
-CAS returned for it (§3.4, written by :func:`paynb.formats.feedback.render_feedback`): return code ``0000``
+CAS returned for it (docs/files.md#feedback, written by :func:`paynb.formats.feedback.render_feedback`): return code ``0000``
 for COMPLETED rows and the row's code and message for ERRORED ones. A file without ``feedback_file_ref``
 gets no FEEDBACK (scenario ``ejv_no_feedback``).
 
-Where the files go (§8), as keys of ``paynb_sandbox.store_objects``:
+Where the files go (docs/files.md#bucket), as keys of ``paynb_sandbox.store_objects``:
 
 * after the 2025-08-26 move to GCS: INBOX + ``.TRG`` under ``cgi_processed/`` (already sent to CAS) or,
   for a file without FEEDBACK made in the last ``PENDING_DAYS`` days, still under ``cgi_processing/``;
@@ -50,8 +50,8 @@ from paynb.formats.inbox import (
 )
 from paynb.timez import pacific_date, pacific_today
 
-FEEDER = "3505"  # prod feeder number (pay-domain.md §3.2)
-MINISTRY_PREFIX = "FI"  # as in the rendered samples; prod's value is not public (§11.15)
+FEEDER = "3505"  # prod feeder number (docs/files.md#inbox)
+MINISTRY_PREFIX = "FI"  # as in the rendered samples; prod's value is not public (docs/files.md#inbox)
 DESCRIPTION = "BCREGISTRIES {month} {day:02d} DISBURSEMENTS"  # CGI_DISBURSEMENT_DESC default
 GCS_SINCE = date(2025, 8, 26)  # sbc-pay d72604f38: MinIO -> GCS
 LEGACY_BUCKET = "cgi-ejv"
@@ -231,7 +231,7 @@ def _load(conn: Connection) -> dict[str, Any]:
 
 
 def _gl(code: dict[str, Any] | None) -> str:
-    """The 50-character JD distribution string (§3.2); parts wider than the usual 3/5/5/4/7 are cut."""
+    """The 50-character JD distribution string (docs/files.md#inbox); parts wider than the usual 3/5/5/4/7 are cut."""
     if code is None:
         return f"{'112':<50}"
     parts = "".join(
@@ -304,7 +304,7 @@ def _render_inbox(f: dict[str, Any], data: dict[str, Any]) -> InboxFile | None:
     journals: list[tuple[_Header, dict[str, Any] | None, list[tuple[Decimal, int | None, str, bool]]]] = []
     for header in data["headers"].get(f["id"], []):
         pairs = [(*pair, link["reversal"]) for link in header.links for pair in _amounts(link, data)]
-        if pairs:  # §11.14: a header with no transactions never reaches the file
+        if pairs:  # docs/schema.md#ejv_files-ejv_headers-ejv_links: a header with no transactions never reaches the file
             journals.append((header, _account_gl(codes, header.account_id, effective), pairs))
     if not journals:
         return None

@@ -5,8 +5,8 @@ hash of (seed, stream tag, row number), so the same (scale, seed, as_of) always 
 Python only picks the accounts, dates and files that the named runbook scenarios use, adds the few
 rows those need, renders the settlement CSVs and writes the bookkeeping in ``paynb_sandbox``.
 
-Lifecycle rules follow pay-domain §1.5 (PAD roll-ups, CSV settlement, EJV journals and FEEDBACK,
-routing slips, EFT, ONLINE_BANKING, DIRECT_PAY, BCOL) and statements follow §5.
+Lifecycle rules follow docs/status-lifecycles.md#by-payment-method (PAD roll-ups, CSV settlement, EJV journals and FEEDBACK,
+routing slips, EFT, ONLINE_BANKING, DIRECT_PAY, BCOL) and statements follow docs/statements.md.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ SCALES: dict[str, Scale] = {
     "large": Scale(accounts=18_000, invoices=1_050_000),
 }
 
-# settlement CSV header, as written by sbc-pay's test utility (pay-domain §4.2)
+# settlement CSV header, as written by sbc-pay's test utility (docs/files.md#columns)
 CSV_HEADER = [
     "Record type",
     "Source Transaction Type",
@@ -1170,7 +1170,7 @@ def _csv_date(day: date) -> str:
 
 
 def render_settlement_csv(day: date, rows: Iterable[Any]) -> bytes:
-    """A CAS payment-reconciliation CSV for one Application Date (pay-domain §4.2 header).
+    """A CAS payment-reconciliation CSV for one Application Date (header of docs/files.md#columns).
 
     ``rows``: (day, kind 'PAD'|'OB', source number, total, customer account, target number, status).
     A 'Not PAID' PAD row is followed by its PADR reversal, as CAS sends them.

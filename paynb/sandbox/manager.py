@@ -1,4 +1,7 @@
-"""``paynb sandbox up|down|status``: the embedded pay-db, CFS server and S3 server, in the background.
+"""``paynb sandbox up|down|status``: the embedded pay-db, CFS server, GCS emulator and S3 server, in the
+background. Like production since 2025-08, the pay bucket and the run archive are on GCS (the emulator keeps
+its objects on disk under ``DIR/gcs``, so they survive ``down``/``up``); the S3 server plays the legacy MinIO
+store with the older files, which ``up`` reloads from pay-db each time (moto keeps objects in memory).
 
 Everything lives under one folder (``--dir``). ``DIR/sandbox.env`` holds the settings a shell or a
 notebook kernel needs (``source DIR/sandbox.env``); ``DIR/sandbox.json`` records ports and pids so
@@ -74,6 +77,8 @@ class SandboxState:
     pg_port: int | None = None
     s3_port: int | None = None
     s3_pid: int | None = None
+    gcs_port: int | None = None
+    gcs_pid: int | None = None
     cfs_port: int | None = None
     cfs_pid: int | None = None
     cfs_knobs: dict[str, Any] = field(default_factory=dict)
@@ -121,6 +126,10 @@ class Sandbox:
     @property
     def logs(self) -> Path:
         return self.root / "logs"
+
+    @property
+    def gcs_dir(self) -> Path:
+        return self.root / "gcs"
 
     @property
     def secrets_dir(self) -> Path:
@@ -172,6 +181,20 @@ class Sandbox:
             state.s3_port,
             state.s3_pid,
             lambda port: [sys.executable, "-m", "paynb.sandbox.s3", "--port", str(port)],
+        )
+        state.gcs_port, state.gcs_pid = self._ensure_process(
+            "gcs",
+            state.gcs_port,
+            state.gcs_pid,
+            lambda port: [
+                sys.executable,
+                "-m",
+                "paynb.sandbox.gcs",
+                "--port",
+                str(port),
+                "--root",
+                str(self.gcs_dir),
+            ],
         )
         state.write(self.state_path)
         self._seed_store(pg, state, secrets)
@@ -286,45 +309,52 @@ class Sandbox:
             time.sleep(0.1)
 
     def _seed_store(self, pg: PostgresServer, state: SandboxState, secrets: dict[str, str]) -> None:
-        """Create the buckets and upload the files the generator left in paynb_sandbox.store_objects."""
+        """Create the buckets and upload the files the generator left in paynb_sandbox.store_objects:
+        the pre-2025-08 ones (keys under a legacy bucket name) to the S3 server, the rest to the GCS pay
+        bucket. Objects already there are left alone."""
+        import io
+
         from minio import Minio
 
+        from paynb.sandbox.gcs import PROJECT
+        from paynb.sandbox.gcs import ensure_bucket as ensure_gcs_bucket
         from paynb.sandbox.s3 import ensure_bucket
+        from paynb.store.gcs import make_client
         from paynb.store.s3 import http_pool
 
         client = Minio(f"127.0.0.1:{state.s3_port}", access_key="paynb-sandbox", secret_key=secrets["s3_secret_key"],
                        secure=False, region="us-east-1", http_client=http_pool())  # fmt: skip
-        ensure_bucket(client, DATA_BUCKET, versioning=False)
         for legacy in LEGACY_BUCKETS:
             ensure_bucket(client, legacy, versioning=False)
-        ensure_bucket(client, ARCHIVE_BUCKET, versioning=True)
+        gcs = make_client(project=PROJECT, emulator_host=f"http://127.0.0.1:{state.gcs_port}")
+        ensure_gcs_bucket(gcs, DATA_BUCKET)
+        # no default hold: the emulator neither enforces nor keeps one, so `paynb doctor` rightly warns
+        # that the sandbox archive is not write-once (a prod archive bucket has a locked retention policy)
+        ensure_gcs_bucket(gcs, ARCHIVE_BUCKET)
+        in_gcs = {b.name for b in gcs.list_blobs(DATA_BUCKET, timeout=(5, 60))}
+        in_s3 = {
+            (legacy, o.object_name)
+            for legacy in LEGACY_BUCKETS
+            for o in client.list_objects(legacy, recursive=True)
+        }
+        pay_bucket = gcs.bucket(DATA_BUCKET)
         eng = sa.create_engine(pg.url(DATABASE), poolclass=NullPool)
         try:
             with eng.connect() as c:
                 rows = c.execute(
                     sa.text("SELECT key, content, content_type FROM paynb_sandbox.store_objects ORDER BY key")
                 )
-                import io
-
                 for key, content, ctype in rows:
-                    bucket, _, obj = (
-                        key.partition("/")
-                        if key.split("/", 1)[0] in LEGACY_BUCKETS
-                        else (DATA_BUCKET, "/", key)
-                    )
-                    try:
-                        client.stat_object(bucket, obj)
-                        continue
-                    except Exception:
-                        pass
                     data = bytes(content)
-                    client.put_object(
-                        bucket,
-                        obj,
-                        io.BytesIO(data),
-                        len(data),
-                        content_type=ctype or "application/octet-stream",
-                    )
+                    ctype = ctype or "application/octet-stream"
+                    head, _, rest = key.partition("/")
+                    if head in LEGACY_BUCKETS:
+                        if (head, rest) not in in_s3:
+                            client.put_object(head, rest, io.BytesIO(data), len(data), content_type=ctype)
+                    elif key not in in_gcs:
+                        pay_bucket.blob(key).upload_from_string(
+                            data, content_type=ctype, if_generation_match=0, timeout=(5, 60)
+                        )
         finally:
             eng.dispose()
 
@@ -345,7 +375,11 @@ class Sandbox:
             "PAYNB_S3_SECRET_KEY": secrets["s3_secret_key"],
             "PAYNB_S3_SECURE": "false",
             "PAYNB_BUCKET": DATA_BUCKET,
-            "PAYNB_ARCHIVE_URL": f"s3://{ARCHIVE_BUCKET}/",
+            "PAYNB_BUCKET_URL": f"gs://{DATA_BUCKET}",
+            "PAYNB_LEGACY_BUCKET_URL": "s3://",
+            "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{state.gcs_port}",
+            "PAYNB_GCS_PROJECT": "paynb-sandbox",
+            "PAYNB_ARCHIVE_URL": f"gs://{ARCHIVE_BUCKET}/",
             "PAYNB_HMAC_KEY": secrets["hmac_key"],
             "PAYNB_DATA_DIR": str(self.root / "data"),
         }
@@ -364,7 +398,7 @@ class Sandbox:
         stopped: list[str] = []
         state = self.state()
         if state:
-            for name, pid in (("cfs", state.cfs_pid), ("s3", state.s3_pid)):
+            for name, pid in (("cfs", state.cfs_pid), ("s3", state.s3_pid), ("gcs", state.gcs_pid)):
                 if pid and _alive(pid):
                     _stop_pid(pid)
                     stopped.append(name)
@@ -383,7 +417,7 @@ class Sandbox:
             pg.destroy()
             shutil.rmtree(self.root, ignore_errors=True)
         elif state:
-            state.s3_pid = state.cfs_pid = None
+            state.s3_pid = state.cfs_pid = state.gcs_pid = None
             state.write(self.state_path)
         return stopped
 
@@ -396,6 +430,8 @@ class Sandbox:
             {"component": "postgres", "state": "running" if pg.is_running() else "stopped",
              "detail": f"127.0.0.1:{state.pg_port}/{DATABASE} scale={state.scale} seed={state.seed}"},
             {"component": "s3", "state": _proc_state(state.s3_pid, state.s3_port), "detail": f"127.0.0.1:{state.s3_port}"},
+            {"component": "gcs", "state": _proc_state(state.gcs_pid, state.gcs_port),
+             "detail": f"http://127.0.0.1:{state.gcs_port} (pay bucket, archive; data in {self.gcs_dir})"},
             {"component": "cfs", "state": _proc_state(state.cfs_pid, state.cfs_port),
              "detail": f"http://127.0.0.1:{state.cfs_port} knobs={state.cfs_knobs}"},
         ]  # fmt: skip

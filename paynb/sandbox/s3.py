@@ -1,7 +1,7 @@
 """The sandbox S3 server: moto's S3 over real HTTP on 127.0.0.1.
 
 moto accepts any access key and does not check signatures, so the keys handed out here only have to
-look real to the client. Three quirks (measured, notebook-jobs.md §3b): a PUT into an Object Lock bucket
+look real to the client. Three quirks (measured, docs/jobs.md#object-stores-in-tests): a PUT into an Object Lock bucket
 needs ``x-amz-checksum-sha256`` (``paynb.store.s3`` always sends it), moto does not verify that checksum
 (paynb checks sha256 on read itself), and Object Lock must be configured before the first upload.
 

@@ -26,87 +26,87 @@ CATALOGUE: tuple[Scenario, ...] = (
         "pad_stuck_no_reference",
         "PAD invoices APPROVED for more than 20 days with no ACTIVE reference: CREATE_INVOICES skips the "
         "accounts (PAD CFS account PENDING_PAD_ACTIVATION, FREEZE, or ACTIVE with a CFS error).",
-        "pay-domain §9.2 PAD step 1",
+        "docs/runbook.md#pad-decision-tree step 1",
     ),
     Scenario(
         "pad_stuck_uncharged",
         "PAD roll-up with an ACTIVE reference whose CFS invoice still has amount_due > 0 (CAS never debited).",
-        "pay-domain §9.2 PAD step 2 (amount_due > 0)",
+        "docs/runbook.md#pad-decision-tree step 2 (amount_due > 0)",
     ),
     Scenario(
         "pad_stuck_settled_csv_unprocessed",
         "PAD roll-ups with ACTIVE references, paid in CAS (amount_due = 0); the settlement CSV is in the "
         "bucket under ar/ but was never processed: one file has no cas_settlements row, another has a row "
         "with processed_on NULL.",
-        "pay-domain §9.2 PAD step 2 (amount_due = 0), §4.5",
+        "docs/runbook.md#pad-decision-tree step 2 (amount_due = 0), docs/files.md#cas-settlement-csv",
     ),
     Scenario(
         "pad_stuck_cfs_missing",
         "PAD roll-up with an ACTIVE reference that CFS does not know (GET invoice -> 404).",
-        "pay-domain §9.2 PAD step 2",
+        "docs/runbook.md#pad-decision-tree step 2",
     ),
     Scenario(
         "cas_csv_with_nsf",
         "An unprocessed settlement CSV in the bucket that also holds 'Not PAID' PADP and PADR rows: "
         "re-processing it will NSF an account.",
-        "pay-domain §4.5, §4.6",
+        "docs/files.md#cas-settlement-csv",
     ),
     Scenario(
         "ejv_no_feedback",
         "An EJV INBOX file older than 3 business days with no FEEDBACK; its invoices stay APPROVED with "
         "ACTIVE references.",
-        "pay-domain §9.2 EJV step 2",
+        "docs/runbook.md#ejv-decision-tree step 2",
     ),
     Scenario(
         "ejv_errored_stop_ejv",
         "ERRORED EJV file/journal/lines with return messages; the gov account's distribution code has "
         "stop_ejv=true, so its later EJV invoices stay APPROVED with no reference (the failed attempt's "
         "references are CANCELLED).",
-        "pay-domain §9.2 EJV step 1",
+        "docs/runbook.md#ejv-decision-tree step 1",
     ),
     Scenario(
         "statement_gap_daily",
         "DAILY statements missing: one day with no DAILY statement for any account, and one more day for "
         "a single account.",
-        "pay-domain §5.1 (DEVELOPER_NOTES #16)",
+        "docs/statements.md#which-periods (DEVELOPER_NOTES #16)",
     ),
     Scenario(
         "statement_gap_weekly",
         "A WEEKLY statement missing for one account and week.",
-        "pay-domain §5.1",
+        "docs/statements.md#which-periods",
     ),
     Scenario(
         "statement_gap_monthly",
         "A MONTHLY statement missing for one account and month.",
-        "pay-domain §5.1",
+        "docs/statements.md#which-periods",
     ),
     Scenario(
         "statement_duplicate",
         "Two statements for the same account, frequency and period (the cron ran twice).",
-        "pay-domain §5.5",
+        "docs/statements.md#re-running-a-day",
     ),
     Scenario(
         "routing_slip_with_transactions",
         "A routing slip with INTERNAL invoices linked to it (cannot simply be voided).",
-        "pay-domain §6",
+        "docs/status-lifecycles.md#routing-slip",
     ),
     Scenario(
         "pad_nsf_freeze",
         "A PAD roll-up returned NSF: invoices SETTLEMENT_SCHED with paid=0, reference ACTIVE, FAILED "
         "payment, NSF fee invoice and non_sufficient_funds row, CFS account FREEZE, has_nsf_invoices set.",
-        "pay-domain §4.6",
+        "docs/files.md#record-types",
     ),
     Scenario(
         "partner_disbursement_stuck",
         "Partner disbursements UPLOADED (no feedback) and WAITING_FOR_JOB for more than a few days.",
-        "pay-domain §1.2 partner_disbursements",
+        "docs/schema.md#partner_disbursements",
     ),
     Scenario(
         "pad_partial_credit_candidate",
         "A PAID PAD invoice with two active line items carrying filing and service fees, GLs with "
         "service-fee and GST sub-codes, a COMPLETED reference and an ACTIVE CFS account: a partial "
         "credit can be tried on it.",
-        "pay-domain §2.5",
+        "docs/cfs-api.md#partial-credit-of-a-pad-invoice",
     ),
 )
 

@@ -64,16 +64,19 @@ def check_key(key: str) -> str:
 
 
 class Store(abc.ABC):
-    """One place to keep objects. Back ends: :class:`~paynb.store.local.LocalStore` (``file://``)
-    and :class:`~paynb.store.s3.S3Store` (``s3://``)."""
+    """One place to keep objects. Back ends: :class:`~paynb.store.local.LocalStore` (``file://``),
+    :class:`~paynb.store.s3.S3Store` (``s3://``) and :class:`~paynb.store.gcs.GcsStore` (``gs://``)."""
 
     #: the URL this store was opened with (never holds credentials)
     url: str
 
     @abc.abstractmethod
-    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
+    def list(
+        self, prefix: str = "", recursive: bool = True, *, start_after: str | None = None
+    ) -> Iterator[ObjectInfo]:
         """Objects under ``prefix`` in key order; without ``recursive``, sub-folders come back
-        once each as ``ObjectInfo(is_prefix=True)``."""
+        once each as ``ObjectInfo(is_prefix=True)``. With ``start_after`` (a key), only keys after it
+        are listed, and the server is asked for only those (S3 ``StartAfter``, GCS ``startOffset``)."""
 
     @abc.abstractmethod
     def get(self, key: str, *, version_id: str | None = None, verify: bool = True) -> bytes:
@@ -116,7 +119,8 @@ def register_store(scheme: str, factory: StoreFactory) -> None:
 
 
 def open_store(url: str, settings: Settings | None = None) -> Store:
-    """Open the store a URL names: ``file:///abs/dir``, ``file://rel/dir`` or ``s3://bucket/prefix``."""
+    """Open the store a URL names: ``file:///abs/dir``, ``file://rel/dir``, ``s3://bucket/prefix``
+    or ``gs://bucket/prefix``."""
     scheme, sep, _ = url.partition("://")
     factory = _BACKENDS.get(scheme.lower()) if sep else None
     if factory is None:

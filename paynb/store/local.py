@@ -56,12 +56,14 @@ class LocalStore(Store):
         except (OSError, ValueError):
             raise StoreError(f"the metadata of {key} in {self.url} is unreadable") from None
 
-    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
+    def list(
+        self, prefix: str = "", recursive: bool = True, *, start_after: str | None = None
+    ) -> Iterator[ObjectInfo]:
         if not self.root.is_dir():
             return
         seen_prefixes: set[str] = set()
         for key in sorted(self._walk()):
-            if not key.startswith(prefix):
+            if not key.startswith(prefix) or (start_after is not None and key <= start_after):
                 continue
             rest = key[len(prefix) :]
             if not recursive and "/" in rest:

@@ -145,13 +145,22 @@ class S3Store(Store):
         return {"versioning": versioning or locked, "object_lock": locked}
 
     # -- Store API -----------------------------------------------------------------------------------
-    def list(self, prefix: str = "", recursive: bool = True) -> Iterator[ObjectInfo]:
+    def list(
+        self, prefix: str = "", recursive: bool = True, *, start_after: str | None = None
+    ) -> Iterator[ObjectInfo]:
         full = f"{self.prefix}/{prefix}" if self.prefix else prefix
+        after = self._key(start_after) if start_after else None
         items = self._call(
             "list objects",
-            lambda: list(self.client.list_objects(self.bucket, prefix=full or None, recursive=recursive)),
+            lambda: list(
+                self.client.list_objects(
+                    self.bucket, prefix=full or None, recursive=recursive, start_after=after
+                )
+            ),
         )
         for item in sorted(items, key=lambda o: o.object_name):
+            if after is not None and item.object_name <= after:
+                continue
             yield ObjectInfo(
                 key=self._rel(item.object_name),
                 size=item.size,

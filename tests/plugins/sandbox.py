@@ -1,5 +1,6 @@
-"""The whole sandbox for one test: a fresh seeded pay-db, an S3 bucket holding the files the
-generator produced (``paynb_sandbox.store_objects``), and a CFS server loaded from that database.
+"""The whole sandbox for one test: a fresh seeded pay-db, the files the generator produced
+(``paynb_sandbox.store_objects``) in a GCS pay bucket (recent) and S3 legacy buckets (pre-2025-08), as in
+production, and a CFS server loaded from that database.
 
 ``sandbox_env`` is the environment a paynb process (or a notebook kernel) needs; ``sandbox_settings``
 is the same as a Settings object.
@@ -27,12 +28,16 @@ SANDBOX_FAS_SECRET = "sandbox-fas-secret-0c4d8e31"
 SANDBOX_CONNECTOR = "sandbox-connector-9a1f"
 
 
-def upload_store_objects(db_url: str, client, bucket: str) -> int:
-    """Copy paynb_sandbox.store_objects into ``bucket`` (keys prefixed by a legacy bucket name go there)."""
+def upload_store_objects(db_url: str, client, bucket: str, gcs_client=None) -> int:
+    """Copy paynb_sandbox.store_objects into ``bucket`` (keys prefixed by a legacy bucket name go to the
+    S3 bucket ``<bucket>-<legacy>``). With ``gcs_client``, ``bucket`` is a GCS bucket (the pay bucket)."""
     from paynb.sandbox.manager import LEGACY_BUCKETS
     from paynb.sandbox.s3 import ensure_bucket
 
-    ensure_bucket(client, bucket, versioning=False)
+    if gcs_client is None:
+        ensure_bucket(client, bucket, versioning=False)
+    else:
+        gcs_client.create_bucket(bucket)
     for legacy in LEGACY_BUCKETS:
         ensure_bucket(client, f"{bucket}-{legacy}", versioning=False)
     eng = sa.create_engine(db_url, poolclass=NullPool)
@@ -48,6 +53,12 @@ def upload_store_objects(db_url: str, client, bucket: str) -> int:
                 if head in LEGACY_BUCKETS:
                     target, obj = f"{bucket}-{head}", key.split("/", 1)[1]
                 data = bytes(content)
+                if gcs_client is not None and target == bucket:
+                    gcs_client.bucket(bucket).blob(obj).upload_from_string(
+                        data, content_type=ctype or "application/octet-stream", if_generation_match=0
+                    )
+                    n += 1
+                    continue
                 client.put_object(
                     target, obj, io.BytesIO(data), len(data), content_type=ctype or "application/octet-stream"
                 )
@@ -58,10 +69,11 @@ def upload_store_objects(db_url: str, client, bucket: str) -> int:
 
 
 @pytest.fixture
-def sandbox_bucket(sandbox_db_url: str, s3_server) -> str:
-    """A fresh bucket holding the sandbox's files (settlement CSVs, FEEDBACK/INBOX files)."""
+def sandbox_bucket(sandbox_db_url: str, s3_server, gcs_server) -> str:
+    """A fresh GCS pay bucket holding the sandbox's recent files (settlement CSVs, FEEDBACK/INBOX files);
+    the older ones are in the S3 buckets ``<name>-payment-sftp`` / ``<name>-cgi-ejv``."""
     name = f"sbx-{os.getpid()}-{next(_counter)}"
-    upload_store_objects(sandbox_db_url, s3_server.client(), name)
+    upload_store_objects(sandbox_db_url, s3_server.client(), name, gcs_server.client())
     return name
 
 
@@ -82,6 +94,7 @@ def sandbox_cfs(sandbox_db_url: str) -> Iterator:
 def sandbox_env(
     sandbox_db_url: str,
     s3_server,
+    gcs_server,
     sandbox_bucket: str,
     sandbox_cfs,
     tmp_path: Path,
@@ -92,7 +105,9 @@ def sandbox_env(
         "PAYNB_ENVIRONMENT": "test",
         "PAYNB_DATABASE_URL": sandbox_db_url,
         **s3_server.env(),
-        "PAYNB_BUCKET": sandbox_bucket,
+        **gcs_server.env(),
+        "PAYNB_BUCKET_URL": f"gs://{sandbox_bucket}",
+        "PAYNB_LEGACY_BUCKET_URL": "s3://",
         # the pre-2025 MinIO buckets, named per test so tests stay independent
         "PAYNB_LEGACY_SETTLEMENT_BUCKET": f"{sandbox_bucket}-payment-sftp",
         "PAYNB_LEGACY_EJV_BUCKET": f"{sandbox_bucket}-cgi-ejv",

@@ -1,6 +1,6 @@
 """EJV health: what is stuck or failed in the EJV flow right now, each finding with the action it needs.
 
-Findings (pay-domain.md §3, §9.2 EJV, ops-practice.md §1.5 B):
+Findings (docs/status-lifecycles.md#ejv, docs/runbook.md#ejv-decision-tree, docs/runbook.md#ejv-feedback):
 
 ==============================  ==================================================================================
 ``ejv_file_no_feedback``        ``ejv_files`` with no ``feedback_file_ref`` after ``days`` business days (Pacific)
@@ -579,7 +579,7 @@ def _stale_invoices(conn: Any, days: int, as_of: date) -> list[Finding]:
 
 
 def _where_it_stands(r: dict[str, Any], as_of: date) -> tuple[str, str, str]:
-    """(stage, where it stands, what to do) for an APPROVED EJV invoice (pay-domain.md §9.2 EJV)."""
+    """(stage, where it stands, what to do) for an APPROVED EJV invoice (docs/runbook.md#ejv-decision-tree)."""
     if r["active_reference"] is None:
         if r["billable"] is False:
             return (

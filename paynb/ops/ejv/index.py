@@ -142,6 +142,19 @@ class SearchIndex:
         ).fetchall()
         return {r[0]: IndexedFile(*r) for r in rows}
 
+    def window_start(self, url_prefix: str, window: int) -> tuple[bool, str | None]:
+        """(whether any file under ``url_prefix`` is indexed, the URL listing may start after so that the
+        ``window`` newest indexed files are listed again). ``None``: list from the start. The range query
+        walks the UNIQUE index on url, so it costs the same however many files are indexed."""
+        upper = url_prefix[:-1] + chr(ord(url_prefix[-1]) + 1) if url_prefix else "\U0010ffff"
+        rows = self.conn.execute(
+            "SELECT url FROM files WHERE url >= ? AND url < ? ORDER BY url DESC LIMIT ?",
+            (url_prefix, upper, window + 1),
+        ).fetchall()
+        if not rows:
+            return False, None
+        return True, rows[window][0] if len(rows) > window else None
+
     def forget(self, urls: Iterable[str]) -> int:
         urls = list(urls)
         with self._lock:

@@ -1,7 +1,7 @@
 """Re-send INBOX files whose FEEDBACK never came: a re-dated copy under a new name, uploaded once.
 
 CGI rejects journal lines whose effective date is not in an open or future period ("0703 GL Effective Date on
-the JV Detail is not within an open or future period", ops-practice.md §1.5 B), so an INBOX that CAS never
+the JV Detail is not within an open or future period", docs/runbook.md#ejv-feedback), so an INBOX that CAS never
 answered is re-sent with today's date (FAQ Q18). For each file the plan makes:
 
 * a new name ``INBOX.F<feeder>.<YYYYMMDDHHMMSS>``: the new date with the original time of day, moved on by one
@@ -68,7 +68,7 @@ from paynb.ops.ejv.search import (
 from paynb.ops.intents import write_object_once
 from paynb.plan import Plan, check_fresh
 from paynb.settings import Settings, get_settings
-from paynb.store import Store, open_store, sha256_bytes
+from paynb.store import Store, legacy_bucket, pay_bucket, sha256_bytes
 from paynb.timez import holiday_name, is_business_day, nearest_business_day, utc_today
 
 if TYPE_CHECKING:
@@ -380,15 +380,11 @@ def _present_targets(store: Store, expected: dict[str, str]) -> list[str]:
 
 
 def _main_store(settings: Settings) -> Store:
-    if not settings.bucket:
-        raise InputError(
-            "no bucket is configured", field="PAYNB_BUCKET", hint="set PAYNB_BUCKET or use the sandbox"
-        )
-    return open_store(f"s3://{settings.bucket}", settings)
+    return pay_bucket(settings)
 
 
 def _legacy(settings: Settings) -> Store | None:
-    return open_store(f"s3://{settings.legacy_ejv_bucket}", settings) if settings.legacy_ejv_bucket else None
+    return legacy_bucket(settings, settings.legacy_ejv_bucket)
 
 
 def _resolve_date(value: date | str | None, today: date) -> date:
@@ -657,7 +653,7 @@ def _check_feedback(
                 f"{name}: FEEDBACK for batch {m.batch_number} exists: {m.name} line {m.line} (return code"
                 f" {m.return_code}). pay-queue has not processed it (ejv_files.feedback_file_ref is empty); replay"
                 " that FEEDBACK instead of re-sending the INBOX. Refusing.",
-                hint="re-publish bc.registry.payment.cgi.FEEDBACKReceived for that file (pay-domain.md §3.4)",
+                hint="re-publish bc.registry.payment.cgi.FEEDBACKReceived for that file (docs/files.md#feedback)",
             )
         if m.kind == FEEDBACK and m.is_success and (m.flowthrough, m.debit_credit, m.amount) in lines:
             raise PlanError(

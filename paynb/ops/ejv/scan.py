@@ -1,7 +1,7 @@
 """Read one FEEDBACK or INBOX file and list the records that name an invoice (what the search index holds).
 
 A FEEDBACK file is scanned by a fast line scanner that slices only the fields a search reports, at the
-positions of :mod:`paynb.formats.feedback` (pay-domain.md §3.4). It applies the same checks as
+positions of :mod:`paynb.formats.feedback` (docs/files.md#feedback). It applies the same checks as
 :func:`paynb.formats.feedback.parse_feedback`; whenever it meets anything unusual it hands the file to that
 parser, so the answer is always the strict parser's: the same rows, or the same ``ParseError``. (The strict
 parser decodes every field of every line, about ten times slower; a cold search reads hundreds of MB.)

@@ -1,6 +1,6 @@
 """Find every FEEDBACK (and INBOX) record that names some invoices, across the EJV folders of the store.
 
-Where it looks (pay-domain.md §8):
+Where it looks (docs/files.md#bucket):
 
 * the current bucket (``PAYNB_BUCKET``, prod ``ftp-poller-prod``): ``cgi_feedback/`` (FEEDBACK from CAS),
   ``cgi_processing/`` (INBOX waiting for the SFTP poller) and ``cgi_processed/`` (INBOX already sent);
@@ -35,14 +35,14 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from paynb.context import Env, resolve_env
-from paynb.errors import ConfigError, InputError, PaynbError, StoreError
+from paynb.errors import InputError, PaynbError, StoreError
 from paynb.formats.feedback import SUCCESS_CODE
 from paynb.headless import is_headless
 from paynb.ids import parse_invoice_number
-from paynb.ops.ejv.index import INDEX_FILE_NAME, SearchIndex
+from paynb.ops.ejv.index import INDEX_FILE_NAME, IndexedFile, SearchIndex
 from paynb.ops.ejv.scan import FEEDBACK, INBOX, ROW_FIELDS, FileScan, Row, file_kind, scan_file
 from paynb.settings import Settings
-from paynb.store import ObjectInfo, Store
+from paynb.store import ObjectInfo, Store, legacy_bucket, pay_bucket
 
 SEARCH_SCHEMA_VERSION = 1
 FEEDBACK_FOLDER = "cgi_feedback/"
@@ -50,6 +50,9 @@ PROCESSING_FOLDER = "cgi_processing/"
 PROCESSED_FOLDER = "cgi_processed/"
 EJV_FOLDERS = (FEEDBACK_FOLDER, PROCESSING_FOLDER, PROCESSED_FOLDER)
 COMMIT_EVERY = 200
+# a warm search lists only the names after the newest indexed ones, minus this many, so a file that lands
+# a little out of order is still found; anything later than that needs --reindex (docs/storage.md)
+RELIST_WINDOW = 64
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,12 @@ class Source:
     prefix: str = ""
     required: bool = True
     label: str = ""
+    #: list only the newest names (time-ordered FEEDBACK/INBOX names) on a warm search; a queue folder
+    #: whose files move away (cgi_processing/) is listed whole every time
+    incremental: bool = True
+    #: the name families a warm listing asks for (one request each): cgi_feedback/ holds only FEEDBACK
+    #: files, cgi_processed/ only INBOX files; a legacy bucket both
+    families: tuple[str, ...] = (FEEDBACK, INBOX)
 
     @property
     def url_prefix(self) -> str:
@@ -72,20 +81,27 @@ class Source:
 
 
 def default_sources(env: Env | Settings | None = None) -> list[Source]:
-    """The three EJV folders of the configured bucket and the legacy ``cgi-ejv`` bucket (``env`` may still
-    be a plain Settings)."""
+    """The three EJV folders of the pay bucket (``PAYNB_BUCKET_URL``, or ``PAYNB_BUCKET`` on S3) and the
+    legacy ``cgi-ejv`` bucket of the pre-2025-08 MinIO store (``PAYNB_LEGACY_BUCKET_URL``). ``env`` may
+    still be a plain Settings."""
     if not isinstance(env, Env):
         env = resolve_env(None, settings=env)
     settings = env.settings
-    if not settings.bucket:
-        raise ConfigError(
-            "no bucket is configured for EJV files",
-            hint="set PAYNB_BUCKET (prod: ftp-poller-prod), or start the sandbox: `paynb sandbox up`",
+    main = pay_bucket(settings)
+    families = {FEEDBACK_FOLDER: (FEEDBACK,), PROCESSED_FOLDER: (INBOX,)}
+    sources = [
+        Source(
+            main,
+            folder,
+            True,
+            folder.rstrip("/"),
+            incremental=folder != PROCESSING_FOLDER,
+            families=families.get(folder, (FEEDBACK, INBOX)),
         )
-    main = env.store(f"s3://{settings.bucket}")
-    sources = [Source(main, folder, True, folder.rstrip("/")) for folder in EJV_FOLDERS]
-    if settings.legacy_ejv_bucket:
-        legacy = env.store(f"s3://{settings.legacy_ejv_bucket}")
+        for folder in EJV_FOLDERS
+    ]
+    legacy = legacy_bucket(settings, settings.legacy_ejv_bucket)
+    if legacy is not None:
         sources.append(Source(legacy, "", False, f"{settings.legacy_ejv_bucket} (legacy)"))
     return sources
 
@@ -287,11 +303,12 @@ def search_feedback(
     path = Path(index_path) if index_path else settings.data_dir / INDEX_FILE_NAME
 
     warnings: list[str] = []
-    listed = _list_sources(sources, workers, warnings)
     with SearchIndex(path) as index:
         if reindex:
             index.clear()
-        todo, current, cached = _plan_scan(index, sources, listed)
+        starts = [_list_starts(index, source) for source in sources]
+        listed = _list_sources(sources, starts, workers, warnings)
+        todo, current, cached = _plan_scan(index, sources, starts, listed)
         scanned, bytes_read, unreadable = _scan(index, todo, workers, progress)
         for url in unreadable:
             current.pop(url, None)
@@ -331,12 +348,40 @@ class _Listed:
         return info.etag or info.sha256 or f"{info.size}:{info.last_modified}"
 
 
-def _list_sources(sources: Sequence[Source], workers: int, warnings: list[str]) -> list[list[_Listed] | None]:
-    """The EJV objects of each source; ``None`` for an optional source that could not be listed."""
+def _list_starts(index: SearchIndex, source: Source) -> dict[str, str | None] | None:
+    """Where a warm listing of ``source`` starts, per name family (``FEEDBACK``/``INBOX``): the key
+    after which to list, or None for the whole family. ``None`` overall: list the source whole (a cold
+    index, ``--reindex``, or a source that is not incremental)."""
+    if not source.incremental:
+        return None
+    starts: dict[str, str | None] = {}
+    any_indexed = False
+    for family in source.families:
+        indexed, url = index.window_start(source.url_prefix + family, RELIST_WINDOW)
+        any_indexed = any_indexed or indexed
+        starts[family] = source.prefix + url[len(source.url_prefix) :] if url else None
+    return starts if any_indexed else None
 
-    def one(source: Source) -> list[_Listed] | None:
+
+def _list_sources(
+    sources: Sequence[Source],
+    starts: Sequence[dict[str, str | None] | None],
+    workers: int,
+    warnings: list[str],
+) -> list[list[_Listed] | None]:
+    """The EJV objects of each source (for a warm incremental source: only those at or after its
+    start keys); ``None`` for an optional source that could not be listed."""
+
+    def one(source: Source, start: dict[str, str | None] | None) -> list[_Listed] | None:
         try:
-            infos = list(source.store.list(source.prefix, recursive=True))
+            if start is None:
+                infos = list(source.store.list(source.prefix, recursive=True))
+            else:
+                infos = [
+                    info
+                    for family, after in start.items()
+                    for info in source.store.list(source.prefix + family, recursive=True, start_after=after)
+                ]
         except StoreError as err:
             if source.required:
                 raise
@@ -350,23 +395,33 @@ def _list_sources(sources: Sequence[Source], workers: int, warnings: list[str]) 
         return out
 
     if len(sources) == 1:
-        return [one(sources[0])]
+        return [one(sources[0], starts[0])]
     with ThreadPoolExecutor(max_workers=min(workers, len(sources))) as pool:
-        return list(pool.map(one, sources))
+        return list(pool.map(one, sources, starts))
 
 
 def _plan_scan(
-    index: SearchIndex, sources: Sequence[Source], listed: list[list[_Listed] | None]
+    index: SearchIndex,
+    sources: Sequence[Source],
+    starts: Sequence[dict[str, str | None] | None],
+    listed: list[list[_Listed] | None],
 ) -> tuple[list[_Listed], dict[str, _Listed], int]:
     todo: list[_Listed] = []
     current: dict[str, _Listed] = {}
     cached = 0
-    for source, items in zip(sources, listed, strict=True):
+    for source, start, items in zip(sources, starts, listed, strict=True):
         if items is None:  # not reachable this time: keep what the index knows, answer nothing from it
             continue
         known = index.files_under(source.url_prefix)
         here = {item.url for item in items}
-        index.forget(url for url in known if url not in here)  # gone from the store
+        gone = [url for url in known if url not in here and _relisted(source, start, url)]
+        index.forget(gone)  # gone from the store
+        for url in gone:
+            known.pop(url)
+        for url, entry in known.items():
+            if url not in here:  # older than the re-listed window: unchanged as far as we know
+                current[url] = _from_index(source, url, entry)
+                cached += 1
         for item in items:
             current[item.url] = item
             entry = known.get(item.url)
@@ -376,6 +431,23 @@ def _plan_scan(
                 todo.append(item)
     index.commit()
     return todo, current, cached
+
+
+def _relisted(source: Source, start: dict[str, str | None] | None, url: str) -> bool:
+    """Whether this listing covered ``url`` (so its absence means the object is gone)."""
+    if start is None:
+        return True
+    key = source.prefix + url[len(source.url_prefix) :]
+    for family, after in start.items():
+        if key.startswith(source.prefix + family):
+            return after is None or key > after
+    return False  # not a FEEDBACK/INBOX name directly under the folder: the incremental listing skips it
+
+
+def _from_index(source: Source, url: str, entry: IndexedFile) -> _Listed:
+    key = source.prefix + url[len(source.url_prefix) :]
+    info = ObjectInfo(key=key, size=entry.size, etag=entry.identity, last_modified=None)
+    return _Listed(source, info, entry.kind, url)
 
 
 def _scan(

@@ -1,4 +1,4 @@
-"""Why is this PAD invoice still APPROVED? The decision tree of pay-domain.md §9.2, for every stuck invoice.
+"""Why is this PAD invoice still APPROVED? The decision tree of docs/runbook.md#pad-decision-tree, for every stuck invoice.
 
 For each PAD invoice APPROVED longer than ``days``:
 
@@ -224,7 +224,7 @@ SELECT id, account_id, cfs_party, cfs_account, cfs_site, status, payment_method
 
 
 def effective_cfs_account(rows: Iterable[Mapping[str, Any]], payment_method: str = "PAD") -> dict | None:
-    """pay-api's rule (§1.2): the row with this payment method whose status is not INACTIVE
+    """pay-api's rule (docs/schema.md#cfs_accounts): the row with this payment method whose status is not INACTIVE
     (``find_effective_by_payment_method``), else the latest such row (``find_latest_by_payment_method``)."""
     same = [dict(r) for r in rows if r.get("payment_method") == payment_method]
     live = [r for r in same if r.get("status") != "INACTIVE"]
@@ -247,7 +247,7 @@ def _ref_brief(ref: Mapping[str, Any]) -> dict[str, Any]:
 
 # -- the tree -----------------------------------------------------------------------------------------------
 def _not_in_cfs(inv: Mapping[str, Any], eff: dict | None, now: datetime) -> tuple[Action, str, dict]:
-    """Branch 1 of §9.2: why CREATE_INVOICES has not rolled this invoice into a CFS invoice."""
+    """Branch 1 of docs/runbook.md#pad-decision-tree: why CREATE_INVOICES has not rolled this invoice into a CFS invoice."""
     evidence: dict[str, Any] = {
         "cfs_account": _cfs_brief(eff),
         "has_nsf_invoices": inv["has_nsf_invoices"],

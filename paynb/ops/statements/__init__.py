@@ -1,4 +1,4 @@
-"""Statements: gap detection for every frequency and set-based generation (pay-domain §5)."""
+"""Statements: gap detection for every frequency and set-based generation (docs/statements.md)."""
 
 from __future__ import annotations
 

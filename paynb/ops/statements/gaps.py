@@ -1,7 +1,7 @@
-"""Statement gap detection for every frequency (replaces the FAQ's DAILY-only query, ops-practice §1.5 D).
+"""Statement gap detection for every frequency (replaces the FAQ's DAILY-only query, docs/runbook.md#statements).
 
 Expected periods come from ``statement_settings`` (the whole settings history, each setting only on
-the days it is active), with the job's rules (pay-domain §5):
+the days it is active), with the job's rules (docs/statements.md):
 
 * DAILY: every day the setting is active;
 * WEEKLY: every Saturday it is active, Sunday..Saturday;
@@ -14,7 +14,7 @@ without pulling expected rows into Python. A period is present when any statemen
 has the same frequency, from_date and to_date.
 
 Also reported: duplicated non-interim statements for one period, and statements whose ``is_empty``
-disagrees with their ``statement_invoices`` (the leftovers an override re-run makes, §5.6-7).
+disagrees with their ``statement_invoices`` (the leftovers an override re-run makes, docs/statements.md#observed-behaviour item 7).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Set-based statement generation that reproduces ``GENERATE_STATEMENTS`` (pay-domain §5).
+"""Set-based statement generation that reproduces ``GENERATE_STATEMENTS`` (docs/statements.md).
 
 The job loops over accounts and pays round trips per account; here every statement day, frequency
 and account is handled by a fixed number of SQL statements over four relations:
@@ -16,7 +16,7 @@ hashes to the confirmed sha256, then writes: links removed, reused statements up
 and links inserted. Every lookup into the big tables is an index probe (no scan of statements or
 statement_invoices), so the cost follows the number of statements written, not the table sizes.
 
-Rules kept from the job (§5.6): windows are DST-correct Pacific days (1); invoice status is ignored (3);
+Rules kept from the job (docs/statements.md#observed-behaviour): windows are DST-correct Pacific days (1); invoice status is ignored (3);
 EFT matching uses the invoice account's current method (4); gap statements only for WEEKLY settings
 ending that day with no covering interim statement (5); MONTHLY ignores the setting's from_date (6);
 an override empties every matching non-interim duplicate and reuses the lowest id, leaving the others
@@ -367,7 +367,7 @@ class GenerationPlan:
         warnings = []
         dup = sum(c.duplicates_emptied for c in self.counts)
         if dup:
-            warnings.append(f"{dup} duplicate statements lose their invoices (ids kept, §5.5)")
+            warnings.append(f"{dup} duplicate statements lose their invoices (ids kept, docs/statements.md)")
         return Plan(kind=PLAN_KIND, body=body, summary=summary, warnings=tuple(warnings))
 
     @property
@@ -523,7 +523,7 @@ def _plan_from_rows(
 
 
 def _created_on(run_time: datetime | None) -> date:
-    """``statements.created_on`` is the UTC date of the run (§5.6-10)."""
+    """``statements.created_on`` is the UTC date of the run (docs/statements.md#observed-behaviour item 10)."""
     return (to_naive_utc(run_time) if run_time else utcnow_naive()).date()
 
 

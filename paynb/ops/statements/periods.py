@@ -1,4 +1,4 @@
-"""Statement periods (pay-domain §5.1): which statements the job makes for a statement day.
+"""Statement periods (docs/statements.md#which-periods): which statements the job makes for a statement day.
 
 ``GENERATE_STATEMENTS <date>`` treats ``<date>`` as the statement day (the job's "previous day"):
 

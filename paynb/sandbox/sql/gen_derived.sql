@@ -1,4 +1,4 @@
--- Synthetic pay-db, part 2: invoice ids, line items, lifecycle states (pay-domain §1.5) and every
+-- Synthetic pay-db, part 2: invoice ids, line items, lifecycle states (docs/status-lifecycles.md#by-payment-method) and every
 -- row that follows from them. Scenario flags (g_flag_*) were chosen by the generator beforehand.
 -- Binds: :seed, :as_of.
 

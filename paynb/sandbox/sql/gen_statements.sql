@@ -1,5 +1,5 @@
 -- Synthetic pay-db, part 3: the statements GENERATE_STATEMENTS would have written for every past
--- period (pay-domain §5): DAILY for each day, WEEKLY on Saturdays (Sunday..Saturday), MONTHLY on
+-- period (docs/statements.md): DAILY for each day, WEEKLY on Saturdays (Sunday..Saturday), MONTHLY on
 -- month ends (whole month, whatever the setting's from_date), gap statements for WEEKLY settings
 -- that ended on a day other than Saturday/Sunday. The job for day P runs at 01:01 Pacific on P+1,
 -- so created_on (the run's UTC date) is P+1 and the last period ends on as_of - 1.
