@@ -38,8 +38,12 @@ def build(invoices: int, distinct: int, seed: int) -> tuple[CfsState, list[CfsIn
 
 
 def naive(url: str, refs: list[CfsInvoiceRef]) -> None:
-    token = requests.post(f"{url}/oauth/token", auth=(CLIENT_ID, CLIENT_SECRET),
-                          data={"grant_type": "client_credentials"}, timeout=30).json()["access_token"]  # fmt: skip
+    token = requests.post(
+        f"{url}/oauth/token",
+        auth=(CLIENT_ID, CLIENT_SECRET),
+        data={"grant_type": "client_credentials"},
+        timeout=30,
+    ).json()["access_token"]
     for ref in refs:
         path = f"/cfs/parties/{ref.party}/accs/{ref.account}/sites/{ref.site}/invs/{ref.invoice_number}/"
         requests.get(url + path, headers={"Authorization": f"Bearer {token}"}, timeout=30).raise_for_status()
@@ -61,8 +65,13 @@ def main() -> None:
     with start_cfs_server(
         state, credentials={CLIENT_ID: CLIENT_SECRET}, latency_ms=args.latency_ms
     ) as server:
-        client = CfsClient(base_url=server.url, client_id=CLIENT_ID, client_secret=Secret(CLIENT_SECRET),
-                           pay_connector=Secret(""), concurrency=args.concurrency)  # fmt: skip
+        client = CfsClient(
+            base_url=server.url,
+            client_id=CLIENT_ID,
+            client_secret=Secret(CLIENT_SECRET),
+            pay_connector=Secret(""),
+            concurrency=args.concurrency,
+        )
         started = time.perf_counter()
         results = client.get_invoices(refs)
         paynb_s = time.perf_counter() - started
@@ -76,8 +85,10 @@ def main() -> None:
 
     floor_s = args.distinct * args.latency_ms / 1000 / args.concurrency
     scaled = f" (scaled from {len(sample)} calls)" if len(sample) < len(refs) else ""
-    print(f"pay-db invoices {len(refs)}, distinct CFS invoices {args.distinct}, latency {args.latency_ms} ms, "
-          f"concurrency {args.concurrency}")  # fmt: skip
+    print(
+        f"pay-db invoices {len(refs)}, distinct CFS invoices {args.distinct}, latency {args.latency_ms} ms, "
+        f"concurrency {args.concurrency}"
+    )
     print(f"floor (distinct x latency / concurrency): {floor_s:7.2f} s")
     print(
         f"paynb get_invoices:                       {paynb_s:7.2f} s  ({paynb_gets} GETs, {paynb_s / floor_s:.2f}x floor)"

@@ -233,13 +233,19 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"searched {len(wanted)} invoice ids -> {len(cold.mentions)} FEEDBACK records ({errors} with an error code)"
     )
-    print(f"cold search (empty index, {args.workers} workers): {cold_s:6.2f} s  target <= {TARGET_COLD_S:.1f} s  "
-          f"{'OK' if cold_s <= TARGET_COLD_S else 'MISSED'}  ({total_bytes / 1e6 / cold_s:.0f} MB/s, index {index_mb:.1f} MB)")  # fmt: skip
-    print(f"warm search (indexed, median of 5):   {warm_s:6.3f} s  target <= {TARGET_WARM_S:.1f} s  "
-          f"{'OK' if warm_s <= TARGET_WARM_S else 'MISSED'}  (runs: {', '.join(f'{r:.3f}' for r in warm_runs)})")  # fmt: skip
+    print(
+        f"cold search (empty index, {args.workers} workers): {cold_s:6.2f} s  target <= {TARGET_COLD_S:.1f} s  "
+        f"{'OK' if cold_s <= TARGET_COLD_S else 'MISSED'}  ({total_bytes / 1e6 / cold_s:.0f} MB/s, index {index_mb:.1f} MB)"
+    )
+    print(
+        f"warm search (indexed, median of 5):   {warm_s:6.3f} s  target <= {TARGET_WARM_S:.1f} s  "
+        f"{'OK' if warm_s <= TARGET_WARM_S else 'MISSED'}  (runs: {', '.join(f'{r:.3f}' for r in warm_runs)})"
+    )
     print(f"  of which listing {args.files} objects (S3 LIST, median of 5): {list_s:.3f} s")
-    print(f"naive baseline (sequential download + strict parse): {naive_s:6.2f} s  "
-          f"-> cold is {naive_s / cold_s:.1f}x faster, warm {naive_s / warm_s:.0f}x faster")  # fmt: skip
+    print(
+        f"naive baseline (sequential download + strict parse): {naive_s:6.2f} s  "
+        f"-> cold is {naive_s / cold_s:.1f}x faster, warm {naive_s / warm_s:.0f}x faster"
+    )
     return 0 if cold_s <= TARGET_COLD_S and warm_s <= TARGET_WARM_S else 1
 
 

@@ -69,43 +69,67 @@ def build(url: str, store_dir: Path, invoices: int, distinct: int, seed: int) ->
         for n, size in enumerate(sizes):
             party, account, site = f"{10000 + n}", f"{20000 + n}", f"{30000 + n}"
             pa = c.execute(
-                sa.text("INSERT INTO payment_accounts (auth_account_id, name, payment_method, billable) "
-                        "VALUES (:a, :n, 'PAD', true) RETURNING id"),
+                sa.text(
+                    "INSERT INTO payment_accounts (auth_account_id, name, payment_method, billable) "
+                    "VALUES (:a, :n, 'PAD', true) RETURNING id"
+                ),
                 {"a": f"{5000 + n}", "n": f"Bench account {n}"},
-            ).scalar_one()  # fmt: skip
+            ).scalar_one()
             cfs_id = c.execute(
-                sa.text("INSERT INTO cfs_accounts (account_id, cfs_party, cfs_account, cfs_site, status, "
-                        "payment_method) VALUES (:pa, :p, :a, :s, 'ACTIVE', 'PAD') RETURNING id"),
+                sa.text(
+                    "INSERT INTO cfs_accounts (account_id, cfs_party, cfs_account, cfs_site, status, "
+                    "payment_method) VALUES (:pa, :p, :a, :s, 'ACTIVE', 'PAD') RETURNING id"
+                ),
                 {"pa": pa, "p": party, "a": account, "s": site},
-            ).scalar_one()  # fmt: skip
+            ).scalar_one()
             created = now - timedelta(days=rng.randint(21, 90))
             ids = [
                 c.execute(
-                    sa.text("INSERT INTO invoices (created_by, created_on, invoice_status_code, total, paid, "
-                            "payment_account_id, cfs_account_id, payment_method_code, corp_type_code) VALUES "
-                            "('bench', :c, 'APPROVED', :t, 0, :pa, :cfs, 'PAD', 'BC') RETURNING id"),
-                    {"c": created + timedelta(minutes=i), "t": Decimal(rng.randint(500, 35000)) / 100, "pa": pa,
-                     "cfs": cfs_id},
+                    sa.text(
+                        "INSERT INTO invoices (created_by, created_on, invoice_status_code, total, paid, "
+                        "payment_account_id, cfs_account_id, payment_method_code, corp_type_code) VALUES "
+                        "('bench', :c, 'APPROVED', :t, 0, :pa, :cfs, 'PAD', 'BC') RETURNING id"
+                    ),
+                    {
+                        "c": created + timedelta(minutes=i),
+                        "t": Decimal(rng.randint(500, 35000)) / 100,
+                        "pa": pa,
+                        "cfs": cfs_id,
+                    },
                 ).scalar_one()
                 for i in range(size)
-            ]  # fmt: skip
+            ]
             number = f"REG{ids[0]:08d}"
             total = c.execute(
                 sa.text("SELECT sum(total) FROM invoices WHERE id = ANY(:i)"), {"i": ids}
             ).scalar_one()
             c.execute(
-                sa.text("INSERT INTO invoice_references (invoice_id, invoice_number, status_code, created_on) "
-                        "SELECT id, :n, 'ACTIVE', :c FROM invoices WHERE id = ANY(:i)"),
+                sa.text(
+                    "INSERT INTO invoice_references (invoice_id, invoice_number, status_code, created_on) "
+                    "SELECT id, :n, 'ACTIVE', :c FROM invoices WHERE id = ANY(:i)"
+                ),
                 {"n": number, "c": created + timedelta(days=1), "i": ids},
-            )  # fmt: skip
+            )
             settled = n % 3 == 0  # a third paid in CAS (amount_due 0), the rest not yet debited
             state.add_invoice(party, account, site, number, total, 0 if settled else total)
             if settled and n % 2 == 0:  # half of those have a CSV nobody processed
                 day = (created + timedelta(days=2)).date()
                 csv_rows.setdefault(f"BCR_PAYMENT_APPL_{day:%Y%m%d}.csv", []).append(
-                    SettlementRow("PADP", "BCR-PAD Daily", f"RCPT{n:06d}", n, day, total, account, "INV", number,
-                                  total, Decimal("0"), "Fully PAID")
-                )  # fmt: skip
+                    SettlementRow(
+                        "PADP",
+                        "BCR-PAD Daily",
+                        f"RCPT{n:06d}",
+                        n,
+                        day,
+                        total,
+                        account,
+                        "INV",
+                        number,
+                        total,
+                        Decimal("0"),
+                        "Fully PAID",
+                    )
+                )
     eng.dispose()
     for name, rows in sorted(csv_rows.items()):
         store.put(f"ar/{name}", write_settlement_csv(rows).encode(), content_type="text/csv")
@@ -120,12 +144,20 @@ def naive(url: str, base: str, limit: int | None = None) -> list[Decimal]:
         rows = c.execute(sa.text(NAIVE_SQL), {"limit": limit}).all()  # LIMIT NULL = all rows
     eng.dispose()
     session = requests.Session()
-    token = session.post(f"{base}/oauth/token", auth=(CLIENT_ID, CLIENT_SECRET), data={"grant_type": "client_credentials"},
-                         headers={"Pay-Connector": CONNECTOR}, timeout=30).json()["access_token"]  # fmt: skip
+    token = session.post(
+        f"{base}/oauth/token",
+        auth=(CLIENT_ID, CLIENT_SECRET),
+        data={"grant_type": "client_credentials"},
+        headers={"Pay-Connector": CONNECTOR},
+        timeout=30,
+    ).json()["access_token"]
     dues = []
     for _, number, party, account, site in rows:
-        resp = session.get(f"{base}/cfs/parties/{party}/accs/{account}/sites/{site}/invs/{number}/",
-                           headers={"Authorization": f"Bearer {token}", "Pay-Connector": CONNECTOR}, timeout=30)  # fmt: skip
+        resp = session.get(
+            f"{base}/cfs/parties/{party}/accs/{account}/sites/{site}/invs/{number}/",
+            headers={"Authorization": f"Bearer {token}", "Pay-Connector": CONNECTOR},
+            timeout=30,
+        )
         resp.raise_for_status()
         dues.append(Decimal(str(resp.json()["amount_due"])))
     return dues
@@ -159,16 +191,26 @@ def main() -> None:
             state = build(url, Path(tmp) / "store", args.invoices, args.distinct, args.seed)
             print(f"data set built in {time.perf_counter() - started:.1f} s")
 
-            with start_cfs_server(state, credentials={CLIENT_ID: CLIENT_SECRET}, pay_connector=CONNECTOR,
-                                  latency_ms=args.latency_ms) as server:  # fmt: skip
+            with start_cfs_server(
+                state,
+                credentials={CLIENT_ID: CLIENT_SECRET},
+                pay_connector=CONNECTOR,
+                latency_ms=args.latency_ms,
+            ) as server:
                 settings = Settings()
                 engine = db.create_engine(settings, url=url)
                 store = open_store(f"file://{Path(tmp) / 'store'}")
-                client = CfsClient(base_url=server.url, client_id=CLIENT_ID, client_secret=Secret(CLIENT_SECRET),
-                                   pay_connector=Secret(CONNECTOR), concurrency=args.concurrency)  # fmt: skip
+                client = CfsClient(
+                    base_url=server.url,
+                    client_id=CLIENT_ID,
+                    client_secret=Secret(CLIENT_SECRET),
+                    pay_connector=Secret(CONNECTOR),
+                    concurrency=args.concurrency,
+                )
                 started = time.perf_counter()
-                report = triage_stuck_pad(20, settings=settings, engine=engine, cfs=client, store=store,
-                                          progress=False)  # fmt: skip
+                report = triage_stuck_pad(
+                    20, settings=settings, engine=engine, cfs=client, store=store, progress=False
+                )
                 paynb_s = time.perf_counter() - started
                 client.close()
                 gets = server.stats()["routes"].get("get_invoice", 0)
@@ -187,8 +229,10 @@ def main() -> None:
     assert len(by_number) == args.distinct
     floor_s = args.distinct * args.latency_ms / 1000 / args.concurrency
     summary = report.summary_by_action()
-    print(f"pay-db invoices {args.invoices}, distinct CFS invoices {args.distinct}, latency {args.latency_ms} ms, "
-          f"concurrency {args.concurrency}")  # fmt: skip
+    print(
+        f"pay-db invoices {args.invoices}, distinct CFS invoices {args.distinct}, latency {args.latency_ms} ms, "
+        f"concurrency {args.concurrency}"
+    )
     print(
         "actions: "
         + ", ".join(f"{a} {n}" for a, n in zip(summary["action"], summary["invoices"], strict=True))

@@ -88,8 +88,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def bare() -> float:
         start = time.perf_counter()
-        papermill.execute_notebook(str(notebook), str(work / "bare.ipynb"), parameters=typed,
-                                   kernel_name="python3", progress_bar=False)  # fmt: skip
+        papermill.execute_notebook(
+            str(notebook),
+            str(work / "bare.ipynb"),
+            parameters=typed,
+            kernel_name="python3",
+            progress_bar=False,
+        )
         return time.perf_counter() - start
 
     phases: list[dict[str, float]] = []
@@ -126,8 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, values in times.items():
             shown = ", ".join(f"{v:.2f}" for v in values)
             print(f"  {name:<9} median {statistics.median(values):.2f} s   [{shown}]")
-        print(f"  overhead  {med_paynb - med_bare:+.2f} s, ratio {ratio:.2f} (target <= {TARGET:.2f}): "
-              f"{'MET' if ratio <= TARGET else 'MISSED'}")  # fmt: skip
+        print(
+            f"  overhead  {med_paynb - med_bare:+.2f} s, ratio {ratio:.2f} (target <= {TARGET:.2f}): "
+            f"{'MET' if ratio <= TARGET else 'MISSED'}"
+        )
         steps = {k: statistics.median(p.get(k, 0.0) for p in phases) for k in phases[0]}
         print("  paynb steps (median s): " + ", ".join(f"{k} {v:.3f}" for k, v in steps.items()))
         return 0 if ratio <= TARGET else 1

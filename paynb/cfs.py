@@ -558,6 +558,31 @@ class CfsClient:
                 attempts += 1
                 self._sleep_before_retry(attempts, None)
 
+    def create_receipt(self, party: str, account: str, site: str, payload: Mapping[str, Any]) -> dict:
+        """``POST …/rcpts/`` (FAS credentials in sbc-pay): ``receipt_number``, ``receipt_date``,
+        ``receipt_amount``, ``payment_method``, ``comments``. A receipt number is unique per site, so a POST
+        whose outcome is unknown is settled by reading the receipt back before posting again."""
+        number = str(payload.get("receipt_number") or "").strip()
+        if not number:
+            raise CfsError("payload['receipt_number'] is empty; a CFS receipt needs its number")
+        path = f"{self.site_path(party, account, site)}rcpts/"
+        try:
+            return self._call("POST", path, body=dict(payload))
+        except CfsError as err:
+            if not getattr(err, "outcome_unknown", False):
+                raise
+            return {**self.get_receipt(party, account, site, number), "_recovered": True}
+
+    def reverse_receipt(
+        self, party: str, account: str, site: str, receipt_number: str, *, reason: str, comment: str
+    ) -> dict:
+        """``POST …/rcpts/{r}/reverse`` with ``reversal_reason`` and ``reversal_comment``, as sbc-pay's
+        routing slip job calls it. Callers check ``get_receipt(...)["status"] == "REV"`` first and after an
+        unknown outcome (docs/routing-slips.md)."""
+        n = self._seg(receipt_number, "receipt_number")
+        body = {"reversal_reason": reason, "reversal_comment": comment}
+        return self._call("POST", f"{self.site_path(party, account, site)}rcpts/{n}/reverse", body=body)
+
     # -- batch ---------------------------------------------------------------------------------------------
     def _fetch_result(self, ref: CfsInvoiceRef) -> CfsResult:
         try:

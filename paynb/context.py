@@ -74,6 +74,13 @@ class Env:
         return self._override("write_engine") or db.create_write_engine(self.settings, run_id=self.run_id)
 
     @cached_property
+    def dw_engine(self) -> Engine:
+        """The read-only data-warehouse engine (``PAYNB_DW_URL``)."""
+        from paynb import dw
+
+        return self._override("dw_engine") or dw.create_engine(self.settings, run_id=self.run_id or "adhoc")
+
+    @cached_property
     def cfs(self) -> CfsClient:
         from paynb.cfs import CfsClient
 

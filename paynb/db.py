@@ -109,12 +109,12 @@ def create_engine(
 def create_write_engine(settings: Settings | None = None, *, run_id: str | None = None) -> Engine:
     """The engine applies write through (the writer role, ``PAYNB_DATABASE_WRITE_URL``).
 
+    ConfigError when it is not set: there is no fallback to the reader URL (docs/roles.md).
+
     Sessions still start read-only; :func:`write_transaction` opens the one READ WRITE transaction.
     """
     settings = settings or get_settings()
-    raw = getattr(settings, "database_write_url", None)
-    url = raw.reveal() if raw else None
-    return create_engine(settings, run_id=run_id, url=url or None)
+    return create_engine(settings, run_id=run_id, url=settings.require_write_database())
 
 
 def dispose_engines() -> None:
@@ -131,6 +131,9 @@ def translate_error(err: Exception, engine: Engine | None = None) -> DatabaseErr
     where = describe_url(engine.url) if engine is not None else "pay-db"
     if code == "25006":
         return ReadOnlyViolation(f"write refused on a read-only session ({where})")
+    if code == "42501":  # insufficient_privilege: the reader role (or a writer outside its grants)
+        user = engine.url.username if engine is not None else None
+        return ReadOnlyViolation(f"permission denied for role {user or '?'} on {where}")
     if code == "57014":
         return DatabaseError(
             f"statement cancelled by statement_timeout on {where}",

@@ -121,3 +121,9 @@ class SecretLeak(JobError):
 
 class AuditError(PaynbError):
     """An archived run failed verification."""
+
+
+class WarehouseError(DatabaseError):
+    """The data warehouse could not be reached, or lacks a table or column a reconciliation reads."""
+
+    hint = "check PAYNB_DW_URL (docs/reconciliation.md) and the warehouse column settings PAYNB_DW_CAS_*"

@@ -53,13 +53,18 @@ class Plan:
         return sha256_hex(self.to_json())
 
     def write(self, path: str | Path) -> Path:
-        """Write the plan and its sha256 as a 0600 file (it can name accounts and amounts)."""
+        """Write the plan and its sha256 as a 0600 file (it can name accounts and amounts); InputError if
+        that fails. The folder is the operator's (``--out``): left as it is."""
         path = Path(path)
         data = {**json.loads(self.to_json()), "sha256": self.sha256}
         try:
-            return write_private(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+            return write_private(path, json.dumps(data, indent=2, sort_keys=True) + "\n", own_folder=False)
         except OSError as err:
-            raise InputError(f"cannot write the plan here ({err.strerror})", file=str(path)) from None
+            raise InputError(
+                f"cannot write the plan file: {err.strerror or type(err).__name__}",
+                file=str(path),
+                hint="write it into a folder you own, e.g. --out ./plan.json",
+            ) from None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "plan") -> Plan:

@@ -20,6 +20,7 @@ from paynb.secrets import Secret
 # canonical name -> aliases, in order of preference
 ALIASES: dict[str, tuple[str, ...]] = {
     "PAYNB_DATABASE_URL": ("PAY_DATABASE_URL", "SQLALCHEMY_DATABASE_URI"),
+    "PAYNB_DATABASE_WRITE_URL": ("PAY_DATABASE_WRITE_URL",),
     "PAYNB_DB_USER": ("DATABASE_USERNAME", "PAY_USER", "PG_USER", "DB_USER"),
     "PAYNB_DB_PASSWORD": ("DATABASE_PASSWORD", "PAY_PASSWORD", "PG_PASSWORD", "DB_PASS"),
     "PAYNB_DB_HOST": ("DATABASE_HOST", "PAY_HOST", "PG_HOST", "DB_HOST"),
@@ -39,11 +40,25 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "PAYNB_GCS_PROJECT": ("GOOGLE_CLOUD_PROJECT", "GCP_PROJECT"),
     "PAYNB_LEGACY_SETTLEMENT_BUCKET": ("MINIO_BUCKET_NAME",),
     "PAYNB_LEGACY_EJV_BUCKET": ("MINIO_CGI_BUCKET_NAME", "MINIO_EJV_BUCKET_NAME"),
+    # the data warehouse as sbc-pay's payment-jobs name its parts (docs/reconciliation.md)
+    "PAYNB_DW_NAME": ("DW_NAME",),
+    "PAYNB_DW_UNIX_SOCKET": ("DW_UNIX_SOCKET",),
+    "PAYNB_DW_IAM_USER": ("DW_IAM_USER",),
 }
+
+#: set by ``paynb run`` in a report kernel: the writer URL is ignored even when a .env file names it
+READ_ONLY_KERNEL = "PAYNB_READ_ONLY_KERNEL"
+#: every name that can carry the writer URL (removed from report kernels' environments)
+WRITER_NAMES = ("PAYNB_DATABASE_WRITE_URL", *ALIASES["PAYNB_DATABASE_WRITE_URL"])
+#: set by ``paynb run`` in every kernel: the admin URL (``paynb db`` maintenance only) is ignored there
+NO_ADMIN_KERNEL = "PAYNB_NO_ADMIN_KERNEL"
+#: the names that carry the admin URL (removed from every kernel's environment)
+ADMIN_NAMES = ("PAYNB_DATABASE_ADMIN_URL",)
 
 SECRET_NAMES = frozenset(
     {
         "PAYNB_DATABASE_URL",
+        "PAYNB_DATABASE_WRITE_URL",
         "PAYNB_DB_PASSWORD",
         "PAYNB_CFS_CLIENT_SECRET",
         "PAYNB_CFS_FAS_CLIENT_SECRET",
@@ -53,6 +68,7 @@ SECRET_NAMES = frozenset(
         "PAYNB_LEDGER_URL",
         "PAYNB_LEDGER_KEY",
         "PAYNB_DATABASE_ADMIN_URL",
+        "PAYNB_DW_URL",
     }
 )
 
@@ -93,6 +109,8 @@ class Settings:
     """Everything paynb reads from its environment. Secrets are :class:`Secret` and print as ``***``."""
 
     database_url: Secret = field(default_factory=lambda: Secret(""))
+    #: the writer role, for applies only (docs/roles.md); empty in report kernels
+    database_write_url: Secret = field(default_factory=lambda: Secret(""))
     #: a table owner's URL, used only by `paynb db` maintenance fixes (REINDEX, cancel, manual migration)
     database_admin_url: Secret = field(default_factory=lambda: Secret(""))
     statement_timeout_ms: int = 60_000
@@ -126,7 +144,15 @@ class Settings:
     #: keys the ledger's hash chain (HMAC-SHA256); unlike hmac_key it never falls back to a local file
     ledger_key: Secret = field(default_factory=lambda: Secret(""))
     data_dir: Path = field(default_factory=lambda: Path(".paynb"))
+    #: who may apply a routing slip void (comma-separated operator names; empty: nobody)
+    rs_void_operators: str = ""
     environment: str = "local"
+    #: the data warehouse (CAS and BCOL tables), a SQLAlchemy URL; docs/reconciliation.md
+    dw_url: Secret = field(default_factory=lambda: Secret(""))
+    #: warehouse column names paynb cannot know for sure (docs/reconciliation.md, "Settings")
+    dw_cas_balance_column: str = "amount_due_remaining"
+    dw_cas_date_column: str = "txn_date"
+    dw_cas_class_column: str = "txn_class"
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -169,10 +195,28 @@ class Settings:
                 port=int(port_raw),
                 database=get("PAYNB_DB_NAME") or None,
             ).render_as_string(hide_password=False)
+        write_url = "" if _bool(merged.get(READ_ONLY_KERNEL), False) else get("PAYNB_DATABASE_WRITE_URL")
+        admin_url = "" if _bool(merged.get(NO_ADMIN_KERNEL), False) else get("PAYNB_DATABASE_ADMIN_URL")
+        if write_url:
+            try:
+                make_url(write_url)
+            except Exception:
+                raise ConfigError(
+                    f"{sources['PAYNB_DATABASE_WRITE_URL']} is not a valid database URL "
+                    "(expected postgresql://writer:password@host:port/dbname)"
+                ) from None
         data_dir = Path(get("PAYNB_DATA_DIR", ".paynb")).expanduser()
+        dw_url = _dw_url(
+            get("PAYNB_DW_URL"),
+            get("PAYNB_DW_NAME"),
+            get("PAYNB_DW_UNIX_SOCKET"),
+            get("PAYNB_DW_IAM_USER"),
+            sources,
+        )
         return cls(
             database_url=Secret(url),
-            database_admin_url=Secret(get("PAYNB_DATABASE_ADMIN_URL")),
+            database_write_url=Secret(write_url),
+            database_admin_url=Secret(admin_url),
             statement_timeout_ms=_int(merged, "PAYNB_STATEMENT_TIMEOUT_MS", 60_000),
             lock_timeout_ms=_int(merged, "PAYNB_LOCK_TIMEOUT_MS", 5_000),
             idle_in_transaction_timeout_ms=_int(merged, "PAYNB_IDLE_TX_TIMEOUT_MS", 60_000),
@@ -202,7 +246,18 @@ class Settings:
             hmac_key=Secret(get("PAYNB_HMAC_KEY")),
             ledger_key=Secret(get("PAYNB_LEDGER_KEY")),
             data_dir=data_dir,
+            rs_void_operators=get("PAYNB_RS_VOID_OPERATORS"),
             environment=get("PAYNB_ENVIRONMENT", "local"),
+            dw_url=Secret(dw_url),
+            dw_cas_balance_column=_identifier(
+                get("PAYNB_DW_CAS_BALANCE_COLUMN", "amount_due_remaining"), "PAYNB_DW_CAS_BALANCE_COLUMN"
+            ),
+            dw_cas_date_column=_identifier(
+                get("PAYNB_DW_CAS_DATE_COLUMN", "txn_date"), "PAYNB_DW_CAS_DATE_COLUMN"
+            ),
+            dw_cas_class_column=_identifier(
+                get("PAYNB_DW_CAS_CLASS_COLUMN", "txn_class"), "PAYNB_DW_CAS_CLASS_COLUMN"
+            ),
             sources=sources,
         )
 
@@ -215,6 +270,16 @@ class Settings:
             )
         return self.database_url.reveal()
 
+    def require_write_database(self) -> str:
+        """The writer role's URL. Never falls back to the reader: a fix needs the writer on purpose."""
+        if not self.database_write_url:
+            raise ConfigError(
+                "no writer database is configured: PAYNB_DATABASE_WRITE_URL is not set",
+                hint="set PAYNB_DATABASE_WRITE_URL to the writer role's URL (see docs/roles.md); "
+                "report notebooks under `paynb run` never get it",
+            )
+        return self.database_write_url.reveal()
+
     def secret_values(self) -> list[str]:
         """Every configured secret value (and the password inside the database URL), for leak scans."""
         values: list[str] = []
@@ -222,7 +287,13 @@ class Settings:
             v = getattr(self, f.name)
             if isinstance(v, Secret) and v:
                 values.append(v.reveal())
-        for url in (self.database_url, self.database_admin_url, self.ledger_url):
+        for url in (
+            self.database_url,
+            self.database_write_url,
+            self.database_admin_url,
+            self.ledger_url,
+            self.dw_url,
+        ):
             if url:
                 try:
                     pw = make_url(url.reveal()).password
@@ -240,7 +311,10 @@ class Settings:
             if f.name == "sources":
                 continue
             v = getattr(self, f.name)
-            if f.name in ("database_url", "ledger_url") and v:
+            if (
+                f.name in ("database_url", "database_write_url", "database_admin_url", "ledger_url", "dw_url")
+                and v
+            ):
                 try:
                     out[f.name] = make_url(v.reveal()).render_as_string(hide_password=True)
                 except Exception:
@@ -248,6 +322,36 @@ class Settings:
             else:
                 out[f.name] = str(v)
         return out
+
+
+def _dw_url(url: str, name: str, socket: str, iam_user: str, sources: dict[str, str]) -> str:
+    """PAYNB_DW_URL, or a URL built from sbc-pay's DW_NAME / DW_UNIX_SOCKET / DW_IAM_USER: an IAM user
+    (no password; the Cloud SQL Auth Proxy signs in) over the proxy's unix socket in /cloudsql."""
+    if url:
+        try:
+            make_url(url)
+        except Exception:
+            raise ConfigError(
+                f"{sources.get('PAYNB_DW_URL', 'PAYNB_DW_URL')} is not a valid SQLAlchemy URL "
+                "(expected postgresql://user@host:port/dbname or postgresql://user@/dbname?host=/cloudsql/...)"
+            ) from None
+        return url
+    if not name:
+        return ""
+    host = socket if not socket or socket.startswith("/") else f"/cloudsql/{socket}"
+    query = {"host": host} if host else {}
+    return URL.create(
+        "postgresql+psycopg2", username=iam_user or None, database=name, query=query
+    ).render_as_string(hide_password=False)
+
+
+def _identifier(value: str, name: str) -> str:
+    """A column name put into SQL: plain lowercase identifiers only."""
+    import re
+
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+        raise ConfigError(f"{name} must be a plain column name (lowercase letters, digits, _)")
+    return value
 
 
 def get_settings(env: Mapping[str, str] | None = None) -> Settings:

@@ -113,3 +113,7 @@ def business_days_between(start: date, end: date) -> int:
     if end <= start:
         return 0
     return sum(1 for i in range(1, (end - start).days + 1) if is_business_day(start + timedelta(days=i)))
+
+
+#: the longest look-back any "older than N days" option accepts (a century; more overflows datetime)
+MAX_DAYS = 36_500

@@ -31,6 +31,8 @@ _CANDIDATES = (
     "tests.plugins.gcs",
     "tests.plugins.cfs",
     "tests.plugins.sandbox",
+    "tests.plugins.browser",
     "tests.fix_ledger",
+    "tests.reconcile_fixtures",
 )
 pytest_plugins = [name for name in _CANDIDATES if importlib.util.find_spec(name) is not None]

@@ -21,10 +21,17 @@ def run_headless(path: Path, out: Path, **parameters: object) -> nbformat.Notebo
     paynb's engine and kernel client (whose sliced waits survive widget cells; paynb.jobs.engine)."""
     km_class, _ = kernel_manager_class({}, "python3")
     papermill.execute_notebook(
-        str(path), str(out), parameters=parameters, kernel_name="python3", progress_bar=False, cwd=str(ROOT),
-        execution_timeout=CELL_TIMEOUT_S, start_timeout=KERNEL_START_TIMEOUT_S,
-        engine_name=ENGINE_NAME, kernel_manager_class=km_class,
-    )  # fmt: skip
+        str(path),
+        str(out),
+        parameters=parameters,
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(ROOT),
+        execution_timeout=CELL_TIMEOUT_S,
+        start_timeout=KERNEL_START_TIMEOUT_S,
+        engine_name=ENGINE_NAME,
+        kernel_manager_class=km_class,
+    )
     return nbformat.read(out, as_version=4)
 
 

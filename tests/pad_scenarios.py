@@ -22,9 +22,11 @@ from sqlalchemy.pool import NullPool
 from paynb.cfs import CfsClient
 from paynb.formats.settlement_csv import SettlementRow, write_settlement_csv
 from paynb.sandbox.cfs_server import CfsState, RunningCfsServer, start_cfs_server
+from paynb.sandbox.postgres import READER, WRITER
 from paynb.secrets import Secret
 from paynb.settings import Settings
 from paynb.timez import utcnow_naive
+from tests.plugins.db import as_role
 from tests.plugins.sandbox import SANDBOX_CFS_ID, SANDBOX_CFS_SECRET, SANDBOX_CONNECTOR, upload_store_objects
 
 NOW = utcnow_naive().replace(microsecond=0)
@@ -283,7 +285,8 @@ def pad_env(
                               credentials={SANDBOX_CFS_ID: SANDBOX_CFS_SECRET}, pay_connector=SANDBOX_CONNECTOR)  # fmt: skip
     env = {
         "PAYNB_ENVIRONMENT": "test",
-        "PAYNB_DATABASE_URL": empty_db_url,
+        "PAYNB_DATABASE_URL": as_role(empty_db_url, READER),  # triage only reads
+        "PAYNB_DATABASE_WRITE_URL": as_role(empty_db_url, WRITER),  # settlement replay's guard rows
         **s3_server.env(),
         "PAYNB_BUCKET": bucket,
         "PAYNB_LEGACY_SETTLEMENT_BUCKET": f"{bucket}-payment-sftp",

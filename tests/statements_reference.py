@@ -130,9 +130,12 @@ def reference_generate(
                         reusable[account_id] = existing[0]
             lo = pacific_midnight_as_utc(start)
             hi = pacific_midnight_as_utc(end + timedelta(days=1))
+            linked: set[int] = set()  # statements that got their invoices in this period already
             for s in settings:
                 invoices = _invoices(cur, s.auth_account_id, lo, hi)
-                reuse = reusable.pop(s.account_id, None)
+                # every setting of the account (two of one frequency = bad history) maps to the same
+                # reused statement, as the job's lookup by (account, frequency, from, to) does
+                reuse = reusable.get(s.account_id)
                 if invoices:
                     methods = ",".join(sorted({m for _, m in invoices}))
                 elif reuse is not None:
@@ -157,7 +160,8 @@ def reference_generate(
                          not invoices),
                     )  # fmt: skip
                     statement_id = cur.fetchone()[0]
-                if invoices:
+                if invoices and statement_id not in linked:
+                    linked.add(statement_id)
                     cur.executemany(
                         "INSERT INTO statement_invoices (statement_id, invoice_id) VALUES (%s, %s)",
                         [(statement_id, invoice_id) for invoice_id, _ in invoices],

@@ -260,8 +260,15 @@ def test_unknown_invoice_is_a_404_without_retry(cfs_server, cfs_client: CfsClien
 
 
 def test_unreachable_cfs_is_a_clear_error() -> None:
-    client = CfsClient(base_url=f"http://127.0.0.1:{free_port()}", client_id="x", client_secret=Secret("y" * 8),
-                       pay_connector=Secret(""), max_retries=1, backoff_s=0.01, timeout_s=2)  # fmt: skip
+    client = CfsClient(
+        base_url=f"http://127.0.0.1:{free_port()}",
+        client_id="x",
+        client_secret=Secret("y" * 8),
+        pay_connector=Secret(""),
+        max_retries=1,
+        backoff_s=0.01,
+        timeout_s=2,
+    )
     with pytest.raises(CfsError) as info:
         client.get_site(PARTY, ACCOUNT, SITE)
     assert info.value.status is None
@@ -401,8 +408,10 @@ def test_missing_settings_name_the_setting_not_the_value() -> None:
     with pytest.raises(ConfigError, match="PAYNB_CFS_BASE_URL"):
         CfsClient(Settings(cfs_client_id="id", cfs_client_secret=Secret(secret)))
     with pytest.raises(ConfigError, match="PAYNB_CFS_FAS_CLIENT_ID") as info:
-        CfsClient(Settings(cfs_base_url="http://x", cfs_client_id="id", cfs_client_secret=Secret(secret)),
-                  credential="FAS")  # fmt: skip
+        CfsClient(
+            Settings(cfs_base_url="http://x", cfs_client_id="id", cfs_client_secret=Secret(secret)),
+            credential="FAS",
+        )
     assert secret not in str(info.value)
     with pytest.raises(ConfigError, match="PAYNB_CFS_CLIENT_SECRET"):
         CfsClient(Settings(cfs_base_url="http://x", cfs_client_id="id"))
@@ -410,10 +419,13 @@ def test_missing_settings_name_the_setting_not_the_value() -> None:
 
 def test_settings_supply_the_defaults(cfs_server) -> None:
     settings = Settings(
-        cfs_base_url=cfs_server.url, cfs_fas_client_id="paynb-test-fas",
-        cfs_fas_client_secret=Secret(CFS_FAS_CLIENT_SECRET), pay_connector_auth=Secret(CFS_PAY_CONNECTOR),
-        cfs_concurrency=2, cfs_timeout_s=3.0,
-    )  # fmt: skip
+        cfs_base_url=cfs_server.url,
+        cfs_fas_client_id="paynb-test-fas",
+        cfs_fas_client_secret=Secret(CFS_FAS_CLIENT_SECRET),
+        pay_connector_auth=Secret(CFS_PAY_CONNECTOR),
+        cfs_concurrency=2,
+        cfs_timeout_s=3.0,
+    )
     client = CfsClient(settings, credential="FAS")
     assert (client.concurrency, client.timeout_s) == (2, 3.0)
     assert client.get_site(PARTY, ACCOUNT, SITE)["site_number"] == SITE

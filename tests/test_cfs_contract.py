@@ -47,7 +47,9 @@ CMS_T = SITE_T + "cms/"
 # used by sbc-pay (CFSService.get_cms, docs/cfs-api.md#paths) and linked from every invoice and site
 # (rel "credit_memos"), but absent from the mock
 CM_T = SITE_T + "cms/{credit_memo_number}/"
-NOT_IN_SPEC = {CM_T: "GET", CMS_T: "GET"}
+RCPTS_T = SITE_T + "rcpts/"
+REVERSE_T = RECEIPT_T + "reverse"  # sbc-pay's routing slip job calls it; the mock does not describe it
+NOT_IN_SPEC = {CM_T: "GET", CMS_T: "GET", REVERSE_T: "POST"}
 
 MONEY = ("total", "amount_due", "amount_adjusted", "amount_adjusted_pending")
 SPEC_CORRECTIONS = {
@@ -147,8 +149,13 @@ class Raw:
     def __init__(self, url: str) -> None:
         self.url = url
         self.headers = {"Pay-Connector": CFS_PAY_CONNECTOR}
-        resp = requests.post(f"{url}/oauth/token", auth=(CFS_CLIENT_ID, CFS_CLIENT_SECRET),
-                             data={"grant_type": "client_credentials"}, headers=self.headers, timeout=5)  # fmt: skip
+        resp = requests.post(
+            f"{url}/oauth/token",
+            auth=(CFS_CLIENT_ID, CFS_CLIENT_SECRET),
+            data={"grant_type": "client_credentials"},
+            headers=self.headers,
+            timeout=5,
+        )
         resp.raise_for_status()
         self.token_response = resp
         self.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
@@ -173,10 +180,22 @@ def cm_body(comments: str = "Partial invoice credit for 42") -> dict:
         "gl_date": "2026-08-01T10:00:00Z",
         "comments": comments,
         "lines": [
-            {"line_number": 1, "line_type": "LINE", "description": "Annual report", "unit_price": "-7.25", "quantity": 1,
-             "distribution": [{"dist_line_number": 1, "amount": "-7.25", "account": "112.32041.35301.1278.3200000.000000.0000"}]}
+            {
+                "line_number": 1,
+                "line_type": "LINE",
+                "description": "Annual report",
+                "unit_price": "-7.25",
+                "quantity": 1,
+                "distribution": [
+                    {
+                        "dist_line_number": 1,
+                        "amount": "-7.25",
+                        "account": "112.32041.35301.1278.3200000.000000.0000",
+                    }
+                ],
+            }
         ],
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture
@@ -219,6 +238,8 @@ def test_every_server_route_is_a_spec_path_or_a_documented_extra() -> None:
         "list_credit_memos": concrete(CMS_T),
         "get_credit_memo": concrete(CM_T, credit_memo_number="1"),
         "create_credit_memo": concrete(CMS_T),
+        "create_receipt": concrete(RCPTS_T),
+        "reverse_receipt": concrete(REVERSE_T, receipt_number="R1"),
     }
     for method, name, pattern in ROUTES:
         sample = samples[name]
@@ -241,6 +262,17 @@ def test_client_uses_only_contract_paths(cfs_server, cfs_client) -> None:
     cfs_client.get_credit_memo(PARTY, ACCOUNT, SITE, CREDIT_MEMO)
     cfs_client.list_credit_memos_for_invoice(PARTY, ACCOUNT, SITE, PAID)
     cfs_client.create_credit_memo(PARTY, ACCOUNT, SITE, cm_body())
+    body = {
+        "receipt_number": "R-NEW",
+        "receipt_date": "2026-01-05",
+        "receipt_amount": "5.00",
+        "payment_method": "CASH RCPT",
+        "comments": "",
+    }
+    cfs_client.create_receipt(PARTY, ACCOUNT, SITE, body)
+    cfs_client.reverse_receipt(
+        PARTY, ACCOUNT, SITE, "R-NEW", reason="PAYMENT REVERSAL", comment="Created In Error"
+    )
     routes = cfs_server.stats()["routes"]
     assert "unknown" not in routes
     assert set(routes) == {name for _, name, _ in ROUTES}
@@ -260,16 +292,27 @@ def test_token(raw: Raw) -> None:
 def test_token_errors(cfs_server) -> None:
     url = f"{cfs_server.url}/oauth/token"
     headers = {"Pay-Connector": CFS_PAY_CONNECTOR}
-    bad_grant = requests.post(url, auth=(CFS_CLIENT_ID, CFS_CLIENT_SECRET), data={"grant_type": "password"},
-                              headers=headers, timeout=5)  # fmt: skip
+    bad_grant = requests.post(
+        url,
+        auth=(CFS_CLIENT_ID, CFS_CLIENT_SECRET),
+        data={"grant_type": "password"},
+        headers=headers,
+        timeout=5,
+    )
     assert "400" in operation(TOKEN_T, "POST")["responses"]
     assert_error(bad_grant, 400)
     validate(parse(bad_grant), response_schema(TOKEN_T, "POST", 400))
-    bad_secret = requests.post(url, auth=(CFS_CLIENT_ID, "nope"), data={"grant_type": "client_credentials"},
-                               headers=headers, timeout=5)  # fmt: skip
+    bad_secret = requests.post(
+        url,
+        auth=(CFS_CLIENT_ID, "nope"),
+        data={"grant_type": "client_credentials"},
+        headers=headers,
+        timeout=5,
+    )
     assert_error(bad_secret, 401)
-    no_connector = requests.post(url, auth=(CFS_CLIENT_ID, CFS_CLIENT_SECRET),
-                                 data={"grant_type": "client_credentials"}, timeout=5)  # fmt: skip
+    no_connector = requests.post(
+        url, auth=(CFS_CLIENT_ID, CFS_CLIENT_SECRET), data={"grant_type": "client_credentials"}, timeout=5
+    )
     assert_error(no_connector, 403)
 
 
@@ -289,8 +332,14 @@ def test_get_invoice(raw: Raw, cfs_server) -> None:
         for key in MONEY:
             assert isinstance(doc[key], (int, float)), f"{key} must be a JSON number"
         assert {link["rel"] for link in doc["links"]} == {
-            "collection", "parent", "self", "deposits", "credit_memos", "receipts", "adjustments"
-        }  # fmt: skip
+            "collection",
+            "parent",
+            "self",
+            "deposits",
+            "credit_memos",
+            "receipts",
+            "adjustments",
+        }
         for link in doc["links"]:
             validate(link, component("Link"))
     paid = parse(raw.get(concrete(INVOICE_T, invoice_number=PAID)))
@@ -389,8 +438,11 @@ def test_auth_is_required(cfs_server, raw: Raw) -> None:
     path = concrete(INVOICE_T, invoice_number=UNPAID)
     no_token = requests.get(cfs_server.url + path, headers={"Pay-Connector": CFS_PAY_CONNECTOR}, timeout=5)
     assert_error(no_token, 401)
-    forged = requests.get(cfs_server.url + path, timeout=5,
-                          headers={"Pay-Connector": CFS_PAY_CONNECTOR, "Authorization": "Bearer forged"})  # fmt: skip
+    forged = requests.get(
+        cfs_server.url + path,
+        timeout=5,
+        headers={"Pay-Connector": CFS_PAY_CONNECTOR, "Authorization": "Bearer forged"},
+    )
     assert_error(forged, 401)
     no_connector = requests.get(
         cfs_server.url + path, headers={"Authorization": raw.headers["Authorization"]}, timeout=5

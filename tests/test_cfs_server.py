@@ -74,10 +74,18 @@ def test_state_from_database(empty_db_url: str) -> None:
     assert state.invoices[("11", "21", "31", "REG00000102")]["receipts"] == ["20260702001"]
 
     with start_cfs_server(state, credentials={"id": "secret-1"}) as server:
-        client = CfsClient(base_url=server.url, client_id="id", client_secret=Secret("secret-1"),
-                           pay_connector=Secret(""), backoff_s=0.01)  # fmt: skip
-        refs = [CfsInvoiceRef("11", "21", "31", "REG00000101"), CfsInvoiceRef("11", "21", "31", "REG00000102"),
-                CfsInvoiceRef("12", "22", "32", "REG00000103")]  # fmt: skip
+        client = CfsClient(
+            base_url=server.url,
+            client_id="id",
+            client_secret=Secret("secret-1"),
+            pay_connector=Secret(""),
+            backoff_s=0.01,
+        )
+        refs = [
+            CfsInvoiceRef("11", "21", "31", "REG00000101"),
+            CfsInvoiceRef("11", "21", "31", "REG00000102"),
+            CfsInvoiceRef("12", "22", "32", "REG00000103"),
+        ]
         results = client.get_invoices(refs)
         assert [results[r].status for r in refs] == ["ok", "ok", "not_found"]
         assert [results[r].amount_due for r in refs[:2]] == [Decimal("150.00"), Decimal("0.00")]
@@ -106,25 +114,40 @@ def test_state_from_a_database_without_the_sandbox_schema(empty_db_url: str) -> 
 
 def test_state_round_trips_through_a_dict() -> None:
     state = small_cfs_state()
-    state.create_credit_memo(PARTY, ACCOUNT, SITE, {
-        "batch_source": "MANUAL-OTHER", "cust_trx_type": "BC_REG_CREDIT_MEMO", "comments": f"for {UNPAID}",
-        "lines": [{"unit_price": "-4.10", "distribution": [{"amount": "-4.10", "account": "a.b.c"}]}],
-    })  # fmt: skip
+    state.create_credit_memo(
+        PARTY,
+        ACCOUNT,
+        SITE,
+        {
+            "batch_source": "MANUAL-OTHER",
+            "cust_trx_type": "BC_REG_CREDIT_MEMO",
+            "comments": f"for {UNPAID}",
+            "lines": [{"unit_price": "-4.10", "distribution": [{"amount": "-4.10", "account": "a.b.c"}]}],
+        },
+    )
     dumped = json.loads(json.dumps(state.to_dict()))
     again = CfsState.from_dict(dumped)
     assert again.to_dict() == state.to_dict()
-    nxt = again.create_credit_memo(PARTY, ACCOUNT, SITE, {"batch_source": "x", "cust_trx_type": "y",
-                                                          "lines": [{"unit_price": "-1"}]})  # fmt: skip
+    nxt = again.create_credit_memo(
+        PARTY, ACCOUNT, SITE, {"batch_source": "x", "cust_trx_type": "y", "lines": [{"unit_price": "-1"}]}
+    )
     assert int(nxt["credit_memo_number"]) > max(int(k[3]) for k in state.credit_memos)
 
 
 def test_credit_memo_changes_credit_state() -> None:
     state = small_cfs_state()
     before = state.site_credit(PARTY, ACCOUNT, SITE)
-    cm = state.create_credit_memo(PARTY, ACCOUNT, SITE, {
-        "batch_source": "MANUAL-OTHER", "cust_trx_type": "BC_REG_CREDIT_MEMO", "comments": f"credit {PAID}",
-        "lines": [{"unit_price": "-20.00", "quantity": 1}, {"unit_price": "-1.50", "quantity": 2}],
-    })  # fmt: skip
+    cm = state.create_credit_memo(
+        PARTY,
+        ACCOUNT,
+        SITE,
+        {
+            "batch_source": "MANUAL-OTHER",
+            "cust_trx_type": "BC_REG_CREDIT_MEMO",
+            "comments": f"credit {PAID}",
+            "lines": [{"unit_price": "-20.00", "quantity": 1}, {"unit_price": "-1.50", "quantity": 2}],
+        },
+    )
     assert cm["amount_due"] == Decimal("-23.00")
     assert state.site_credit(PARTY, ACCOUNT, SITE) == before + Decimal("23.00")
     assert state.invoices[(PARTY, ACCOUNT, SITE, PAID)]["credit_memos"] == [cm["credit_memo_number"]]
@@ -139,8 +162,9 @@ def test_credit_memo_changes_credit_state() -> None:
 
 def test_credit_memo_for_unknown_site_is_404(cfs_server, cfs_client) -> None:
     with pytest.raises(Exception) as info:
-        cfs_client.create_credit_memo("9", "9", "9", {"batch_source": "x", "cust_trx_type": "y",
-                                                      "lines": [{"unit_price": "-1"}]})  # fmt: skip
+        cfs_client.create_credit_memo(
+            "9", "9", "9", {"batch_source": "x", "cust_trx_type": "y", "lines": [{"unit_price": "-1"}]}
+        )
     assert getattr(info.value, "status", None) == 404
 
 
@@ -178,21 +202,47 @@ def test_command_line_server(tmp_path: Path) -> None:
     connector_file.write_text("cli-connector\n")
     state_file = tmp_path / "state.json"
     state_file.write_text(json.dumps(small_cfs_state().to_dict()))
-    args = [sys.executable, "-m", "paynb.sandbox.cfs_server", "--state-json", str(state_file), "--port", "0",
-            "--client-id", "cli-id", "--client-secret-file", str(secret_file),
-            "--pay-connector-file", str(connector_file), "--latency-ms", "1", "--fault-rate", "0"]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "paynb.sandbox.cfs_server",
+        "--state-json",
+        str(state_file),
+        "--port",
+        "0",
+        "--client-id",
+        "cli-id",
+        "--client-secret-file",
+        str(secret_file),
+        "--pay-connector-file",
+        str(connector_file),
+        "--latency-ms",
+        "1",
+        "--fault-rate",
+        "0",
+    ]
     assert "cli-secret-value" not in " ".join(args)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYNB_")}
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 60)  # a server that never starts fails the test
         line = proc.stdout.readline() if ready else ""
         found = re.search(r"listening on http://127\.0\.0\.1:(\d+) \(12 invoices", line)
         assert found, line
         port = int(found[1])
-        client = CfsClient(base_url=f"http://127.0.0.1:{port}", client_id="cli-id",
-                           client_secret=Secret("cli-secret-value"), pay_connector=Secret("cli-connector"))  # fmt: skip
+        client = CfsClient(
+            base_url=f"http://127.0.0.1:{port}",
+            client_id="cli-id",
+            client_secret=Secret("cli-secret-value"),
+            pay_connector=Secret("cli-connector"),
+        )
         assert client.get_invoice(PARTY, ACCOUNT, SITE, UNPAID)["amount_due"] == Decimal("131.50")
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -203,6 +253,11 @@ def test_command_line_server(tmp_path: Path) -> None:
 
 def test_command_line_refuses_a_missing_secret(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYNB_")}
-    proc = subprocess.run([sys.executable, "-m", "paynb.sandbox.cfs_server", "--client-id", "x", "--port", "0"],
-                          capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "paynb.sandbox.cfs_server", "--client-id", "x", "--port", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode != 0 and "client secret" in proc.stderr

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from paynb.sandbox.manager import Sandbox
+
 pytestmark = [pytest.mark.slow, pytest.mark.notebook]
 
 PAYNB = [sys.executable, "-c", "import sys; from paynb.cli import main; sys.exit(main())"]
@@ -37,9 +39,7 @@ def test_demo_runs_the_main_job_on_the_sandbox(tmp_path: Path) -> None:
         audit = next(line for line in out.splitlines() if line.startswith("audit:"))
         assert " ok" in audit
         assert "Stale invoices by payment method" in out
-        settings = dict(
-            line.split("=", 1) for line in (box / "sandbox.env").read_text().splitlines() if "=" in line
-        )
+        settings = Sandbox(box).read_env()  # `export NAME=value` lines (a shell's `source` exports them)
         secrets = [
             v for k, v in settings.items() if k.endswith(("_SECRET", "_SECRET_KEY", "_AUTH", "_HMAC_KEY"))
         ]
@@ -52,9 +52,7 @@ def test_demo_runs_the_main_job_on_the_sandbox(tmp_path: Path) -> None:
                 [*PAYNB, *step], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
             )
             assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
-        sandbox_env = dict(
-            line.split("=", 1) for line in (box / "sandbox.env").read_text().splitlines() if "=" in line
-        )
+        sandbox_env = Sandbox(box).read_env()
         verified = subprocess.run(
             [*PAYNB, "audit", "verify", run_id, "--json"],
             cwd=tmp_path,

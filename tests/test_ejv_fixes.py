@@ -15,8 +15,8 @@ from paynb.fixes.cli import EXIT_REFUSED
 
 
 @pytest.fixture
-def env(sandbox_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> sa.Engine:
-    monkeypatch.setenv("PAYNB_DATABASE_URL", sandbox_db_url)
+def env(sandbox_db_url: str, pay_env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> sa.Engine:
+    """paynb as the reader and writer roles (pay_env); the test's own engine owns the database."""
     monkeypatch.setenv("PAYNB_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
     engine = sa.create_engine(sandbox_db_url)
@@ -67,7 +67,10 @@ def test_clear_stop_ejv_plan_apply_refuse_stale_and_idempotent(env, capsys, fix_
     assert row is not None, "the sandbox injects a stop_ejv GL"
     code_id, version = row["id"], row["version"]
     # the history table sbc-pay's sql_versioning keeps (the sandbox schema has none): the fix fills it when there
+    from paynb.sandbox.postgres import WRITER
+
     _exec(env, "CREATE TABLE distribution_codes_history (LIKE distribution_codes, changed timestamp)")
+    _exec(env, f"GRANT INSERT ON distribution_codes_history TO {WRITER}")
 
     plan_argv = ["ejv", "stop-ejv", "plan", "--distribution-code-id", str(code_id), "--out", "plan.json"]
     assert main(plan_argv) == 0
@@ -124,7 +127,7 @@ def test_clear_stop_ejv_plan_apply_refuse_stale_and_idempotent(env, capsys, fix_
 
 
 def test_clear_stop_ejv_unknown_code_is_refused(env, capsys) -> None:
-    assert main(["ejv", "stop-ejv", "plan", "--distribution-code-id", "999999"]) == 1
+    assert main(["ejv", "stop-ejv", "plan", "--distribution-code-id", "999999"]) == EXIT_REFUSED
     assert "no distribution code 999999" in capsys.readouterr().err
 
 
@@ -207,10 +210,10 @@ def test_partner_reset_refuses_a_disbursement_an_inbox_carries(env, capsys) -> N
         tt=pd["target_type"],
     )
     _exec(env, "UPDATE partner_disbursements SET status_code = 'UPLOADED' WHERE id = :i", i=pd["id"])
-    assert main(["ejv", "partner-reset", "plan", "--partner-disbursement-id", str(pd["id"])]) == 1
+    assert main(["ejv", "partner-reset", "plan", "--partner-disbursement-id", str(pd["id"])]) == EXIT_REFUSED
     err = capsys.readouterr().err
     assert f"was sent in {name}" in err and "paynb ejv redate plan" in err
     # COMPLETED rows are never reset
     _exec(env, "UPDATE partner_disbursements SET status_code = 'COMPLETED' WHERE id = :i", i=pd["id"])
-    assert main(["ejv", "partner-reset", "plan", "--partner-disbursement-id", str(pd["id"])]) == 1
+    assert main(["ejv", "partner-reset", "plan", "--partner-disbursement-id", str(pd["id"])]) == EXIT_REFUSED
     assert "only ERRORED or never-sent UPLOADED" in capsys.readouterr().err

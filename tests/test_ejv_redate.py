@@ -264,9 +264,11 @@ def test_the_double_send_is_refused(ejv: EjvSandbox, fix_ledger: LedgerView) -> 
         _plan(ejv, file_ref, new_date=tomorrow)  # another date, another name: the same batch all the same
     with pytest.raises(InputError, match="needs --reason"):
         _plan(ejv, file_ref, resend_anyway=True)
-    from paynb.cli import main
+    from paynb.cli import exits, main
 
-    assert main(["ejv", "redate", "plan", file_ref]) == 1  # the CLI refuses too, with a non-zero exit
+    assert (
+        main(["ejv", "redate", "plan", file_ref]) == exits.REFUSED
+    )  # the CLI refuses too (docs/exit-codes.md)
     assert main(["ejv", "redate", "plan", file_ref, "--resend-anyway"]) == 2
     processing = [k.key for k in ejv.store.list("cgi_processing/") if f["target"]["name"][:20] in k.key]
     assert processing == []  # nothing went out a second time

@@ -288,3 +288,36 @@ def test_inbox_names_are_utc_like_payment_jobs(ejv_db_url: str) -> None:
     key = next(k for k in objects if k.endswith(name))
     stamp_day = datetime.strptime(name[-14:-6], "%Y%m%d").date()
     assert parse_inbox(objects[key]).effective_dates() == {stamp_day}
+
+
+def test_disbursement_files_credit_the_partner_and_debit_bc_registries(ejv_db_url: str) -> None:
+    # ejv_partner_distribution_task: per amount, a credit to the partner's GL then a debit to BC Registries'
+    # revenue GL (client 112); a reversal swaps the sides; EFT goes through partner_disbursements
+    from paynb.formats.flowthrough import parse_flowthrough
+
+    files = dict(query(ejv_db_url, "SELECT file_ref, id FROM ejv_files WHERE file_type = 'DISBURSEMENT'"))
+    reversed_invoices = {
+        r[0] for r in query(ejv_db_url, "SELECT id FROM invoices WHERE disbursement_status_code = 'REVERSED'")
+    }
+    partner = dict(query(ejv_db_url, "SELECT id, target_id FROM partner_disbursements"))
+    objects = store_objects(ejv_db_url)
+    keys = [k for k in objects if _name(k) in files and not k.endswith(".TRG")]
+    assert len(keys) == len(files) > 0
+    seen_pd = seen_reversal = 0
+    for key in keys:
+        inbox = parse_inbox(objects[key], file=key)
+        assert inbox.batch_types == ("GI",) and inbox.verify_totals() == []
+        details = inbox.details()
+        for credit, debit in zip(details[::2], details[1::2], strict=True):
+            assert credit.flowthrough == debit.flowthrough and credit.amount == debit.amount
+            flow = parse_flowthrough(credit.flowthrough)
+            lines = {credit.gl_string[:3]: credit, debit.gl_string[:3]: debit}
+            assert set(lines) in ({"104", "112"}, {"068", "112"})
+            swapped = lines["112"].debit_credit == "C"
+            if flow.partner_disbursement_id is not None:
+                assert partner[flow.partner_disbursement_id] == flow.invoice_id
+                seen_pd += 1
+            else:
+                seen_reversal += swapped
+                assert not swapped or flow.invoice_id in reversed_invoices
+    assert seen_pd > 0 and seen_reversal > 0

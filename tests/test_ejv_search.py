@@ -39,18 +39,36 @@ def _expected(ejv: EjvSandbox, invoice_id: int) -> set[tuple]:
             continue
         for r in parse_feedback(data, file=key).find(invoice_id):
             where = "legacy" if key.startswith("cgi-ejv/") else key.split("/")[0]
-            out.add((where, name, r.line_number, r.batch_number, r.journal_name, r.debit_credit, r.return_code,
-                     r.return_message))  # fmt: skip
+            out.add(
+                (
+                    where,
+                    name,
+                    r.line_number,
+                    r.batch_number,
+                    r.journal_name,
+                    r.debit_credit,
+                    r.return_code,
+                    r.return_message,
+                )
+            )
     return out
 
 
 def _got(result, invoice_id: int) -> set[tuple]:
     return {
-        ("legacy" if "legacy" in m.location else m.location, m.name, m.line, m.batch_number, m.journal_name,
-         m.debit_credit, m.return_code, m.return_message)
+        (
+            "legacy" if "legacy" in m.location else m.location,
+            m.name,
+            m.line,
+            m.batch_number,
+            m.journal_name,
+            m.debit_credit,
+            m.return_code,
+            m.return_message,
+        )
         for m in result.for_invoice(invoice_id)
         if m.kind == "FEEDBACK"
-    }  # fmt: skip
+    }
 
 
 def _invoice_in(ejv: EjvSandbox, prefix: str) -> int:
@@ -83,8 +101,11 @@ def test_search_finds_records_in_both_layouts_with_their_return_codes(ejv: EjvSa
     assert all(m.batch_return_code == "0001" and m.journal_return_code == "0150" for m in error_lines)
 
     # the INBOX side: the no-feedback invoice appears only in its INBOX under cgi_processed/
-    (file_ref,) = query(ejv.db_url, "SELECT file_ref FROM ejv_files WHERE id = ANY(:i)",
-                        i=scenario(ejv.db_url, "ejv_no_feedback", "ejv_files"))[0]  # fmt: skip
+    (file_ref,) = query(
+        ejv.db_url,
+        "SELECT file_ref FROM ejv_files WHERE id = ANY(:i)",
+        i=scenario(ejv.db_url, "ejv_no_feedback", "ejv_files"),
+    )[0]
     inbox = result.for_invoice(no_feedback)
     assert inbox and {(m.kind, m.location, m.name) for m in inbox} == {("INBOX", "cgi_processed", file_ref)}
     assert result.without_feedback() == [no_feedback]
@@ -197,10 +218,44 @@ def test_index_rows_survive_marker_characters(tmp_path: Path) -> None:
     from paynb.ops.ejv.index import SearchIndex, decode_row, encode_row
     from paynb.ops.ejv.scan import FileScan
 
-    odd = (4, 10, "JD", "GA", 7, "0000", "FI00000001", None, "77", 77, None, None, "D", "1.00", "2026-01-02",
-           "0155", "bad \x1f message \x1e with \x00 markers")  # fmt: skip
-    plain = (5, 20, "JD", "GA", 7, "0000", "FI00000001", "0000", "77", 77, None, None, "C", "1.00", "2026-01-02",
-             "0000", "")  # fmt: skip
+    odd = (
+        4,
+        10,
+        "JD",
+        "GA",
+        7,
+        "0000",
+        "FI00000001",
+        None,
+        "77",
+        77,
+        None,
+        None,
+        "D",
+        "1.00",
+        "2026-01-02",
+        "0155",
+        "bad \x1f message \x1e with \x00 markers",
+    )
+    plain = (
+        5,
+        20,
+        "JD",
+        "GA",
+        7,
+        "0000",
+        "FI00000001",
+        "0000",
+        "77",
+        77,
+        None,
+        None,
+        "C",
+        "1.00",
+        "2026-01-02",
+        "0000",
+        "",
+    )
     assert decode_row(encode_row(plain)) == plain
     assert decode_row(encode_row(odd))[:-1] == odd[:-1]
     with SearchIndex(tmp_path / "i.sqlite") as index:

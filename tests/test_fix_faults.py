@@ -29,6 +29,7 @@ from paynb.settings import get_settings
 from paynb.store import Store
 from tests import pad_scenarios
 from tests.fix_ledger import LedgerView
+from tests.toy_fix import role_urls
 
 pad_env = pad_scenarios.pad_env  # the fixture
 
@@ -292,7 +293,8 @@ def test_statement_generation_under_faults(
 
     rng = random.Random(200 + seed)
     step, kind = rng.choice(STATEMENT_FAULTS)
-    monkeypatch.setenv("PAYNB_DATABASE_URL", empty_db_url)
+    for name, value in role_urls(empty_db_url).items():  # reader and writer roles (docs/roles.md)
+        monkeypatch.setenv(name, value)
     data = Data(empty_db_url)
     for n in range(rng.randint(1, 3)):
         a = data.account(f"{9100 + n}")

@@ -17,13 +17,13 @@ from paynb.fixes.cli import EXIT_REFUSED, fix_commands
 from paynb.fixes.widgets import show_plan
 from paynb.ledger import open_ledger
 from paynb.settings import Settings
-from tests.toy_fix import KIND, create_table, read_note, toy_fix
+from tests.toy_fix import KIND, create_table, read_note, role_urls, toy_fix
 
 
 @pytest.fixture
 def env_vars(empty_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     create_table(empty_db_url, {1: "old", 2: "other"})
-    values = {"PAYNB_DATABASE_URL": empty_db_url, "PAYNB_DATA_DIR": str(tmp_path / "data")}
+    values = {**role_urls(empty_db_url), "PAYNB_DATA_DIR": str(tmp_path / "data")}
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)

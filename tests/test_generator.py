@@ -617,3 +617,125 @@ def test_every_foreign_key_holds(conn: sa.Connection) -> None:
         if n:
             broken.append(f"{name}: {n} rows")
     assert not broken
+
+
+# --- fidelity to sbc-pay (issue 13.6) ------------------------------------------------------------------
+def test_fee_codes_and_filing_types_are_sbc_pays_migrations(conn: sa.Connection) -> None:
+    from paynb.sandbox.generator import catalogue_rows
+
+    fees = {r["code"]: Decimal(r["amount"]) for r in catalogue_rows("fee_codes.csv")}
+    types = {r["code"]: r["description"] for r in catalogue_rows("filing_types.csv")}
+    assert dict(rows(conn, "SELECT code, amount FROM fee_codes")) == fees
+    assert dict(rows(conn, "SELECT code, description FROM filing_types")) == types
+    # every fee schedule the generator uses points into that catalogue (the foreign keys hold too)
+    for ft, fc in rows(conn, "SELECT filing_type_code, fee_code FROM fee_schedules"):
+        assert ft in types and fc in fees
+    assert scalar(conn, "SELECT amount FROM fee_codes WHERE code = 'NSF01'") == Decimal("30.00")
+
+
+def test_ejv_and_direct_pay_reg_numbers_are_in_cfs_invoices(conn: sa.Connection) -> None:
+    refs = rows(
+        conn,
+        "SELECT r.invoice_number, i.payment_method_code, r.status_code, i.total, i.invoice_status_code "
+        "FROM invoice_references r JOIN invoices i ON i.id = r.invoice_id "
+        "JOIN payment_accounts pa ON pa.id = i.payment_account_id "
+        "WHERE i.payment_method_code IN ('EJV', 'DIRECT_PAY') AND r.status_code IN ('ACTIVE', 'COMPLETED') "
+        "AND (i.payment_method_code = 'DIRECT_PAY' OR pa.billable)",
+    )
+    cfs = {
+        r[0]: r[1:]
+        for r in rows(
+            conn,
+            "SELECT invoice_number, payment_method, total, amount_due, present, cfs_site "
+            "FROM paynb_sandbox.cfs_invoices WHERE payment_method IN ('EJV', 'DIRECT_PAY')",
+        )
+    }
+    assert {m for _n, m, *_ in refs} == {"EJV", "DIRECT_PAY"}
+    assert {n for n, *_ in refs} == set(cfs)
+    for number, method, ref_status, total, status in refs:
+        assert number == f"REG{int(number[3:]):08d}"
+        got_method, got_total, due, present, site = cfs[number]
+        assert (got_method, got_total, site) == (method, total, None)
+        assert (due == 0) is (ref_status == "COMPLETED")
+        assert present is not (method == "DIRECT_PAY" and status == "CREATED")
+
+
+def test_partner_invoices_are_disbursed_in_disbursement_ejv_files(
+    conn: sa.Connection, sandbox_as_of: date
+) -> None:
+    files = rows(
+        conn,
+        "SELECT id, file_ref, disbursement_status_code, feedback_file_ref, created_on FROM ejv_files "
+        "WHERE file_type = 'DISBURSEMENT' ORDER BY id",
+    )
+    assert len(files) > 20
+    for _id, ref, status, feedback, created in files:
+        assert ref.startswith("INBOX.F3505.") and (feedback is None) is (status == "UPLOADED")
+        assert created < pacific_midnight_utc(sandbox_as_of)
+    assert (
+        scalar(
+            conn,
+            "SELECT count(DISTINCT h.partner_code) FROM ejv_headers h JOIN ejv_files f ON f.id = h.ejv_file_id "
+            "WHERE f.file_type = 'DISBURSEMENT' AND h.payment_account_id IS NULL",
+        )
+        == 2
+    )
+    links = """SELECT l.link_id, l.id, l.disbursement_status_code FROM ejv_links l
+                 JOIN ejv_headers h ON h.id = l.ejv_header_id JOIN ejv_files f ON f.id = h.ejv_file_id
+                WHERE f.file_type = 'DISBURSEMENT' AND l.link_type = 'invoice'"""
+    linked: dict[int, list[int]] = {}
+    for inv, link, _status in rows(conn, links):
+        linked.setdefault(inv, []).append(link)
+    # the legacy way: every disbursed invoice was PAID by a method the job does not skip, five days before
+    legacy = rows(
+        conn,
+        "SELECT i.id, i.invoice_status_code, i.disbursement_status_code, i.disbursement_date, "
+        "i.disbursement_reversal_date, i.payment_date FROM invoices i JOIN corp_types ct ON ct.code = i.corp_type_code "
+        "WHERE ct.has_partner_disbursements AND i.payment_method_code NOT IN ('INTERNAL', 'DRAWDOWN', 'EFT') "
+        "AND i.disbursement_status_code IS NOT NULL",
+    )
+    assert {r[2] for r in legacy} == {"COMPLETED", "REVERSED", "UPLOADED"}
+    for inv, status, disb, disb_date, rev_date, paid_on in legacy:
+        assert inv in linked
+        if disb == "COMPLETED":
+            # a refund after the last run is reversed on the next one
+            assert status in ("PAID", "CREDITED", "REFUNDED") and len(linked[inv]) == 1
+            assert disb_date.date() == paid_on.date() + timedelta(days=6)
+        if disb == "REVERSED":
+            assert status in ("CREDITED", "REFUNDED") and len(linked[inv]) == 2 and rev_date > disb_date
+    # the new way: a COMPLETED partner disbursement was sent in a file
+    for pd_target in rows(
+        conn, "SELECT target_id FROM partner_disbursements WHERE status_code = 'COMPLETED'"
+    ):
+        assert pd_target[0] in linked
+    stuck = scenario_details(conn, "partner_disbursement_stuck")
+    ids = [stuck["uploaded_id"], stuck["waiting_for_job_id"]]
+    pd_targets = dict(rows(conn, "SELECT id, target_id FROM partner_disbursements WHERE id = ANY(:i)", i=ids))
+    assert pd_targets[stuck["waiting_for_job_id"]] not in linked
+    assert {s for i, _l, s in rows(conn, links) if i == pd_targets[stuck["uploaded_id"]]} == {"UPLOADED"}
+
+
+def test_settlement_csvs_are_written_through_formats() -> None:
+    # the bytes the generator's own writer used to produce (LF ends, an Application Id skipped after an
+    # NSF pair); now paynb.formats.settlement_csv writes them
+    from paynb.formats.settlement_csv import parse_settlement_csv
+    from paynb.sandbox.generator import render_settlement_csv
+
+    d = date(2026, 3, 9)
+    data = render_settlement_csv(
+        d,
+        [
+            (d, "PAD", "1000000001", Decimal("43.39"), "2000001", "REG00000012", "Fully PAID"),
+            (d, "PAD", "3000000045", Decimal("350"), "2000002", "REG00000045", "Not PAID"),
+            (d, "OB", "OB00000077", Decimal("7.5"), "2000003", "REG00000077", "Fully PAID"),
+        ],
+    )
+    lines = data.decode().split("\n")
+    assert lines[1] == (
+        '"PADP","BCR-PAD Daily","1000000001","956400001","09-Mar-26","43.39","2000001","INV","REG00000012",'
+        '"43.39","0.00","Fully PAID","",""'
+    )
+    assert lines[3].startswith('"PADR","BCR-PAD Daily","3000000045","956400003","09-Mar-26","0.00"')
+    assert lines[4].startswith('"BOLP","BCR Online Banking Payments","OB00000077","956400005"')
+    assert lines[5] == "" and "\r" not in data.decode()
+    assert [r.record_type for r in parse_settlement_csv(data)] == ["PADP", "PADP", "PADR", "BOLP"]

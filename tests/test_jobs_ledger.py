@@ -26,16 +26,36 @@ _dbs = itertools.count()
 def make_record(**overrides: Any) -> dict[str, Any]:
     """A valid execution record of a run that archived nothing."""
     record = {
-        "schema_version": 1, "run_id": new_run_id(),
+        "schema_version": 1,
+        "run_id": new_run_id(),
         "notebook": {"path": "notebooks/x.ipynb", "name": "x", "sha256": "0" * 64},
-        "paynb_version": "0.1.0", "git": {"commit": None, "dirty": None}, "parameters": {"days": 20},
-        "parameters_hmac": {"days": "1" * 64}, "hmac_key_id": "2" * 16, "defaults": [], "actor": "tester",
-        "host": "h", "python": "3.11", "kernel": "k", "environment_sha256": "3" * 64,
-        "started_at": "2026-01-02T03:04:05+00:00", "ended_at": "2026-01-02T03:04:06+00:00", "duration_ms": 1000,
-        "status": "succeeded", "failure_kind": None, "failure_detail": None, "dry_run": False,
-        "plan_sha256": None, "rows_affected": None, "idempotency_key": None, "summary": None, "reported": {},
-        "report_problems": [], "output": None, "archive": None,
-    }  # fmt: skip
+        "paynb_version": "0.1.0",
+        "git": {"commit": None, "dirty": None},
+        "parameters": {"days": 20},
+        "parameters_hmac": {"days": "1" * 64},
+        "hmac_key_id": "2" * 16,
+        "defaults": [],
+        "actor": "tester",
+        "host": "h",
+        "python": "3.11",
+        "kernel": "k",
+        "environment_sha256": "3" * 64,
+        "started_at": "2026-01-02T03:04:05+00:00",
+        "ended_at": "2026-01-02T03:04:06+00:00",
+        "duration_ms": 1000,
+        "status": "succeeded",
+        "failure_kind": None,
+        "failure_detail": None,
+        "dry_run": False,
+        "plan_sha256": None,
+        "rows_affected": None,
+        "idempotency_key": None,
+        "summary": None,
+        "reported": {},
+        "report_problems": [],
+        "output": None,
+        "archive": None,
+    }
     record.update(overrides)
     return record
 
@@ -111,8 +131,14 @@ def test_parallel_appends_keep_one_intact_chain(settings: Settings, ledger: Ledg
 
 def test_idempotency_key_is_unique_for_successful_applies(ledger: Ledger) -> None:
     ledger.append(make_record(idempotency_key="fix:abc", dry_run=True))  # a dry run does not claim the key
-    ledger.append(make_record(idempotency_key="fix:abc", status="failed", failure_kind="cell_error",
-                              failure_detail={"cell_index": 2, "ename": "E", "message": "m"}))  # fmt: skip
+    ledger.append(
+        make_record(
+            idempotency_key="fix:abc",
+            status="failed",
+            failure_kind="cell_error",
+            failure_detail={"cell_index": 2, "ename": "E", "message": "m"},
+        )
+    )
     applied = ledger.append(make_record(idempotency_key="fix:abc"))
     assert ledger.find_idempotency_key("fix:abc").run_id == applied.run_id
     again = ledger.append(make_record(idempotency_key="fix:abc"))

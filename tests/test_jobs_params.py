@@ -40,8 +40,15 @@ def test_schema_reads_types_defaults_help_and_redaction(schema: ParamSchema) -> 
     p = schema.params
     assert schema.cell_index == 1
     assert [str(p[n].type) for n in p] == [
-        "int", "str", "date", "Decimal", "bool", "list[str]", "Literal['summary', 'detail']", "str",
-    ]  # fmt: skip
+        "int",
+        "str",
+        "date",
+        "Decimal",
+        "bool",
+        "list[str]",
+        "Literal['summary', 'detail']",
+        "str",
+    ]
     assert p["invoice_id"].help == "the invoice to look at"
     assert p["label"].default == "0042"
     assert p["as_of"].default == date(2026, 1, 31)
@@ -53,13 +60,25 @@ def test_schema_reads_types_defaults_help_and_redaction(schema: ParamSchema) -> 
 def test_strict_conversion_from_text(schema: ParamSchema) -> None:
     values = resolve_parameters(
         schema,
-        {"invoice_id": "0042", "label": "0042", "as_of": "2024-02-29", "amount": "-12.50", "dry_run": "FALSE",
-         "methods": "PAD, EFT", "mode": "detail"},
-    )  # fmt: skip
+        {
+            "invoice_id": "0042",
+            "label": "0042",
+            "as_of": "2024-02-29",
+            "amount": "-12.50",
+            "dry_run": "FALSE",
+            "methods": "PAD, EFT",
+            "mode": "detail",
+        },
+    )
     assert values == {
-        "invoice_id": 42, "label": "0042", "as_of": date(2024, 2, 29), "amount": Decimal("-12.50"),
-        "dry_run": False, "methods": ["PAD", "EFT"], "mode": "detail",
-    }  # fmt: skip
+        "invoice_id": 42,
+        "label": "0042",
+        "as_of": date(2024, 2, 29),
+        "amount": Decimal("-12.50"),
+        "dry_run": False,
+        "methods": ["PAD", "EFT"],
+        "mode": "detail",
+    }
     assert resolve_parameters(schema, {"methods": ""}) == {"methods": []}
     assert type(values["dry_run"]) is bool and type(values["invoice_id"]) is int
 
@@ -86,9 +105,13 @@ def test_bad_values_name_the_parameter(schema: ParamSchema, name: str, value: st
 
 
 def test_typed_values_are_checked_not_coerced(schema: ParamSchema) -> None:
-    assert resolve_parameters(schema, {"invoice_id": 7, "as_of": date(2026, 1, 1), "amount": Decimal("1.10")}) == {
-        "invoice_id": 7, "as_of": date(2026, 1, 1), "amount": Decimal("1.10"),
-    }  # fmt: skip
+    assert resolve_parameters(
+        schema, {"invoice_id": 7, "as_of": date(2026, 1, 1), "amount": Decimal("1.10")}
+    ) == {
+        "invoice_id": 7,
+        "as_of": date(2026, 1, 1),
+        "amount": Decimal("1.10"),
+    }
     for name, value in [
         ("label", 42),
         ("invoice_id", True),
@@ -189,8 +212,13 @@ def test_params_file_keeps_text_and_lists(tmp_path: Path, schema: ParamSchema) -
     path = tmp_path / "p.yaml"
     path.write_text("label: 0042\ninvoice_id: 0042\nas_of: 2026-01-05\nmethods: [PAD, EFT]\ndry_run: false\n")
     values = resolve_parameters(schema, load_params_file(path))
-    assert values == {"label": "0042", "invoice_id": 42, "as_of": date(2026, 1, 5), "methods": ["PAD", "EFT"],
-                      "dry_run": False}  # fmt: skip
+    assert values == {
+        "label": "0042",
+        "invoice_id": 42,
+        "as_of": date(2026, 1, 5),
+        "methods": ["PAD", "EFT"],
+        "dry_run": False,
+    }
     bad = tmp_path / "bad.yaml"
     bad.write_text("label: [unclosed\n")
     with pytest.raises(InputError, match="not valid YAML") as info:

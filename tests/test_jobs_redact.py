@@ -20,20 +20,40 @@ def notebook(*cells) -> object:  # type: ignore[no-untyped-def]
     ("cell", "kind"),
     [
         (new_code_cell("x", outputs=[new_output("stream", text=f"value {SECRET}\n")]), "configured secret"),
-        (new_code_cell("x", outputs=[new_output("display_data", data={"text/html": f"<b>{SECRET}</b>"})]),
-         "configured secret"),
-        (new_code_cell("x", outputs=[new_output("execute_result", data={"application/json": {"k": SECRET}},
-                                                execution_count=1)]), "configured secret"),
-        (new_code_cell("x", outputs=[new_output("error", ename="E", evalue="e",
-                                                traceback=[f"\x1b[31mpw\x1b[0m {SECRET}"])]), "configured secret"),
+        (
+            new_code_cell("x", outputs=[new_output("display_data", data={"text/html": f"<b>{SECRET}</b>"})]),
+            "configured secret",
+        ),
+        (
+            new_code_cell(
+                "x",
+                outputs=[
+                    new_output("execute_result", data={"application/json": {"k": SECRET}}, execution_count=1)
+                ],
+            ),
+            "configured secret",
+        ),
+        (
+            new_code_cell(
+                "x",
+                outputs=[
+                    new_output("error", ename="E", evalue="e", traceback=[f"\x1b[31mpw\x1b[0m {SECRET}"])
+                ],
+            ),
+            "configured secret",
+        ),
         (new_code_cell('engine = "postgresql://pay:hunter2@db:5432/pay"'), "password inside a URL"),
-        (new_code_cell("x", outputs=[new_output("stream", text="Authorization: Bearer eyJhbGciOiJIUzI1NiJ9xx\n")]),
-         "bearer"),
+        (
+            new_code_cell(
+                "x", outputs=[new_output("stream", text="Authorization: Bearer eyJhbGciOiJIUzI1NiJ9xx\n")]
+            ),
+            "bearer",
+        ),
         (new_code_cell("x", outputs=[new_output("stream", text="AKIAIOSFODNN7EXAMPLE\n")]), "AWS access key"),
         (new_code_cell('DB_PASSWORD = "changeme"'), "password assignment"),
         (new_code_cell("x", metadata={"note": SECRET}), "configured secret"),
     ],
-)  # fmt: skip
+)
 def test_scan_finds_secrets_everywhere(cell, kind: str) -> None:  # type: ignore[no-untyped-def]
     nb = notebook(new_code_cell("ok"), cell)
     leaks = scan_notebook(nb, [SECRET])

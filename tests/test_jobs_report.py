@@ -19,8 +19,13 @@ def test_record_is_the_paynb_jobs_attribute_and_returns_the_payload() -> None:
 
     assert paynb.jobs.record is record
     payload = record(rows_affected=2, plan_sha256="a" * 64, dry_run=False, idempotency_key="fix:1", note="x")
-    assert payload == {"rows_affected": 2, "plan_sha256": "a" * 64, "dry_run": False, "idempotency_key": "fix:1",
-                       "extra": {"note": "x"}}  # fmt: skip
+    assert payload == {
+        "rows_affected": 2,
+        "plan_sha256": "a" * 64,
+        "dry_run": False,
+        "idempotency_key": "fix:1",
+        "extra": {"note": "x"},
+    }
 
 
 def test_summary_frames_keep_money_exact_and_are_capped() -> None:

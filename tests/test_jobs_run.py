@@ -44,11 +44,18 @@ def archived(settings: Settings, result) -> dict[str, bytes]:  # type: ignore[no
 def test_success_run_records_redacts_and_archives(settings: Settings) -> None:
     result = run_notebook(
         NOTEBOOKS / "success.ipynb",
-        {"invoice_id": "7", "label": "0042", "as_of": "2026-02-28", "amount": "12.50", "methods": "PAD,EFT",
-         "account_name": "Jane Q Customer", "dry_run": "false"},
+        {
+            "invoice_id": "7",
+            "label": "0042",
+            "as_of": "2026-02-28",
+            "amount": "12.50",
+            "methods": "PAD,EFT",
+            "account_name": "Jane Q Customer",
+            "dry_run": "false",
+        },
         settings=settings,
         idempotency_key="success-test:1",
-    )  # fmt: skip
+    )
     assert result.ok, result.message
     rec = result.record
     assert rec["parameters"]["label"] == "0042" and rec["parameters"]["account_name"] == "***"
@@ -125,8 +132,9 @@ def test_secret_in_an_output_is_caught_and_nothing_is_archived(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PAYNB_CFS_CLIENT_SECRET", SECRET)  # the kernel inherits it and prints it
-    leaky = Settings.load(env={"PAYNB_DATA_DIR": str(tmp_path / "data"), "PAYNB_CFS_CLIENT_SECRET": SECRET},
-                          dotenv=None)  # fmt: skip
+    leaky = Settings.load(
+        env={"PAYNB_DATA_DIR": str(tmp_path / "data"), "PAYNB_CFS_CLIENT_SECRET": SECRET}, dotenv=None
+    )
     with pytest.raises(SecretLeak, match="cell 1") as info:
         run_notebook(NOTEBOOKS / "secret_output.ipynb", settings=leaky)
     assert SECRET not in str(info.value)
@@ -144,8 +152,9 @@ def test_secret_in_an_output_is_caught_and_nothing_is_archived(
 def test_s3_archive_uses_versions_and_verify_catches_an_overwrite(
     s3_server, s3_settings: Settings, s3_store_url: str
 ) -> None:  # type: ignore[no-untyped-def]
-    result = run_notebook(NOTEBOOKS / "success.ipynb", {"invoice_id": "1"}, settings=s3_settings,
-                          archive_url=s3_store_url)  # fmt: skip
+    result = run_notebook(
+        NOTEBOOKS / "success.ipynb", {"invoice_id": "1"}, settings=s3_settings, archive_url=s3_store_url
+    )
     assert result.ok and result.archive_state == "archived"
     assert result.archive_url.startswith(s3_store_url + "/runs/")
     objects = result.record["archive"]["objects"]

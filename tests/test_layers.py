@@ -26,11 +26,13 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("paynb.cli", CLI),
     ("paynb.ops", AREAS),
     ("paynb.jobs", AREAS),
+    ("paynb.sandbox.generator", AREAS),  # core + one module per scenario family
     ("paynb.sandbox", AREAS),
     ("paynb.fixes", FIXES),
     ("paynb.ledger", LEDGER),
     ("paynb.context", CONTEXT),
     ("paynb.db", ADAPTERS),
+    ("paynb.dw", ADAPTERS),
     ("paynb.cfs", ADAPTERS),
     ("paynb.store", ADAPTERS),
     ("paynb.formats", ADAPTERS),

@@ -15,14 +15,14 @@ from paynb.jobs.audit import verify
 from paynb.ledger import open_ledger
 from paynb.plan import Plan
 from paynb.settings import Settings
-from tests.toy_fix import TABLE, create_table, read_note, toy_fix
+from tests.toy_fix import TABLE, create_table, read_note, role_urls, toy_fix
 
 
 @pytest.fixture
 def env(empty_db_url: str, tmp_path: Path) -> Env:
     create_table(empty_db_url, {1: "old", 2: "other"})
     settings = Settings.load(
-        env={"PAYNB_DATABASE_URL": empty_db_url, "PAYNB_DATA_DIR": str(tmp_path / "data")}, dotenv=None
+        env={**role_urls(empty_db_url), "PAYNB_DATA_DIR": str(tmp_path / "data")}, dotenv=None
     )
     return Env(settings=settings, operator="ops-tester")
 
@@ -115,7 +115,7 @@ def test_refusals_write_nothing_and_say_which_it_is(env: Env, tmp_path: Path) ->
 def _update(env: Env, row_id: int, note: str) -> None:
     import sqlalchemy as sa
 
-    engine = sa.create_engine(env.settings.database_url.reveal())
+    engine = sa.create_engine(env.settings.database_write_url.reveal())  # someone else's change
     with engine.begin() as conn:
         conn.execute(sa.text(f"UPDATE {TABLE} SET note = :n WHERE id = :i"), {"n": note, "i": row_id})
     engine.dispose()

@@ -16,12 +16,12 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from paynb.cli import main
+from paynb.cli import exits, main
 from paynb.errors import SecretLeak
 from paynb.jobs import run_notebook
 from paynb.ledger import newest_anchor, open_ledger
 from paynb.settings import Settings
-from tests.toy_fix import create_table, read_note
+from tests.toy_fix import create_table, read_note, role_urls
 
 pytestmark = pytest.mark.notebook
 ROOT = Path(__file__).parents[1]
@@ -30,10 +30,10 @@ SECRET = "cfs-client-secret-for-ledger-tests-01"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
-def _notebook(path: Path, parameters: str, *cells: str) -> Path:
+def _notebook(path: Path, parameters: str, *cells: str, kind: str = "report") -> Path:
     nb = new_notebook(
         cells=[new_code_cell(parameters, metadata={"tags": ["parameters"]}), *map(new_code_cell, cells)],
-        metadata={"kernelspec": KERNELSPEC},
+        metadata={"kernelspec": KERNELSPEC, "paynb": {"kind": kind}},
     )
     nbformat.write(nb, path)
     return path
@@ -97,6 +97,7 @@ def _toy_fix_notebook(path: Path) -> Path:
         "env = Env()\nfix = toy_fix()\nplan = fix.plan(env, row_id=1, note=note)",
         "decision = show_plan(fix, plan, dry_run=dry_run, confirm=confirm, env=env, ticket='OPS-9', reason='run')",
         "paynb.jobs.record(rows_affected=99, dry_run=True, plan_sha256=plan.sha256)",
+        kind="datafix",  # only a data fix's kernel gets the writer (docs/roles.md)
     )
 
 
@@ -104,7 +105,8 @@ def test_a_data_fix_run_counts_its_applies_and_fails_on_a_wrong_confirm(
     empty_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     create_table(empty_db_url, {1: "old"})
-    monkeypatch.setenv("PAYNB_DATABASE_URL", empty_db_url)
+    for name, value in role_urls(empty_db_url).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("PAYNB_DATA_DIR", str(tmp_path / "data"))
     settings = Settings.load(dotenv=None)
     nb = _toy_fix_notebook(tmp_path / "toy_fix.ipynb")
@@ -113,9 +115,10 @@ def test_a_data_fix_run_counts_its_applies_and_fails_on_a_wrong_confirm(
     assert dry.ok and dry.record["rows_affected"] == 0
     sha = dry.record["plan_sha256"]
     monkeypatch.chdir(tmp_path)
-    assert main(["run", str(nb), "-p", "dry_run", "False", "-p", "confirm", "0" * 64]) == 7  # refused
-    wrong = open_ledger(settings).runs()[-1].record
-    assert wrong["failure_kind"] == "cell_error" and wrong["failure_detail"]["ename"] == "ConfirmMismatch"
+    assert main(["run", str(nb), "-p", "dry_run", "False", "-p", "confirm", "0" * 64]) == exits.REFUSED
+    wrong = open_ledger(settings).runs()[-1].record  # recorded refused by the runner, not as a crash
+    assert (wrong["status"], wrong["failure_kind"]) == ("refused", "refused")
+    assert wrong["failure_detail"]["ename"] == "ConfirmMismatch"
 
     done = run_notebook(nb, {"dry_run": "False", "confirm": sha}, settings=settings, cwd=tmp_path)
     assert done.ok, done.message

@@ -121,7 +121,7 @@ def _cli_env(w: CreditWorld, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     from tests.test_pad_credit_support import CFS_ID, CFS_SECRET, CONNECTOR
 
     env = {
-        "PAYNB_DATABASE_URL": w.db_url,
+        **w.db_env(),
         "PAYNB_CFS_BASE_URL": w.server.url,
         "PAYNB_CFS_CLIENT_ID": CFS_ID,
         "PAYNB_CFS_CLIENT_SECRET": CFS_SECRET,
@@ -257,7 +257,7 @@ def cli_group():
     return cli
 
 
-def test_cli_done_but_unverified_exits_3_and_names_verify() -> None:
+def test_cli_done_but_unverified_exits_after_commit_and_names_verify() -> None:
     import click
 
     from paynb.cli.pad_credit import EXIT_UNVERIFIED, _show_result
@@ -268,7 +268,7 @@ def test_cli_done_but_unverified_exits_3_and_names_verify() -> None:
                          next_step="paynb pad credit verify --plan p.json")  # fmt: skip
     with pytest.raises(click.exceptions.Exit) as ex:
         _show_result(result, as_json=False)
-    assert ex.value.exit_code == EXIT_UNVERIFIED == 3
+    assert ex.value.exit_code == EXIT_UNVERIFIED == 8  # written, not verified (docs/exit-codes.md)
 
 
 def test_corp_type_needing_approval_records_the_confirming_operator(world: CreditWorld) -> None:

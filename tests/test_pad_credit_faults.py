@@ -232,7 +232,7 @@ def test_kill_subprocess_then_rerun(world: CreditWorld, tmp_path: Path, step: st
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PAYNB_")},
         "PAYNB_ENVIRONMENT": "test",
-        "PAYNB_DATABASE_URL": w.db_url,
+        **w.db_env(),
         "PAYNB_CFS_BASE_URL": w.server.url,
         "PAYNB_CFS_CLIENT_ID": CFS_ID,
         "PAYNB_CFS_CLIENT_SECRET": CFS_SECRET,

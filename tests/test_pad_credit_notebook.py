@@ -42,7 +42,7 @@ def world(empty_db_url: str, tmp_path: Path) -> Iterator[CreditWorld]:
 def env(world: CreditWorld, s3_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     values = {
         "PAYNB_ENVIRONMENT": "test",
-        "PAYNB_DATABASE_URL": world.db_url,
+        **world.db_env(),
         **s3_server.env(),
         "PAYNB_CFS_BASE_URL": world.server.url,
         "PAYNB_CFS_CLIENT_ID": CFS_ID,

@@ -45,7 +45,9 @@ from paynb.ops.pad.credit import (
 )
 from paynb.ops.pad.view import invoice_memos_frame
 from paynb.plan import Plan
+from paynb.sandbox.postgres import READER, WRITER
 from paynb.secrets import Secret
+from tests.plugins.db import as_role
 from tests.tcp_proxy import TcpProxy
 from tests.test_pad_credit_support import CFS_ID, CFS_SECRET, CONNECTOR, CreditWorld, open_world
 
@@ -75,8 +77,9 @@ def world(empty_db_url: str, tmp_path: Path) -> Iterator[CreditWorld]:
 
 
 def _plan(w: CreditWorld, invoice_id: int, ticket: str, **kw: Any) -> Plan:
-    return plan_partial_credit(invoice_id, reason="over-credit test", ticket=ticket, settings=w.settings,
-                               cfs=w.cfs(), **kw)  # fmt: skip
+    return plan_partial_credit(
+        invoice_id, reason="over-credit test", ticket=ticket, settings=w.settings, cfs=w.cfs(), **kw
+    )
 
 
 def _apply(w: CreditWorld, plan: Plan, **kw: Any) -> ApplyResult:
@@ -98,21 +101,31 @@ def assert_consistent(w: CreditWorld, invoice_id: int, total: Decimal = TOTAL) -
     cfs_credit = -sum((Decimal(str(m["total"])) for m in memos), Decimal("0"))
     assert cfs_credit <= total, f"invoice {invoice_id}: CFS credit {cfs_credit} above its total {total}"
     numbers = {str(m["credit_memo_number"]) for m in memos}
-    rows = w.scalar("SELECT coalesce(string_agg(cfs_identifier, ',' ORDER BY cfs_identifier), '') FROM credits "
-                    "WHERE created_invoice_id = :i", i=invoice_id)  # fmt: skip
+    rows = w.scalar(
+        "SELECT coalesce(string_agg(cfs_identifier, ',' ORDER BY cfs_identifier), '') FROM credits "
+        "WHERE created_invoice_id = :i",
+        i=invoice_id,
+    )
     assert set(filter(None, rows.split(","))) == numbers, (
         f"invoice {invoice_id}: memos {numbers}, credits {rows}"
     )
-    pay_db = w.scalar("SELECT coalesce(sum(amount), 0)::numeric(19,2) FROM credits WHERE created_invoice_id = :i",
-                      i=invoice_id)  # fmt: skip
+    pay_db = w.scalar(
+        "SELECT coalesce(sum(amount), 0)::numeric(19,2) FROM credits WHERE created_invoice_id = :i",
+        i=invoice_id,
+    )
     refund = w.scalar("SELECT coalesce(refund, 0) FROM invoices WHERE id = :i", i=invoice_id)
-    partials = w.scalar("SELECT coalesce(sum(refund_amount), 0) FROM refunds_partial WHERE invoice_id = :i",
-                        i=invoice_id)  # fmt: skip
+    partials = w.scalar(
+        "SELECT coalesce(sum(refund_amount), 0) FROM refunds_partial WHERE invoice_id = :i", i=invoice_id
+    )
     assert cfs_credit == pay_db == refund == partials, (invoice_id, cfs_credit, pay_db, refund, partials)
     # one refunds row per credit, every refunds_partial row linked to one
     assert w.scalar("SELECT count(*) FROM refunds WHERE invoice_id = :i", i=invoice_id) == len(numbers)
-    assert w.scalar("SELECT count(*) FROM refunds_partial WHERE invoice_id = :i AND refund_id IS NULL",
-                    i=invoice_id) == 0  # fmt: skip
+    assert (
+        w.scalar(
+            "SELECT count(*) FROM refunds_partial WHERE invoice_id = :i AND refund_id IS NULL", i=invoice_id
+        )
+        == 0
+    )
     assert intents.open_intents_for_invoice(invoice_id, settings=w.settings) == []
     return cfs_credit
 
@@ -150,7 +163,8 @@ def _kill_in_subprocess(w: CreditWorld, plan: Plan, step: str, tmp_path: Path) -
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PAYNB_")},
         "PAYNB_ENVIRONMENT": "test",
-        "PAYNB_DATABASE_URL": w.db_url,
+        "PAYNB_DATABASE_URL": as_role(w.db_url, READER),
+        "PAYNB_DATABASE_WRITE_URL": as_role(w.db_url, WRITER),
         "PAYNB_CFS_BASE_URL": w.server.url,
         "PAYNB_CFS_CLIENT_ID": CFS_ID,
         "PAYNB_CFS_CLIENT_SECRET": CFS_SECRET,
@@ -158,8 +172,14 @@ def _kill_in_subprocess(w: CreditWorld, plan: Plan, step: str, tmp_path: Path) -
         "PAYNB_DATA_DIR": str(w.settings.data_dir),
         "PAYNB_ENV_FILE": str(tmp_path / "no.env"),
     }
-    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(path), step], env=env, capture_output=True,
-                          text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(path), step],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
 
 
@@ -223,8 +243,14 @@ def _plan_without_intents(w: CreditWorld, invoice_id: int, plan_a: Plan, amount:
     """Plan A again as if the ledger had no record of B (a lost ledger file): only CFS can tell."""
     lonely = replace(w.settings, data_dir=w.settings.data_dir.parent / f"empty-ledger-{invoice_id}")
     req = plan_a.body["params"]
-    return plan_partial_credit(invoice_id, amount=amount or req["amount"], reason=req["reason"],
-                               ticket=req["ticket"], settings=lonely, cfs=w.cfs())  # fmt: skip
+    return plan_partial_credit(
+        invoice_id,
+        amount=amount or req["amount"],
+        reason=req["reason"],
+        ticket=req["ticket"],
+        settings=lonely,
+        cfs=w.cfs(),
+    )
 
 
 def test_resume_and_resolve_from_the_ledger(world: CreditWorld) -> None:
@@ -268,7 +294,11 @@ def test_randomized_fault_sequences_end_consistent(world: CreditWorld, proxy: Tc
     the credit as done and names `verify`."""
     w = world
     rng = random.Random(SEED + 1)
-    settings = replace(w.settings, database_url=Secret(proxy.url_for(w.db_url)))
+    settings = replace(  # both roles through the proxy: an outage hits the writes too (docs/roles.md)
+        w.settings,
+        database_url=Secret(proxy.url_for(as_role(w.db_url, READER))),
+        database_write_url=Secret(proxy.url_for(as_role(w.db_url, WRITER))),
+    )
     invoices = [inv["id"] for inv in w.ids["pad_extra"][OVERCREDIT : OVERCREDIT + MIXED]]
     kinds = ["crash", "cfs", "paydb"]
     seen: dict[str, int] = {}
@@ -292,19 +322,35 @@ def test_randomized_fault_sequences_end_consistent(world: CreditWorld, proxy: Tc
     print(f"\nmixed fault sequences: {len(invoices)} (seed {SEED + 1}): {dict(sorted(seen.items()))}")
 
 
-def _one_fault(w: CreditWorld, rng: random.Random, kind: str, apply: Any, proxy: TcpProxy, plan: Plan,
-               settings: Any) -> str:  # fmt: skip
+def _one_fault(
+    w: CreditWorld, rng: random.Random, kind: str, apply: Any, proxy: TcpProxy, plan: Plan, settings: Any
+) -> str:
     """Hit one apply with a fault of ``kind``; re-run until it went through. Returns a label for the tally."""
     if kind == "crash":
-        step = rng.choice(["before_intent", "after_intent", "after_post", "before_db", "mid_db", "after_commit",
-                           "after_done"])  # fmt: skip
+        step = rng.choice(
+            [
+                "before_intent",
+                "after_intent",
+                "after_post",
+                "before_db",
+                "mid_db",
+                "after_commit",
+                "after_done",
+            ]
+        )
         with pytest.raises(Crash):
             apply(faults=crash_at(step))
         apply()
         return f"crash@{step}"
     if kind == "cfs":
-        knobs = rng.choice([{"fault_rate": 0.3, "seed": rng.randint(1, 999)}, {"drop_rate": 0.3,
-                            "seed": rng.randint(1, 999)}, {"burst_429": 3}, {"fail_after_cms_create": 1}])  # fmt: skip
+        knobs = rng.choice(
+            [
+                {"fault_rate": 0.3, "seed": rng.randint(1, 999)},
+                {"drop_rate": 0.3, "seed": rng.randint(1, 999)},
+                {"burst_429": 3},
+                {"fail_after_cms_create": 1},
+            ]
+        )
         w.server.set_knobs(**knobs)
         for _ in range(10):
             try:

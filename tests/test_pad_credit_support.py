@@ -19,8 +19,10 @@ from sqlalchemy.pool import NullPool
 
 from paynb.cfs import CfsClient
 from paynb.sandbox.cfs_server import CfsState, RunningCfsServer, start_cfs_server
+from paynb.sandbox.postgres import READER, WRITER
 from paynb.secrets import Secret
 from paynb.settings import Settings
+from tests.plugins.db import as_role
 
 CFS_ID = "paynb-credit-test"
 CFS_SECRET = "credit-cfs-secret-61f0b2d9"
@@ -45,6 +47,13 @@ class CreditWorld:
         client = CfsClient(self.settings, **kwargs)
         self._clients.append(client)
         return client
+
+    def db_env(self) -> dict[str, str]:
+        """The reader and writer URLs a paynb process gets (docs/roles.md)."""
+        return {
+            "PAYNB_DATABASE_URL": as_role(self.db_url, READER),
+            "PAYNB_DATABASE_WRITE_URL": as_role(self.db_url, WRITER),
+        }
 
     def admin(self) -> sa.Engine:
         return sa.create_engine(self.db_url, poolclass=NullPool)
@@ -305,8 +314,10 @@ def seed_credit_data(url: str, extra_invoices: int = EXTRA_PAD_INVOICES) -> dict
 
 
 def credit_settings(db_url: str, cfs_url: str, data_dir: Path) -> Settings:
+    # paynb reads as the reader and applies as the writer, as in production (docs/roles.md)
     return Settings(
-        database_url=Secret(db_url),
+        database_url=Secret(as_role(db_url, READER)),
+        database_write_url=Secret(as_role(db_url, WRITER)),
         cfs_base_url=cfs_url,
         cfs_client_id=CFS_ID,
         cfs_client_secret=Secret(CFS_SECRET),

@@ -125,8 +125,9 @@ def test_more_than_remains_after_earlier_credits(world: CreditWorld) -> None:
         "INSERT INTO refunds_partial (payment_line_item_id, invoice_id, refund_type, refund_amount, created_on, "
         "created_by, status, is_credit) VALUES (:l, :i, 'BASE_FEES', 25.00, now(), 'test', 'REFUND_PROCESSED', true), "
         "(:l, :i, 'BASE_FEES', 4.00, now(), 'test', 'REFUND_DECLINED', true)",
-        l=line_a, i=inv,
-    )  # fmt: skip
+        l=line_a,
+        i=inv,
+    )
     _refused(
         w, InputError, r"5.01 is more than .* 25.00 credited before, 5.00 left", lines=[(line_a, "5.01")]
     )
@@ -137,8 +138,9 @@ def test_more_than_remains_after_earlier_credits(world: CreditWorld) -> None:
 def test_unknown_invoice(world: CreditWorld) -> None:
     before = world.snapshot()
     with pytest.raises(InputError, match="invoice 987654 does not exist") as info:
-        plan_partial_credit(987654, amount="1.00", reason="r", ticket="T-1", settings=world.settings,
-                            cfs=world.cfs())  # fmt: skip
+        plan_partial_credit(
+            987654, amount="1.00", reason="r", ticket="T-1", settings=world.settings, cfs=world.cfs()
+        )
     assert info.value.field == "invoice_id"
     assert world.snapshot() == before
 
@@ -258,23 +260,48 @@ def test_cli_refuses_a_dollar_amount(
     monkeypatch.setenv("PAYNB_DATABASE_URL", world.db_url)
     monkeypatch.setenv("PAYNB_ENV_FILE", str(tmp_path / "none.env"))
     before = world.snapshot()
-    code = main(["pad", "credit", "plan", "--invoice", str(world.ids["pad"]["id"]), "--amount", "$1.00",
-                 "--reason", "r", "--ticket", "T-1"])  # fmt: skip
+    code = main(
+        [
+            "pad",
+            "credit",
+            "plan",
+            "--invoice",
+            str(world.ids["pad"]["id"]),
+            "--amount",
+            "$1.00",
+            "--reason",
+            "r",
+            "--ticket",
+            "T-1",
+        ]
+    )
     assert code == 2 and world.snapshot() == before
 
 
 # -- pure rules --------------------------------------------------------------------------------------------------
 def _line(i: int, total: str, service: str, credited: str = "0", sgst: str = "0") -> LineFacts:
-    return LineFacts(i, 1, f"line {i}", "ACTIVE", Decimal(total), Decimal(service), Decimal(sgst), Decimal("0"), 1,
-                     Decimal(credited))  # fmt: skip
+    return LineFacts(
+        i,
+        1,
+        f"line {i}",
+        "ACTIVE",
+        Decimal(total),
+        Decimal(service),
+        Decimal(sgst),
+        Decimal("0"),
+        1,
+        Decimal(credited),
+    )
 
 
 def test_spread_is_deterministic_fees_then_service_per_line() -> None:
     lines = [_line(2, "20.00", "1.50"), _line(1, "30.00", "1.50", credited="29.00")]
     entries, gst = spread_amount(Decimal("4.00"), lines)
     assert [(e.payment_line_item_id, e.refund_type, str(e.amount)) for e in entries] == [
-        (1, "BASE_FEES", "1.00"), (1, "SERVICE_FEES", "1.50"), (2, "BASE_FEES", "1.50")
-    ]  # fmt: skip
+        (1, "BASE_FEES", "1.00"),
+        (1, "SERVICE_FEES", "1.50"),
+        (2, "BASE_FEES", "1.50"),
+    ]
     assert gst == []
     entries, gst = spread_amount(Decimal("22.00"), [*lines[:1], _line(3, "0", "0", sgst="0.50")])
     assert sum(e.amount for e in entries) == Decimal("21.50") and [g.amount for g in gst] == [Decimal("0.50")]

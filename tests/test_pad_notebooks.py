@@ -60,8 +60,13 @@ def test_triage_notebook_headless(sandbox_env: dict[str, str], tmp_path: Path) -
     text = text_of(nb, html=True)
     assert "PAD invoices APPROVED for more than 20 days" in text
     assert "image/png" in output_types(nb)  # the summary chart
-    for action in ("replay_settlement_csv", "settlement_failed_midway", "escalate_cas_not_debited",
-                   "cas_invoice_missing", "account_frozen_nsf"):  # fmt: skip
+    for action in (
+        "replay_settlement_csv",
+        "settlement_failed_midway",
+        "escalate_cas_not_debited",
+        "cas_invoice_missing",
+        "account_frozen_nsf",
+    ):
         assert action in text
     assert "No picker in a headless run" in text
     assert "paynb settlement plan-replay ar/" in text

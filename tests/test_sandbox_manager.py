@@ -26,7 +26,8 @@ def running_sandbox(tmp_path_factory):
 def test_up_writes_a_private_env_file(running_sandbox):
     box, env = running_sandbox
     assert stat.S_IMODE(box.env_path.stat().st_mode) == 0o600
-    lines = dict(line.split("=", 1) for line in box.env_path.read_text().splitlines() if "=" in line)
+    assert all(line.startswith("export ") for line in box.env_path.read_text().splitlines() if "=" in line)
+    lines = box.read_env()
     assert lines["PAYNB_DATABASE_URL"] == env["PAYNB_DATABASE_URL"]
     for name in ("PAYNB_CFS_BASE_URL", "PAYNB_S3_ENDPOINT", "PAYNB_BUCKET", "PAYNB_ARCHIVE_URL"):
         assert lines[name]
@@ -50,7 +51,7 @@ def test_doctor_and_scenarios_against_the_sandbox(running_sandbox, monkeypatch, 
         monkeypatch.setenv(k, v)
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
-    assert "read-only session" in out and "fail" not in out
+    assert "reader cannot write" in out and "fail" not in out
     for secret in Settings.load(env, dotenv=None).secret_values():
         assert secret not in out
     assert main(["sandbox", "scenarios", "--json"]) == 0
@@ -104,6 +105,13 @@ def test_an_existing_server_can_stand_in_for_the_embedded_one(pg_server, tmp_pat
 
     monkeypatch.setenv("PAYNB_SANDBOX_DATABASE_URL", pg_server.dsn("postgres"))
     box = Sandbox(tmp_path / "ext")
+    # roles are cluster-wide: the sandbox must keep the passwords the other tests on this server log in with
+    from paynb.sandbox.postgres import READER, WRITER
+    from tests.plugins.db import ROLE_PASSWORDS
+
+    box.secrets_dir.mkdir(parents=True, mode=0o700)
+    for role, name in ((READER, "reader_password"), (WRITER, "writer_password")):
+        (box.secrets_dir / name).write_text(ROLE_PASSWORDS[role])
     try:
         env = box.up(scale="small", seed=3, echo=lambda m: None)
         assert f":{pg_server.port}/paydb" in env["PAYNB_DATABASE_URL"]

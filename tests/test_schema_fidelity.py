@@ -24,12 +24,35 @@ from paynb.sandbox.schema import code_table_files, read_code_table
 REFERENCE = Path(__file__).parent / "fixtures/sbc-pay/schema/psql_describe_key_tables_968a2e428d4c.txt"
 
 REQUIRED_TABLES = {
-    "invoices", "invoice_references", "payment_line_items", "payment_accounts", "cfs_accounts", "payments",
-    "receipts", "refunds", "refunds_partial", "credits", "applied_credits", "statements", "statement_invoices",
-    "statement_settings", "statement_recipients", "cas_settlements", "ejv_files", "ejv_headers", "ejv_links",
-    "distribution_codes", "distribution_code_links", "fee_schedules", "corp_types", "routing_slips",
-    "partner_disbursements", "non_sufficient_funds", "eft_refunds", "alembic_version",
-}  # fmt: skip
+    "invoices",
+    "invoice_references",
+    "payment_line_items",
+    "payment_accounts",
+    "cfs_accounts",
+    "payments",
+    "receipts",
+    "refunds",
+    "refunds_partial",
+    "credits",
+    "applied_credits",
+    "statements",
+    "statement_invoices",
+    "statement_settings",
+    "statement_recipients",
+    "cas_settlements",
+    "ejv_files",
+    "ejv_headers",
+    "ejv_links",
+    "distribution_codes",
+    "distribution_code_links",
+    "fee_schedules",
+    "corp_types",
+    "routing_slips",
+    "partner_disbursements",
+    "non_sufficient_funds",
+    "eft_refunds",
+    "alembic_version",
+}
 
 
 @dataclass

@@ -53,8 +53,14 @@ def test_nsf_rows_are_flagged_and_left_out_of_the_filtered_csv(pad_env: PadEnv) 
     changes = by_line[3]["changes"]
     assert [(c["from_status"], c["to_status"]) for c in changes] == [("APPROVED", "PAID")] * 2
     assert body["invoices_to_change"] == sorted(c["invoice_id"] for c in changes)
-    assert body["counts"] == {"apply": 1, "already_applied": 1, "nsf_risk": 2, "blocked": 0, "no_effect": 0,
-                              "unsupported": 0}  # fmt: skip
+    assert body["counts"] == {
+        "apply": 1,
+        "already_applied": 1,
+        "nsf_risk": 2,
+        "blocked": 0,
+        "no_effect": 0,
+        "unsupported": 0,
+    }
     nsf_warnings = [w for w in plan.warnings if w.startswith("NSF RISK")]
     assert len(nsf_warnings) == 2 and all("Excluded from the filtered CSV" in w for w in nsf_warnings)
     assert body["guard"] == {"file_name": day_name(10), "state": "absent", "rows": []}
@@ -181,8 +187,11 @@ def test_a_replayed_file_is_no_longer_flagged_unprocessed(pad_env: PadEnv, fix_l
     result = _apply(pad_env, plan, ticket="OPS-8")
     assert result.outcome.rows_affected == 1
     assert (name,) not in _query(pad_env, unprocessed)  # what the monitors ask
-    rows = _query(pad_env, "SELECT id, file_name, received_on, processed_on FROM cas_settlements WHERE file_name = :f",
-                               f=name)  # fmt: skip
+    rows = _query(
+        pad_env,
+        "SELECT id, file_name, received_on, processed_on FROM cas_settlements WHERE file_name = :f",
+        f=name,
+    )
     assert len(rows) == 1  # the row stays: pay-queue still skips the unfiltered original
     assert guard_state(
         [dict(zip(("id", "file_name", "received_on", "processed_on"), rows[0], strict=True))]
@@ -252,8 +261,16 @@ def test_account_mismatch_and_other_row_kinds(pad_env: PadEnv, tmp_path: Path) -
     path.write_text(write_settlement_csv(rows))
     plan = _plan(pad_env, str(path))
     got = [(r["line"], r["disposition"]) for r in plan.body["rows"]]
-    assert got == [(2, "blocked"), (3, "apply"), (4, "apply"), (5, "unsupported"), (6, "unsupported"),
-                   (7, "no_effect"), (8, "blocked"), (9, "blocked")]  # fmt: skip
+    assert got == [
+        (2, "blocked"),
+        (3, "apply"),
+        (4, "apply"),
+        (5, "unsupported"),
+        (6, "unsupported"),
+        (7, "no_effect"),
+        (8, "blocked"),
+        (9, "blocked"),
+    ]
     by_line = {r["line"]: r for r in plan.body["rows"]}
     assert "aborts the rest of the file" in by_line[2]["reason"]
     assert [c["invoice_id"] for c in by_line[3]["changes"]] == [cm]
@@ -321,11 +338,25 @@ def test_cli_plan_replay(pad_env: PadEnv, tmp_path: Path) -> None:
     res = runner.invoke(cli, ["settlement", "replay", "plan", NSF_FILE, "--out", str(out)], env=pad_env.env)
     assert res.exit_code == 0, res.output
     assert f"--confirm {expected.sha256}" in res.output
-    res = runner.invoke(cli, ["settlement", "replay", "apply", "--plan", str(out), "--confirm", "0" * 64],
-                        env=pad_env.env)  # fmt: skip
+    res = runner.invoke(
+        cli, ["settlement", "replay", "apply", "--plan", str(out), "--confirm", "0" * 64], env=pad_env.env
+    )
     assert res.exit_code == 7 and not any(".replay-" in k for k in _keys(pad_env))  # refused
-    res = runner.invoke(cli, ["settlement", "replay", "apply", "--plan", str(out), "--confirm", expected.sha256,
-                              "--ticket", "OPS-9"], env=pad_env.env)  # fmt: skip
+    res = runner.invoke(
+        cli,
+        [
+            "settlement",
+            "replay",
+            "apply",
+            "--plan",
+            str(out),
+            "--confirm",
+            expected.sha256,
+            "--ticket",
+            "OPS-9",
+        ],
+        env=pad_env.env,
+    )
     assert res.exit_code == 0, res.output
     assert "written" in res.output and "gcloud pubsub topics publish" in res.output
     assert expected.body["filtered_csv"]["file_name"] in res.output

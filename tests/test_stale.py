@@ -5,17 +5,21 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
 from paynb import db
 from paynb.cli import main
 from paynb.context import Env
 from paynb.errors import InputError
 from paynb.ops.stale import age_buckets, bucket_label, find_stale_invoices
+from paynb.sandbox.postgres import READER
 from paynb.settings import Settings
+from tests.plugins.db import as_role
 
 
 def _engine(url: str):
-    return db.create_engine(Settings.load({"PAYNB_DATABASE_URL": url}, dotenv=None), run_id="t-stale")
+    reader = as_role(url, READER)
+    return db.create_engine(Settings.load({"PAYNB_DATABASE_URL": reader}, dotenv=None), run_id="t-stale")
 
 
 def test_buckets_cover_every_age_once():
@@ -60,11 +64,14 @@ def _insert_invoice(
 def test_threshold_compares_naive_utc_exactly(empty_db_url):
     now = datetime(2026, 3, 9, 10, 0, 0)  # a DST switch day in Vancouver; must not matter for UTC ages
     engine = _engine(empty_db_url)
-    with db.write_transaction(engine) as conn:
+    # test data go in as the administrator: paynb's roles may not insert invoices (docs/roles.md)
+    admin = sa.create_engine(empty_db_url, poolclass=NullPool)
+    with admin.begin() as conn:
         _insert_invoice(conn, now - timedelta(days=20, minutes=1), "10.01")  # stale
         _insert_invoice(conn, now - timedelta(days=20) + timedelta(minutes=1), "99.99")  # not yet
         _insert_invoice(conn, now - timedelta(days=200), "0.10", method="EJV")
         _insert_invoice(conn, now - timedelta(days=90), "5.00", status="PAID")  # not APPROVED
+    admin.dispose()
     report = find_stale_invoices(20, now=now, engine=engine)
     rows = {(r.payment_method, r.age_bucket): (r.count, r.total) for r in report.rows.itertuples()}
     assert rows == {("PAD", "20-30"): (1, Decimal("10.01")), ("EJV", ">180"): (1, Decimal("0.10"))}

@@ -8,12 +8,15 @@ import re
 import pytest
 
 from paynb.cli import main
+from paynb.sandbox.postgres import READER, WRITER
+from tests.plugins.db import as_role
 from tests.test_statements_rules import Data
 
 
 @pytest.fixture
 def db(empty_db_url: str, monkeypatch: pytest.MonkeyPatch) -> Data:
-    monkeypatch.setenv("PAYNB_DATABASE_URL", empty_db_url)
+    monkeypatch.setenv("PAYNB_DATABASE_URL", as_role(empty_db_url, READER))
+    monkeypatch.setenv("PAYNB_DATABASE_WRITE_URL", as_role(empty_db_url, WRITER))
     d = Data(empty_db_url)
     a = d.account("1234", notify=True)
     d.setting(a, "DAILY", "2025-06-01", "2025-06-07")
@@ -56,7 +59,7 @@ def test_generate_dry_run_then_apply_with_confirm(db: Data, capsys) -> None:
     sha = re.search(r"plan sha256: ([0-9a-f]{64})", out).group(1)
     assert "dry run: nothing written" in out
     assert db.statements("2025-06-04") == []
-    assert main(["statements", "generate", "2025-06-04", "--apply"]) == 1  # no confirm
+    assert main(["statements", "generate", "2025-06-04", "--apply"]) == 7  # no confirm: refused
     assert "confirm" in capsys.readouterr().err
     assert main(["statements", "generate", "2025-06-04", "--apply", "--confirm", sha, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)

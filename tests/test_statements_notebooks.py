@@ -29,9 +29,11 @@ def whole_day_gap(url: str) -> str:
     eng = sa.create_engine(url, poolclass=NullPool)
     with eng.connect() as c:
         day = c.execute(
-            sa.text("SELECT details->>'missing_day_all_accounts' FROM paynb_sandbox.scenarios "
-                    "WHERE name = 'statement_gap_daily' LIMIT 1")
-        ).scalar_one()  # fmt: skip
+            sa.text(
+                "SELECT details->>'missing_day_all_accounts' FROM paynb_sandbox.scenarios "
+                "WHERE name = 'statement_gap_daily' LIMIT 1"
+            )
+        ).scalar_one()
         count = c.execute(
             sa.text("SELECT count(*) FROM statements WHERE to_date = CAST(:d AS date)"), {"d": day}
         )

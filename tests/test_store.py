@@ -25,8 +25,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
 
 def test_put_get_stat_round_trip(store: Store) -> None:
     data = b'{"run": 1}'
-    result = store.put("runs/2026/01/02/nb/r1/record.json", data, metadata={"run-id": "r1"},
-                       content_type="application/json")  # fmt: skip
+    result = store.put(
+        "runs/2026/01/02/nb/r1/record.json", data, metadata={"run-id": "r1"}, content_type="application/json"
+    )
     assert result.sha256 == hashlib.sha256(data).hexdigest()
     assert store.get("runs/2026/01/02/nb/r1/record.json") == data
     info = store.stat("runs/2026/01/02/nb/r1/record.json")
@@ -88,9 +89,12 @@ def test_s3_read_detects_changed_bytes(s3_server, s3_settings: Settings, s3_stor
     # somebody rewrites the object keeping the old sha256 metadata
     assert isinstance(store, S3Store)
     s3_server.client().put_object(
-        store.bucket, store._key("x/y.txt"), __import__("io").BytesIO(b"edited"), 6,
+        store.bucket,
+        store._key("x/y.txt"),
+        __import__("io").BytesIO(b"edited"),
+        6,
         metadata={"sha256": hashlib.sha256(b"evidence").hexdigest()},
-    )  # fmt: skip
+    )
     with pytest.raises(StoreError, match="does not match the sha256"):
         store.get("x/y.txt")
 
@@ -114,10 +118,13 @@ def test_s3_errors_name_no_credentials(s3_settings: Settings, s3_store_url: str)
     endpoint = dead.endpoint
     dead.stop()
     settings = Settings.load(
-        env={"PAYNB_S3_ENDPOINT": endpoint, "PAYNB_S3_ACCESS_KEY": "AKIAIOSFODNN7EXAMPLE",
-             "PAYNB_S3_SECRET_KEY": "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"},
+        env={
+            "PAYNB_S3_ENDPOINT": endpoint,
+            "PAYNB_S3_ACCESS_KEY": "AKIAIOSFODNN7EXAMPLE",
+            "PAYNB_S3_SECRET_KEY": "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY",
+        },
         dotenv=None,
-    )  # fmt: skip
+    )
     with pytest.raises(StoreError) as info:
         open_store(s3_store_url, settings).put("a.txt", b"x")
     text = str(info.value)

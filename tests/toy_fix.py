@@ -15,20 +15,30 @@ from paynb.context import Env
 from paynb.errors import InputError, PlanError
 from paynb.fixes import Fix, FixRun, Outcome, register_fix
 from paynb.plan import Plan
+from paynb.sandbox.postgres import READER, WRITER
 
 KIND = "test.toy_note"
 TABLE = "paynb_toy_notes"
 
 
 def create_table(url: str, rows: Mapping[int, str]) -> None:
+    """The toy table, made by the admin ``url``; the writer role may update it, as a real fix's tables."""
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.exec_driver_sql(
             f"CREATE TABLE IF NOT EXISTS {TABLE} (id integer PRIMARY KEY, note text NOT NULL)"
         )
+        conn.exec_driver_sql(f"GRANT UPDATE ON {TABLE} TO {WRITER}")
         for row_id, note in rows.items():
             conn.execute(sa.text(f"INSERT INTO {TABLE} (id, note) VALUES (:i, :n)"), {"i": row_id, "n": note})
     engine.dispose()
+
+
+def role_urls(url: str) -> dict[str, str]:
+    """The reader and writer logins (docs/roles.md) on the database of the admin ``url``."""
+    from tests.plugins.db import as_role
+
+    return {"PAYNB_DATABASE_URL": as_role(url, READER), "PAYNB_DATABASE_WRITE_URL": as_role(url, WRITER)}
 
 
 def read_note(env: Env, row_id: int) -> str | None:

@@ -11,9 +11,9 @@ import click
 from paynb.cli.options import (
     account_options,
     auth_account_filter,
+    day_count,
     export_report,
     json_option,
-    non_negative,
     report_options,
 )
 from paynb.output import format_table, print_json, print_table, rows_frame
@@ -27,6 +27,7 @@ def doctor(as_json: bool) -> None:
     \b
     Example:
       source .sandbox/sandbox.env && paynb doctor
+      eval "$(paynb sandbox env .sandbox)" && paynb doctor
     """
     from paynb.ops.doctor import run_checks
 
@@ -36,8 +37,31 @@ def doctor(as_json: bool) -> None:
         print_json(rows)
     else:
         print_table(rows_frame(rows))
+        if any(c.name == "database" and c.status == "fail" and "no database" in c.detail for c in checks):
+            click.echo("\n" + _settings_hint(Path(".sandbox")))
     if not all(c.ok for c in checks):
         raise click.exceptions.Exit(1)
+
+
+def _settings_hint(box: Path) -> str:
+    """What to do when no setting reached this process. A sandbox.env written before its lines carried
+    `export` sets shell variables only, so sourcing it again never helps: say so and give the way that works."""
+    env_file = box / "sandbox.env"
+    if not env_file.is_file():
+        return (
+            "No settings reached paynb. Start the sandbox with `paynb sandbox up --dir .sandbox` and then "
+            "`source .sandbox/sandbox.env`, or set PAYNB_DATABASE_URL (see README, Configuration)."
+        )
+    text = env_file.read_text(errors="replace")
+    exported = any(line.startswith("export ") for line in text.splitlines())
+    why = f"{env_file} exists but its settings are not in this process's environment" + (
+        "" if exported else " (the file has no `export` lines: it was written by an older paynb)"
+    )
+    return (
+        f"{why}. Run, in this same shell:\n"
+        f'  eval "$(paynb sandbox env {box})"\n'
+        f"or point paynb at the file: export PAYNB_ENV_FILE={env_file}"
+    )
 
 
 @click.command()
@@ -46,7 +70,7 @@ def doctor(as_json: bool) -> None:
     default=20,
     show_default=True,
     type=int,
-    callback=non_negative,
+    callback=day_count,
     help="Minimum age in calendar days (UTC).",
 )
 @click.option("--method", default=None, help="Only this payment method (PAD, EJV, EFT, INTERNAL …).")
@@ -189,12 +213,22 @@ def new(kind: str, name: str, area: str | None) -> None:
 
     if not re.fullmatch(r"[a-z][a-z0-9_]{1,60}", name):
         raise InputError("use lower_snake_case, 2-61 characters", field="NAME")
-    project = Path.cwd().resolve()
-    folder = Path("notebooks") / (area or ("reports" if kind == "report" else "datafix"))
-    target = (project / folder / f"{name}.ipynb").resolve()
-    if not target.is_relative_to(project):
+    area = area if area is not None else ("reports" if kind == "report" else "datafix")
+    # a folder under notebooks/, nothing else: no absolute path, no `..`, no odd characters
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,60}(/[a-z][a-z0-9_]{0,60}){0,3}", area):
+        outside = area.startswith("/") or ".." in area.split("/")
         raise InputError(
-            f"{folder} is outside the current project {project}",
+            f"{area!r} is not a folder under notebooks/"
+            + (f" (it points outside the current project {Path.cwd()})" if outside else ""),
+            field="--area",
+            hint="give a relative lower_snake_case folder such as reports, datafix or triage/pad",
+        )
+    project = Path.cwd().resolve()
+    notebooks = project / "notebooks"
+    target = (notebooks / area / f"{name}.ipynb").resolve()
+    if not target.is_relative_to(notebooks.resolve()):  # e.g. a symlink inside notebooks/
+        raise InputError(
+            f"notebooks/{area} resolves outside notebooks/ of the current project {project}",
             field="--area",
             hint="give a folder name under notebooks/, e.g. --area reports",
         )

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import click
 
-from paynb.cli.options import export_report, json_option, report_options
+from paynb.cli import exits
+from paynb.cli.options import export_report, fix_exit_codes, json_option, report_options
 from paynb.output import format_table, print_json
 
 # exit code of a health command that found a problem (docs/exit-codes.md)
-FINDINGS_EXIT = 1
+FINDINGS_EXIT = exits.FINDINGS
 
 
 @click.group()
@@ -118,7 +119,8 @@ def _apply(kind: str, plan_file: Path, confirm: str, ticket: str, reason: str, a
     from paynb.plan import Plan
 
     plan = Plan.read(plan_file)
-    result = apply_fix(get_fix(kind), plan, confirm, ticket=ticket, reason=reason)
+    with fix_exit_codes():  # 7 refused, 8 failed after a commit, as every fix's apply
+        result = apply_fix(get_fix(kind), plan, confirm, ticket=ticket, reason=reason)
     summary = {
         "kind": result.kind,
         "plan_sha256": result.plan_sha256,

@@ -6,7 +6,16 @@ from typing import Any
 
 import click
 
-from paynb.cli.options import export_report, fix_exit_codes, json_option, read_file_or_key, report_options
+from paynb.cli.exits import Gap, exit_for_gaps
+from paynb.cli.options import (
+    MAX_DAYS,
+    export_report,
+    fix_exit_codes,
+    json_option,
+    read_file_or_key,
+    report_options,
+    writable_file,
+)
 from paynb.output import format_table, print_json, rows_frame
 
 
@@ -172,7 +181,7 @@ def _old_days_flag(ctx: click.Context, param: click.Parameter, value: object) ->
     "days",
     default=3,
     show_default=True,
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, MAX_DAYS),
     help="Business days (Pacific) FEEDBACK or a job may take before it counts as stuck.",
 )
 @click.option("--days", "old_days", hidden=True, expose_value=False, callback=_old_days_flag)
@@ -241,6 +250,7 @@ def search_command(invoice_ids: tuple[str, ...], reindex: bool, workers: int, as
     export_report({"records": result.to_frame(), "by_invoice": result.by_invoice()})
     if as_json:
         print_json(result.to_dict())
+        exit_for_gaps(search_gaps(result))
         return
     click.echo(format_table(result.by_invoice(), title="By invoice"))
     columns = ["invoice_id", "kind", "location", "name", "line", "batch_number", "journal_name", "record_type",
@@ -257,6 +267,25 @@ def search_command(invoice_ids: tuple[str, ...], reindex: bool, workers: int, as
         click.echo(f"UNPARSEABLE {problem.file}: {problem.error}")
     for warning in result.warnings:
         click.echo(f"WARNING: {warning}")
+    exit_for_gaps(search_gaps(result))
+
+
+def search_gaps(result: Any) -> list[Gap]:
+    """Files that could not be downloaded or parsed: their records are missing from the answer."""
+    unread = [w for w in result.warnings if w.startswith("could not read ")]
+    gaps = [Gap("the EJV files", "unreadable", len(unread), unread[0], unit="file(s)")] if unread else []
+    if result.problems:
+        first = result.problems[0]
+        gaps.append(
+            Gap(
+                "the EJV files",
+                "unreadable",
+                len(result.problems),
+                f"{first.file}: {first.error}",
+                unit="file(s)",
+            )
+        )
+    return gaps
 
 
 @ejv.group("redate")
@@ -279,7 +308,10 @@ def redate_group() -> None:
     help="New effective date YYYY-MM-DD (default: today or next business day).",
 )
 @click.option(
-    "--out", type=click.Path(dir_okay=False, writable=True), help="Write the plan JSON to this file."
+    "--out",
+    type=click.Path(dir_okay=False),
+    callback=writable_file,
+    help="Write the plan JSON to this file (0600).",
 )
 @click.option(
     "--resend-anyway",

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
+from paynb.cli import exits
 from paynb.cli.options import export_report, json_option, report_options
 from paynb.output import format_table, print_json
 
-# docs/exit-codes.md: 2 = some ids unknown (the known ones are still explained); 3 = a source could not
-# be read, so the explanation may be incomplete
-UNKNOWN_IDS_EXIT = 2
-INCOMPLETE_EXIT = 3
+# docs/exit-codes.md: 2 = some ids unknown (the known ones are still explained); 9 = a source could not
+# be read, so the explanation may be incomplete (the code every report with unread rows exits with)
+UNKNOWN_IDS_EXIT = exits.UNKNOWN_IDS
+INCOMPLETE_EXIT = exits.INCOMPLETE
 
 
 @click.group()

@@ -6,22 +6,29 @@ Thin: each command parses options and calls :mod:`paynb.jobs`.
 from __future__ import annotations
 
 import logging
+import shlex
 from pathlib import Path
 from typing import Any
 
 import click
 import pandas as pd
 
+from paynb.cli import exits
 from paynb.cli.options import json_option
 from paynb.errors import SecretLeak
-from paynb.output import dumps, print_json, print_table
+from paynb.jobs.params import REDACTED
+from paynb.output import dumps, format_table, print_json, print_table
 
 # exit codes of `paynb run` (2 is bad input, as for every paynb command)
-EXIT_FAILED = {"cell_error": 3, "timeout": 4, "dead_kernel": 5, "kernel_error": 1}
-EXIT_SECRET_LEAK = 6
-# a data fix's apply refused inside the notebook (the same code as `… apply` refusing: nothing written)
-EXIT_REFUSED = 7
-REFUSALS = frozenset({"PlanError", "ConfirmMismatch", "StalePlanError", "PlanEditedError"})
+# (a data fix refusing inside the notebook is failure_kind "refused": the runner decides, docs/exit-codes.md)
+EXIT_FAILED = {
+    "cell_error": exits.CELL_ERROR,
+    "timeout": exits.TIMEOUT,
+    "dead_kernel": exits.DEAD_KERNEL,
+    "kernel_error": exits.FAILED,
+    "refused": exits.REFUSED,
+}
+EXIT_SECRET_LEAK = exits.SECRET_LEAK
 
 
 @click.command("run")
@@ -79,12 +86,13 @@ def run_command(
     """Run NOTEBOOK as an auditable job: typed parameters, run record, redaction, archive, ledger.
 
     Exit codes: 0 succeeded, 2 bad input (nothing ran), 3 cell error, 4 timeout, 5 dead kernel,
-    6 secret found in the output (nothing archived), 7 a data fix refused to apply (wrong or missing
-    confirm, the data changed, an edited plan), 1 anything else.
+    6 secret found in the output (nothing archived), 7 refused: a data fix refused to apply (wrong or
+    missing confirm, the data changed, an edited plan; nothing applied; the run is recorded `refused`),
+    1 anything else (docs/exit-codes.md).
 
     \b
     Example:
-      paynb run notebooks/reports/stale_invoices.ipynb -p days 20 -p methods PAD,EFT
+      paynb run notebooks/reports/stale_invoices.ipynb -p days 20 -p method PAD
       paynb run notebooks/reports/stale_invoices.ipynb --help-notebook
       paynb run fix.ipynb -f params.yaml --archive s3://pay-archive/paynb --timeout 600
     """
@@ -127,6 +135,7 @@ def run_command(
     if as_json:
         print_json(result.to_dict())
     else:
+        print_recorded_result(result.record, notebook=str(notebook), given=given)
         click.echo(f"run id   {result.run_id}")
         click.echo(f"status   {result.message}")
         if result.archive_state == "spooled":
@@ -135,10 +144,49 @@ def run_command(
         else:
             click.echo(f"archive  {result.archive_url}")
     if not result.ok:
-        ename = (result.record.get("failure_detail") or {}).get("ename")
-        if result.failure_kind == "cell_error" and ename in REFUSALS:
-            raise click.exceptions.Exit(EXIT_REFUSED)
-        raise click.exceptions.Exit(EXIT_FAILED.get(result.failure_kind or "", 1))
+        raise click.exceptions.Exit(EXIT_FAILED.get(result.failure_kind or "", exits.FAILED))
+
+
+def summary_frame(summary: Any) -> pd.DataFrame | None:
+    """The table a notebook recorded with ``paynb.jobs.record(summary=...)``, or None."""
+    if isinstance(summary, dict) and summary.get("columns"):
+        return pd.DataFrame(summary["rows"], columns=summary["columns"])
+    if isinstance(summary, dict) and summary:
+        return pd.DataFrame([{"field": k, "value": dumps(v, indent=None)} for k, v in summary.items()])
+    if isinstance(summary, list) and summary and all(isinstance(r, dict) for r in summary):
+        return pd.DataFrame(summary)
+    return None
+
+
+def print_recorded_result(record: dict[str, Any], *, notebook: str, given: dict[str, str]) -> None:
+    """What the notebook recorded: its summary table, rows affected, and for a data fix's dry run the
+    plan sha256 with the exact command that applies it."""
+    frame = summary_frame(record.get("summary"))
+    if frame is not None:
+        summary = record["summary"]
+        more = " (first rows)" if isinstance(summary, dict) and summary.get("truncated") else ""
+        click.echo(format_table(frame, title=f"Result recorded by the notebook{more}"))
+        click.echo("")
+    if record.get("rows_affected") is not None:
+        click.echo(
+            f"rows     {record['rows_affected']} affected" + (" (dry run)" if record.get("dry_run") else "")
+        )
+    sha = record.get("plan_sha256")
+    if not sha:
+        return
+    click.echo(f"plan     sha256 {sha}")
+    if record.get("dry_run") and record.get("status") == "succeeded":
+        shown = record.get("parameters") or {}
+        # a redacted parameter stays hidden here too: the operator types it again
+        keep = [
+            f"-p {k} " + ("'<your value>'" if shown.get(k) == REDACTED else shlex.quote(str(v)))
+            for k, v in given.items()
+            if k not in ("dry_run", "confirm")
+        ]
+        click.echo("apply    after review, run:")
+        click.echo(
+            f"  paynb run {shlex.quote(notebook)} {' '.join([*keep, '-p dry_run False', f'-p confirm {sha}'])}"
+        )
 
 
 @click.group("runs")
@@ -150,6 +198,8 @@ def runs_group() -> None:
       paynb runs list --limit 10
       paynb runs list --applies --since 7d
       paynb runs show 0193a1b2
+      paynb runs open 0193a1b2
+      paynb runs site --out ./run-index
     """
 
 
@@ -172,7 +222,12 @@ _WIDTHS = {"id": 18, "started": 16, "what": 28, "status": 9, "rows": 4, "by": 10
 @click.option(
     "--notebook", metavar="TEXT", help="Only runs whose notebook path contains TEXT (and their applies)."
 )
+@click.option(
+    "--until", metavar="WHEN", help="Only before a date, a UTC time, or an age (same forms as --since)."
+)
+@click.option("--by", "by", metavar="NAME", help="Only runs and applies by this operator (part of the name).")
 @click.option("--applies", "applies_only", is_flag=True, help="Only applies of data fixes.")
+@click.option("--runs", "runs_only", is_flag=True, help="Only notebook runs.")
 @json_option
 def runs_list(
     limit: int,
@@ -180,7 +235,10 @@ def runs_list(
     status: str | None,
     since: str | None,
     notebook: str | None,
+    until: str | None,
+    by: str | None,
     applies_only: bool,
+    runs_only: bool,
     as_json: bool,
 ) -> None:
     """List recent runs and applies. A run that started and never ended shows as killed (its process is
@@ -192,11 +250,13 @@ def runs_list(
       paynb runs list --applies --status failed
       paynb runs list --kind run --status killed --since 2026-03-01
       paynb runs list --notebook pad_credit --since 24h
+      paynb runs list --runs --by alice --since 2026-03-01 --until 2026-03-08
     """
     from paynb.ledger import open_ledger
     from paynb.ledger.history import activities, notebooks_by_run, parse_since, select
 
     when = parse_since(since) if since else None
+    before = _parse_until(until) if until else None
     if _no_ledger_yet(as_json):
         return
     found = activities(open_ledger())
@@ -209,11 +269,120 @@ def runs_list(
         applies_only=applies_only,
         limit=limit,
         notebooks=notebooks_by_run(found),
+        until=before,
+        by=by,
+        runs_only=runs_only,
     )
     if as_json:
         print_json([a.to_dict() for a in rows])
         return
     print_table(pd.DataFrame([_activity_row(a) for a in rows], columns=list(_WIDTHS)))
+
+
+def _parse_until(text: str) -> Any:
+    from paynb.errors import InputError
+    from paynb.ledger.history import parse_since
+
+    try:
+        return parse_since(text)
+    except InputError:
+        raise InputError(
+            "give a date (2026-03-01), a time (2026-03-01T08:00) or an age (12h, 7d)", field="until"
+        ) from None
+
+
+@runs_group.command("open")
+@click.argument("run_id", metavar="RUN")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the files (default: <data dir>/opened).",
+)
+@click.option("--browser/--no-browser", default=True, help="Open the HTML in a browser when there is one.")
+@json_option
+def runs_open(run_id: str, out_dir: Path | None, browser: bool, as_json: bool) -> None:
+    """Fetch a run's archived HTML and notebook (checked against their sha256 in the run record) to local
+    files and print their paths; opens the HTML in a browser when one is available.
+
+    \b
+    Example:
+      paynb runs open 0193a1b2
+      paynb runs open 0193a1b2 --out ./review --no-browser
+    """
+    from paynb.jobs.browse import browser_available, open_in_browser, open_run
+    from paynb.ledger import open_ledger
+    from paynb.settings import get_settings
+
+    settings = get_settings()
+    opened = open_run(run_id, ledger=open_ledger(settings), settings=settings, out_dir=out_dir)
+    shown = browser and browser_available() and open_in_browser(opened.html_path)
+    if as_json:
+        print_json(
+            {
+                "run_id": opened.run_id,
+                "notebook": opened.notebook,
+                "html": str(opened.html_path),
+                "ipynb": str(opened.notebook_path),
+                "browser": bool(shown),
+            }
+        )
+        return
+    click.echo(f"run      {opened.run_id} ({opened.notebook})")
+    click.echo(f"html     {opened.html_path}")
+    click.echo(f"notebook {opened.notebook_path}")
+    if not shown:
+        click.echo(f"open it: {opened.html_path.as_uri()}")
+
+
+@runs_group.command("site")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the pages (and copies of the archived HTML) to this folder.",
+)
+@click.option(
+    "--archive",
+    "to_archive",
+    is_flag=True,
+    help="Also write the pages into the archive (PAYNB_ARCHIVE_URL) under site/, linking to the runs there.",
+)
+@click.option("--no-verify", is_flag=True, help="Skip `audit verify` (the verify column says not checked).")
+@json_option
+def runs_site(out_dir: Path | None, to_archive: bool, no_verify: bool, as_json: bool) -> None:
+    """Build a static HTML index of the runs for auditors: by day and by notebook, with status, operator,
+    redacted parameters, verify state and links to the archived HTML. No JavaScript.
+
+    \b
+    Example:
+      paynb runs site --out ./run-index && xdg-open ./run-index/index.html
+      paynb runs site --out ./run-index --archive
+    """
+    from paynb.errors import InputError
+    from paynb.jobs.archive import default_archive_url
+    from paynb.jobs.site import build_site
+    from paynb.ledger import open_ledger
+    from paynb.settings import get_settings
+
+    if out_dir is None and not to_archive:
+        raise InputError("say where the pages go", field="--out", hint="paynb runs site --out ./run-index")
+    settings = get_settings()
+    results = build_site(
+        ledger=open_ledger(settings),
+        settings=settings,
+        out_dir=out_dir,
+        archive_url=default_archive_url(settings) if to_archive else None,
+        verify_runs=not no_verify,
+    )
+    if as_json:
+        print_json([r.__dict__ for r in results])
+        return
+    for r in results:
+        click.echo(f"{len(r.pages)} page(s) for {r.runs} run(s), {r.copied} archived HTML file(s) copied")
+        click.echo(f"  open {r.where}")
+        for problem in r.problems:
+            click.echo(f"  warning: {problem}", err=True)
 
 
 def _cut(value: Any, width: int) -> str:
@@ -479,7 +648,7 @@ def audit_verify(run_id: str | None, check_all: bool, as_json: bool) -> None:
 
     if _no_ledger_yet(as_json):
         if run_id:
-            raise click.exceptions.Exit(1)
+            raise click.exceptions.Exit(exits.FAILED)
         return
     results = verify(run_id, all=check_all)
     rows = [r.to_dict() for r in results]
@@ -491,7 +660,7 @@ def audit_verify(run_id: str | None, check_all: bool, as_json: bool) -> None:
         bad = sum(1 for r in results if not r.ok)
         click.echo(f"{len(results)} item(s) checked, {bad} with problems")
     if any(not r.ok for r in results):
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(exits.FAILED)
 
 
 @click.group("archive")
@@ -537,7 +706,7 @@ def archive_flush(as_json: bool) -> None:
     else:
         print_table(pd.DataFrame(rows))
     if any(r.remaining for r in results):
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(exits.FAILED)
 
 
 commands: list[click.Command] = [run_command, runs_group, audit_group, archive_group]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
 
-from paynb.cli.options import json_option
+from paynb.cli import exits
+from paynb.cli.options import PG_ID, fix_exit_codes, json_option, writable_file
 from paynb.enums import RefundsPartialType
 from paynb.output import format_table, print_json
 
@@ -50,7 +49,7 @@ def credit() -> None:
 
 @credit.command("plan")
 @click.option(
-    "--invoice", "--invoice-id", "invoice_id", type=int, required=True, help="pay-db invoice id (PAD)."
+    "--invoice", "--invoice-id", "invoice_id", type=PG_ID, required=True, help="pay-db invoice id (PAD)."
 )
 @click.option(
     "--line",
@@ -68,7 +67,11 @@ def credit() -> None:
     "--ticket", required=True, help="Ticket reference, e.g. OPS-1234 (part of the idempotency key)."
 )
 @click.option(
-    "--out", type=click.Path(dir_okay=False, writable=True), default=None, help="Write the plan here."
+    "--out",
+    type=click.Path(dir_okay=False),
+    callback=writable_file,
+    default=None,
+    help="Write the plan here (0600).",
 )
 @json_option
 def plan_cmd(invoice_id: int, lines: tuple[tuple[str, ...], ...], amount: str | None, reason: str, ticket: str,
@@ -115,25 +118,9 @@ def plan_cmd(invoice_id: int, lines: tuple[tuple[str, ...], ...], amount: str | 
         click.echo("Add --out plan.json to save the plan for `paynb pad credit apply`.")
 
 
-EXIT_NOT_VERIFIED = 1  # the re-read found a difference
-EXIT_UNVERIFIED = 3  # done, but pay-db or CFS could not be reached to check it: run `verify`
-
-
-@contextmanager
-def _refusals() -> Iterator[None]:
-    """The exit codes every fix's apply uses (paynb.fixes.cli): 7 refused, nothing written; 8 failed after
-    part of it was committed (the message says what, and what to run next)."""
-    from paynb.errors import AfterCommitError, PlanError
-    from paynb.fixes.cli import EXIT_AFTER_COMMIT, EXIT_REFUSED
-
-    try:
-        yield
-    except AfterCommitError as err:
-        click.echo(f"error: {err}", err=True)
-        raise click.exceptions.Exit(EXIT_AFTER_COMMIT) from None
-    except PlanError as err:
-        click.echo(f"refused: {err}", err=True)
-        raise click.exceptions.Exit(EXIT_REFUSED) from None
+# docs/exit-codes.md; refused (7) and failed after a commit (8) come from fix_exit_codes, as for every fix
+EXIT_NOT_VERIFIED = exits.FAILED  # the re-read found a difference
+EXIT_UNVERIFIED = exits.AFTER_COMMIT  # done, but pay-db or CFS could not be reached to check it: run `verify`
 
 
 def _show_result(result: Any, as_json: bool) -> None:
@@ -176,9 +163,10 @@ def apply_cmd(
     Re-planning must give the same plan, or nothing happens; another credit on the invoice that stopped
     half-way, or CFS credit memos that with this one exceed the invoice total, refuse it too. Safe to re-run:
     a finished credit is a no-op, and a run that stopped half-way resumes where it stopped. Every apply is
-    recorded in the ledger. Exit codes: 0 applied (or already applied), 2 bad input, 7 refused (nothing
-    written), 8 failed after the memo was posted (the message says what and what to run), 1 verification
-    found a difference, 3 done but pay-db or CFS could not be reached to verify it (run `verify`).
+    recorded in the ledger. Exit codes (docs/exit-codes.md): 0 applied (or already applied), 2 bad input,
+    7 refused (nothing written), 8 failed after the memo was posted (the message says what and what to
+    run), or done but pay-db or CFS could not be reached to verify it (run `verify`), 1 verification found
+    a difference.
 
     \b
     Example:
@@ -188,7 +176,7 @@ def apply_cmd(
     from paynb.plan import Plan
 
     plan = Plan.read(plan_file)
-    with _refusals():
+    with fix_exit_codes():
         result = apply_partial_credit(plan, confirm, ticket=ticket, reason=reason, operator=operator)
     if result.unverified_reason:
         result.next_step = f"paynb pad credit verify --plan {plan_file}"
@@ -233,7 +221,7 @@ def resume_cmd(key: str, confirm: str, as_json: bool) -> None:
     """
     from paynb.ops.pad.credit import resume_credit
 
-    with _refusals():
+    with fix_exit_codes():
         result = resume_credit(key, confirm)
     _show_result(result, as_json)
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 
+from paynb.cli.exits import Gap, cfs_cause, exit_for_gaps
 from paynb.cli.options import (
     account_options,
     auth_account_filter,
+    day_count,
     export_report,
     json_option,
-    non_negative,
     report_options,
 )
 from paynb.output import format_table, print_json
@@ -21,7 +22,7 @@ from paynb.output import format_table, print_json
     default=20,
     show_default=True,
     type=int,
-    callback=non_negative,
+    callback=day_count,
     help="Minimum age in calendar days (UTC).",
 )
 @account_options
@@ -48,6 +49,7 @@ def triage(days: int, auth_account: str | None, account_id: int | None, as_json:
     export_report({"invoices": drill_down(report), "by_action": report.summary_by_action()})
     if as_json:
         print_json(report.to_dict())
+        exit_for_gaps(triage_gaps(report), total=len(report))
         return
     # the columns that decide what to do, the action text last (it wraps); --wide/--xlsx show the rest
     table = drill_down(report)[
@@ -75,6 +77,25 @@ def triage(days: int, auth_account: str | None, account_id: int | None, as_json:
         click.echo(
             "Next: plan the replay of " + ", ".join(f"`paynb settlement plan-replay {r}`" for r in refs)
         )
+    exit_for_gaps(triage_gaps(report), total=len(report))
+
+
+def triage_gaps(report) -> list[Gap]:  # type: ignore[no-untyped-def]
+    """Rows whose CFS answer is missing (by cause) and settlement files that could not be searched."""
+    from collections import Counter
+
+    from paynb.ops.pad.triage import Action
+
+    causes: Counter[str] = Counter()
+    for row in report.rows:
+        if row.action == Action.UNKNOWN_RETRY:
+            cfs_failed = "error_class" in row.evidence  # CFS gave no answer, rather than an odd one
+            causes[cfs_cause(row.evidence.get("http_status")) if cfs_failed else "unreadable"] += 1
+    gaps = [Gap("CFS", cause, n) for cause, n in causes.items()]
+    store = [w.removeprefix("store: ") for w in report.warnings if w.startswith("store: ")]
+    if store:
+        gaps.append(Gap("the settlement CSVs", "unreadable", len(store), store[0], unit="file(s)"))
+    return gaps
 
 
 commands: list[click.Command] = [triage]

@@ -1,4 +1,4 @@
-"""CLI: ``paynb sandbox up|down|status|scenarios``."""
+"""CLI: ``paynb sandbox up|down|status|env|scenarios``."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def sandbox() -> None:
     \b
     Example:
       paynb sandbox up --dir .sandbox --scale small --seed 42
-      source .sandbox/sandbox.env
+      source .sandbox/sandbox.env            # or: eval "$(paynb sandbox env .sandbox)"
       paynb sandbox status --dir .sandbox
       paynb sandbox down --dir .sandbox
     """
@@ -75,7 +75,8 @@ def up(
                      token_ttl_s=cfs_token_ttl_s, drop_rate=cfs_drop_rate),
     )  # fmt: skip
     click.echo(f"sandbox ready in {box.root}")
-    click.echo(f"  settings: {box.env_path}  (source it, or let paynb read it with PAYNB_ENV_FILE)")
+    click.echo(f"  settings: {box.env_path}")
+    click.echo(f'            use them: source {box.env_path}   (or: eval "$(paynb sandbox env {directory})")')
     click.echo(f"  database: {env['PAYNB_DATABASE_URL']}")
     click.echo(f"  cfs:      {env['PAYNB_CFS_BASE_URL']}")
     click.echo(f"  gcs:      {env['STORAGE_EMULATOR_HOST']} (pay bucket {env['PAYNB_BUCKET_URL']}, archive)")
@@ -120,6 +121,21 @@ def status(directory: str, as_json: bool) -> None:
         print_table(rows_frame(rows))
     if any(r["state"] != "running" for r in rows):
         raise click.exceptions.Exit(1)
+
+
+@sandbox.command("env")
+@click.argument("directory", default=".sandbox", required=False, type=click.Path())
+def env_command(directory: str) -> None:
+    """Print the sandbox's settings as `export` lines, for `eval` in a shell.
+
+    \b
+    Example:
+      eval "$(paynb sandbox env .sandbox)" && paynb doctor
+    """
+    from paynb.sandbox.manager import Sandbox, export_lines
+
+    for line in export_lines(Sandbox(directory).read_env()):
+        click.echo(line)
 
 
 @sandbox.command()

@@ -33,6 +33,8 @@ from paynb.fixes.protocol import Fix, apply_fix, get_fix
 from paynb.fixes.view import plan_document, plan_frame
 from paynb.output import format_table, print_json
 
+# the numbers of paynb.cli.exits.REFUSED and AFTER_COMMIT (docs/exit-codes.md): this layer sits below the
+# CLI and cannot import it; tests/test_exit_codes.py checks that they agree
 EXIT_REFUSED = 7
 EXIT_AFTER_COMMIT = 8
 

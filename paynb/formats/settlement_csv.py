@@ -392,10 +392,13 @@ def settlement_header(header_style: str = "test") -> tuple[str, ...]:
     raise ValueError(f"header_style is one of {HEADER_STYLES}, got {header_style!r}")
 
 
-def write_settlement_csv(rows: Iterable[SettlementRow], header_style: str = "test") -> str:
-    """CSV text as CAS/sbc-pay tests write it: every cell quoted, CRLF line ends."""
+def write_settlement_csv(
+    rows: Iterable[SettlementRow], header_style: str = "test", line_end: str = "\r\n"
+) -> str:
+    """CSV text as CAS/sbc-pay tests write it: every cell quoted, CRLF line ends (``line_end``: the sandbox's
+    bucket files use LF)."""
     out = io.StringIO(newline="")
-    writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator=line_end)
     writer.writerow(settlement_header(header_style))
     for r in rows:
         writer.writerow(

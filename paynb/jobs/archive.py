@@ -12,12 +12,16 @@ and recorded in the ledger.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import json
 import os
 import re
 import shutil
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +30,7 @@ from typing import Any
 import nbformat
 
 from paynb.errors import StoreError
+from paynb.files import private_dir, write_private
 from paynb.ledger import Ledger, archive_url
 from paynb.settings import Settings
 from paynb.store import Store, open_store, sha256_bytes
@@ -41,6 +46,9 @@ CONTENT_TYPES = {
 }
 SPOOL_DIR = "spool"
 MANIFEST = "manifest.json"
+FLUSH_LOCK = ".flush.lock"
+BROKEN_DIR = ".broken"
+FLUSH_LOCK_WAIT_S = 120.0
 
 
 @dataclass
@@ -120,9 +128,8 @@ def spool_objects(
     settings: Settings, *, run_id: str, store_url: str, objects: list[ArchiveObject], reason: str
 ) -> Path:
     """Keep the objects locally until ``flush_spool`` can deliver them. Adds to an existing spool entry."""
-    folder = spool_root(settings) / run_id
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(folder.parent, 0o700)
+    private_dir(spool_root(settings))
+    folder = private_dir(spool_root(settings) / run_id)
     manifest = _read_manifest(folder) or {
         "run_id": run_id,
         "store_url": store_url,
@@ -131,7 +138,7 @@ def spool_objects(
     }
     known = {o["name"] for o in manifest["objects"]}
     for obj in objects:
-        (folder / obj.name).write_bytes(obj.data)
+        write_private(folder / obj.name, obj.data)
         if obj.name not in known:
             manifest["objects"].append({"name": obj.name, "key": obj.key, "sha256": obj.sha256})
     manifest["reason"] = reason
@@ -141,9 +148,12 @@ def spool_objects(
 
 def _read_manifest(folder: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((folder / MANIFEST).read_text("utf-8"))
-    except FileNotFoundError:
+        manifest = json.loads((folder / MANIFEST).read_text("utf-8"))
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except ValueError:  # unreadable: flush moves the entry aside instead of tripping on it every time
+        return {"run_id": folder.name, "store_url": "", "objects": [], "delivered": {}, "broken": True}
+    return manifest if isinstance(manifest, dict) and "run_id" in manifest else None
 
 
 def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
@@ -158,20 +168,61 @@ def spooled_runs(settings: Settings) -> list[dict[str, Any]]:
     if not root.is_dir():
         return []
     out = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         manifest = _read_manifest(folder)
         if manifest:
             out.append(manifest)
     return out
 
 
-def flush_spool(settings: Settings, ledger: Ledger) -> list[FlushResult]:
+def flush_spool(
+    settings: Settings, ledger: Ledger, *, lock_wait_s: float = FLUSH_LOCK_WAIT_S
+) -> list[FlushResult]:
     """Deliver every spooled run. A key already holding the same bytes counts as delivered; one holding
-    other bytes is an error left in the spool for a person to look at."""
-    results = []
-    for manifest in spooled_runs(settings):
-        results.append(_flush_one(settings, ledger, manifest))
-    return results
+    other bytes is an error left in the spool for a person to look at.
+
+    One flush at a time: a second one waits up to ``lock_wait_s`` for the lock file in the spool folder,
+    then finds what the first left. A half-flushed entry (its manifest lists an object whose spooled file
+    is gone) is completed when the store already holds that object, else moved to ``spool/.broken/``.
+    """
+    root = spool_root(settings)
+    if not root.is_dir():
+        return []
+    with _flush_lock(root, lock_wait_s):
+        return [_flush_one(settings, ledger, manifest) for manifest in spooled_runs(settings)]
+
+
+@contextlib.contextmanager
+def _flush_lock(root: Path, wait_s: float) -> Iterator[None]:
+    """An exclusive flock on ``spool/.flush.lock``, waited for in slices up to ``wait_s``."""
+    private_dir(root)
+    fd = os.open(root / FLUSH_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"another `paynb archive flush` has held {root / FLUSH_LOCK} for {wait_s:g} s",
+                        hint="let it finish and run the flush again",
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _set_aside(folder: Path, why: str) -> str:
+    """Move a spool entry that cannot be delivered out of the way, so later flushes do not trip on it."""
+    broken = private_dir(folder.parent / BROKEN_DIR)
+    target = broken / folder.name
+    if target.exists():
+        shutil.rmtree(target, ignore_errors=True)
+    os.replace(folder, target)
+    return f"{why}; moved to {target} for a person to look at"
 
 
 def _flush_one(settings: Settings, ledger: Ledger, manifest: dict[str, Any]) -> FlushResult:
@@ -179,11 +230,28 @@ def _flush_one(settings: Settings, ledger: Ledger, manifest: dict[str, Any]) -> 
     folder = spool_root(settings) / run_id
     result = FlushResult(run_id=run_id, store_url=manifest["store_url"])
     delivered: dict[str, str | None] = manifest.setdefault("delivered", {})
+    if manifest.get("broken"):
+        result.error = _set_aside(folder, "its manifest.json is not readable")
+        return result
     try:
         store = open_store(manifest["store_url"], settings)
         for item in manifest["objects"]:
             name, key, digest = item["name"], item["key"], item["sha256"]
             if name in delivered:
+                continue
+            if not (folder / name).is_file():  # half-flushed: the file went, the manifest stayed
+                existing = store.stat(key)
+                if existing is None or existing.sha256 != digest:
+                    result.error = _set_aside(
+                        folder, f"the spooled {name} is gone and {key} is not in the store"
+                    )
+                    result.remaining = [o["name"] for o in manifest["objects"] if o["name"] not in delivered]
+                    return result
+                ledger.add_object(
+                    run_id, name, store_url=store.url, key=key, sha256=digest, version_id=existing.version_id
+                )
+                delivered[name] = existing.version_id
+                result.delivered.append(name)
                 continue
             data = (folder / name).read_bytes()
             if sha256_bytes(data) != digest:

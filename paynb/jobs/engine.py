@@ -15,9 +15,10 @@ polls afresh and finds a message that is already waiting, so a missed wake-up co
 
 from __future__ import annotations
 
+import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from queue import Empty
 from typing import Any
 
@@ -65,6 +66,15 @@ class RunKernelManager(AsyncKernelManager):
 
     client_factory = Type(SlicedKernelClient, klass=AsyncKernelClient)
     fixed_spec: KernelSpec
+    #: names removed from the environment the kernel inherits (the writer URL in report kernels)
+    dropped_env: frozenset[str] = frozenset()
+
+    async def _async_pre_start_kernel(self, **kw: Any):  # type: ignore[no-untyped-def]
+        env = dict(kw.pop("env", None) or os.environ)
+        for name in self.dropped_env:
+            env.pop(name, None)
+        kw["env"] = env
+        return await super()._async_pre_start_kernel(**kw)
 
     @property
     def kernel_spec(self) -> KernelSpec:  # type: ignore[override]
@@ -72,9 +82,10 @@ class RunKernelManager(AsyncKernelManager):
 
 
 def kernel_manager_class(
-    env: Mapping[str, str], kernel_name: str | None = None
+    env: Mapping[str, str], kernel_name: str | None = None, drop: Iterable[str] = ()
 ) -> tuple[type[RunKernelManager], str]:
-    """A kernel manager class whose kernels get ``env`` added, and the kernel name to record."""
+    """A kernel manager class whose kernels get ``env`` added and the names in ``drop`` removed from what
+    they inherit, and the kernel name to record."""
     if kernel_name:
         spec = KernelSpecManager().get_kernel_spec(kernel_name)  # NoSuchKernel if it is not installed
         spec.env = {**(spec.env or {}), **env}
@@ -95,7 +106,8 @@ def kernel_manager_class(
             env=dict(env),
         )
         name = CURRENT_ENV_KERNEL
-    return type("RunKernelManager", (RunKernelManager,), {"fixed_spec": spec}), name
+    attrs = {"fixed_spec": spec, "dropped_env": frozenset(drop) - set(env)}
+    return type("RunKernelManager", (RunKernelManager,), attrs), name
 
 
 class CapturingEngine(NBClientEngine):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -39,9 +40,16 @@ REDACT_MARK = "paynb: redact"
 REDACTED = "***"
 _SCALARS = {"int", "str", "bool", "date", "datetime", "decimal"}
 _TYPE_NAMES = {
-    "int": "int", "str": "str", "bool": "bool", "date": "date", "datetime": "datetime", "Decimal": "decimal",
-    "datetime.date": "date", "datetime.datetime": "datetime", "decimal.Decimal": "decimal",
-}  # fmt: skip
+    "int": "int",
+    "str": "str",
+    "bool": "bool",
+    "date": "date",
+    "datetime": "datetime",
+    "Decimal": "decimal",
+    "datetime.date": "date",
+    "datetime.datetime": "datetime",
+    "decimal.Decimal": "decimal",
+}
 _INT = re.compile(r"[+-]?\d+")
 _DECIMAL = re.compile(r"[+-]?\d+(\.\d+)?")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -112,6 +120,11 @@ def find_parameters_cell(nb: nbformat.NotebookNode) -> int | None:
     return None
 
 
+# CPython 3.11 before 3.11.9 can fail ast.parse in two threads at once ("AST constructor recursion depth
+# mismatch", gh-106905); parallel runs in one process parse their parameters cells one at a time.
+_AST_LOCK = threading.Lock()
+
+
 def read_schema(
     nb: nbformat.NotebookNode, *, notebook: str = "notebook", secret_values: Iterable[str] = ()
 ) -> ParamSchema:
@@ -131,7 +144,8 @@ def read_schema(
     for kind in iter_findings(source, secret_values):
         raise JobError(f"{where} holds {kind}; a notebook must not carry credentials, not even as defaults")
     try:
-        tree = ast.parse(source)
+        with _AST_LOCK:
+            tree = ast.parse(source)
     except SyntaxError as exc:
         raise JobError(f"{where} line {exc.lineno}: not valid Python ({exc.msg})") from None
     lines = source.splitlines()
@@ -252,9 +266,13 @@ def _is_none(node: ast.expr) -> bool:
 
 
 _CALLABLES = {
-    "date": date, "datetime.date": date, "datetime": datetime, "datetime.datetime": datetime,
-    "Decimal": Decimal, "decimal.Decimal": Decimal,
-}  # fmt: skip
+    "date": date,
+    "datetime.date": date,
+    "datetime": datetime,
+    "datetime.datetime": datetime,
+    "Decimal": Decimal,
+    "decimal.Decimal": Decimal,
+}
 
 
 def _literal(node: ast.expr) -> Any:

@@ -13,11 +13,32 @@ from collections.abc import Iterable, Iterator
 # parts of a parameter name (split on _ and camelCase) that mean "this is a credential"
 _NAME_PARTS = frozenset(
     {
-        "password", "passwd", "pass", "pwd", "passphrase", "secret", "secrets", "token", "tokens", "key",
-        "apikey", "credential", "credentials", "creds", "auth", "authorization", "dsn", "cookie", "jwt",
-        "bearer", "privatekey", "sas", "otp", "pin",
+        "password",
+        "passwd",
+        "pass",
+        "pwd",
+        "passphrase",
+        "secret",
+        "secrets",
+        "token",
+        "tokens",
+        "key",
+        "apikey",
+        "credential",
+        "credentials",
+        "creds",
+        "auth",
+        "authorization",
+        "dsn",
+        "cookie",
+        "jwt",
+        "bearer",
+        "privatekey",
+        "sas",
+        "otp",
+        "pin",
     }
-)  # fmt: skip
+)
 # substrings that mean the same wherever they appear (``dbpassword``, ``clientsecret``)
 _NAME_SUBSTRINGS = ("password", "passwd", "secret", "token", "credential", "apikey", "privatekey")
 # well-known names that contain a credential word but are not credentials

@@ -23,6 +23,7 @@ from typing import Any
 
 from paynb.canonical import canonical_json
 from paynb.errors import ConfigError
+from paynb.files import make_private_dirs
 from paynb.settings import Settings
 
 HMAC_KEY_FILE = "hmac.key"
@@ -89,7 +90,7 @@ def hmac_key(settings: Settings) -> bytes:
         return _read_key(path)
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{HMAC_KEY_FILE}.")  # mode 0600
     with os.fdopen(fd, "w") as fh:
         fh.write(os.urandom(32).hex())

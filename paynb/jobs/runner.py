@@ -195,7 +195,7 @@ def run_notebook(
     warm.submit(_warm_up)
     clock.lap("prepare")
     execution = _execute(prepared, run_id=run_id, timeout_s=timeout_s, kernel_name=kernel_name, cwd=cwd,
-                         progress=progress)  # fmt: skip
+                         progress=progress, settings=settings)  # fmt: skip
     ended = datetime.now(UTC)
     warm.shutdown(wait=True)
     clock.lap("execute")
@@ -220,7 +220,7 @@ def run_notebook(
         "started_at": started.isoformat(),
         "ended_at": ended.isoformat(),
         "duration_ms": int((ended - started).total_seconds() * 1000),
-        "status": "failed" if execution.failure_kind else "succeeded",
+        "status": _status(execution.failure_kind),
         "failure_kind": execution.failure_kind,
         "failure_detail": execution.failure_detail,
         "dry_run": reports.get("dry_run", values.get("dry_run", _default_dry_run(schema))),
@@ -402,6 +402,7 @@ def _execute(
     kernel_name: str | None,
     cwd: str | os.PathLike | None,
     progress: bool,
+    settings: Settings,
 ) -> _Execution:
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel
@@ -409,9 +410,12 @@ def _execute(
     from papermill.exceptions import PapermillExecutionError
 
     from paynb.jobs.engine import ENGINE_NAME, kernel_manager_class
+    from paynb.jobs.kernel_env import kernel_environment
 
     try:
-        km_class, kname = kernel_manager_class({RUN_ID_ENV: run_id}, kernel_name)
+        # report kernels get the reader only; the writer URL reaches data-fix notebooks alone
+        add, drop = kernel_environment(prepared, run_id, settings)
+        km_class, kname = kernel_manager_class(add, kernel_name, drop)
     except NoSuchKernel:
         raise InputError(
             "no kernelspec of that name is installed (`jupyter kernelspec list`)", field="kernel"
@@ -446,7 +450,28 @@ def _execute(
     execution.nb = capture.get("nb", prepared)
     if execution.failure_kind:
         _mark_failure(execution, timeout_s)
+        if (
+            execution.failure_kind == "cell_error"
+            and (execution.failure_detail or {}).get("ename") in _plan_errors()
+        ):
+            execution.failure_kind = "refused"  # a data fix said no (confirm, stale plan): not a crash
     return execution
+
+
+def _status(failure_kind: str | None) -> str:
+    return "succeeded" if not failure_kind else ("refused" if failure_kind == "refused" else "failed")
+
+
+def _plan_errors() -> set[str]:
+    """Names of PlanError and its subclasses: a cell raising one is a refused apply (docs/exit-codes.md)."""
+    from paynb.errors import PlanError
+
+    names, todo = set(), [PlanError]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return names
 
 
 def _mark_failure(execution: _Execution, timeout_s: float | None) -> None:
@@ -551,6 +576,8 @@ def _summary_line(record: dict[str, Any]) -> str:
     if record["status"] == "succeeded":
         return f"succeeded in {seconds:.1f} s"
     detail = (record.get("failure_detail") or {}).get("message", "")
+    if record["status"] == "refused":
+        return f"refused (nothing applied): {detail}"
     return f"failed ({record['failure_kind']}): {detail}"
 
 

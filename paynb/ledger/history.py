@@ -92,18 +92,28 @@ def select(
     applies_only: bool = False,
     limit: int | None = None,
     notebooks: dict[str, str] | None = None,
+    until: datetime | None = None,
+    by: str | None = None,
+    runs_only: bool = False,
 ) -> list[Activity]:
     """Filter ``activities``. ``kind``: ``run``, ``apply`` or a fix kind; ``notebook``: part of the
-    notebook path (an apply matches through the run it happened in)."""
+    notebook path (an apply matches through the run it happened in); ``until``: started before it;
+    ``by``: part of the operator's name (case-insensitive)."""
     out = []
     for item in found:
         if applies_only and item.type != "apply":
+            continue
+        if runs_only and item.type != "run":
             continue
         if kind and kind not in (item.type, item.what):
             continue
         if status and item.status != status:
             continue
         if since and _when(item.started_at) < since:
+            continue
+        if until and _when(item.started_at) >= until:
+            continue
+        if by and by.lower() not in item.by.lower():
             continue
         if notebook:
             path = item.what if item.type == "run" else (notebooks or {}).get(item.run_id or "", "")

@@ -21,7 +21,7 @@ from paynb.context import Env, resolve_env
 from paynb.enums import PaymentMethod
 from paynb.errors import InputError
 from paynb.extras import require
-from paynb.timez import to_naive_utc, utcnow_naive
+from paynb.timez import MAX_DAYS, to_naive_utc, utcnow_naive
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,8 @@ def find_stale_invoices(
     env = resolve_env(env, engine=engine)
     if days < 0:
         raise InputError(f"must be 0 or more, got {days}", field="days")
+    if days > MAX_DAYS:  # further back than datetime can go
+        raise InputError(f"must be at most {MAX_DAYS} (a century), got {days}", field="days")
     if method is not None:
         method = method.upper()
         if method not in PaymentMethod.__members__:

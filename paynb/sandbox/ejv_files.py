@@ -1,12 +1,18 @@
 """INBOX and FEEDBACK files for the sandbox bucket, rendered from the sandbox's ejv_* rows.
 
-For every ``ejv_files`` row of type PAYMENT (the only EJV files the generator writes) this renders the INBOX
+For every ``ejv_files`` row of type PAYMENT this renders the INBOX
 payment-jobs would have sent (docs/files.md#inbox: batch number = ``ejv_files.id``, journal name = ministry
 prefix + ``ejv_headers.id``, one credit/debit JD pair per fee, service fee and GST amount, flow-through =
 invoice id or ``<invoice>-PR-<refunds_partial.id>``) and, when ``feedback_file_ref`` is set, the FEEDBACK
 CAS returned for it (docs/files.md#feedback, written by :func:`paynb.formats.feedback.render_feedback`): return code ``0000``
 for COMPLETED rows and the row's code and message for ERRORED ones. A file without ``feedback_file_ref``
 gets no FEEDBACK (scenario ``ejv_no_feedback``).
+
+A DISBURSEMENT file (sbc-pay ``ejv_partner_distribution_task.py``, docs/sandbox-generator.md) has one journal
+name per ``ejv_headers`` row (one partner corp type) and a JH for each BC Registries revenue GL in it; each
+amount (line total + statutory GST, or ``partner_disbursements.amount``) is one JD pair crediting the
+partner's GL and debiting the revenue GL, the other way round for a reversal; flow-through = invoice id, or
+``<invoice>-<partner_disbursements.id>``.
 
 Where the files go (docs/files.md#bucket), as keys of ``paynb_sandbox.store_objects``:
 
@@ -110,10 +116,11 @@ def seed_ejv_files(conn: Connection, *, as_of: date | None = None) -> SeedSummar
     feedback_groups: dict[str, list[tuple[dict[str, Any], InboxFile]]] = defaultdict(list)
 
     for f in data["files"]:
-        if f["file_type"] not in (None, "PAYMENT"):
-            summary.skipped_files.append(f["id"])  # AP / partner layouts are not rendered
+        if f["file_type"] not in (None, "PAYMENT", "DISBURSEMENT"):
+            summary.skipped_files.append(f["id"])  # AP layouts are not rendered
             continue
-        inbox = _render_inbox(f, data)
+        render = _render_disbursement if f["file_type"] == "DISBURSEMENT" else _render_inbox
+        inbox = render(f, data)
         if inbox is None:
             summary.skipped_files.append(f["id"])  # no transactions: sbc-pay writes no file
             continue
@@ -179,14 +186,16 @@ def _load(conn: Connection) -> dict[str, Any]:
         "SELECT id, ejv_header_id, link_id, link_type, disbursement_status_code AS status, message, sequence"
         " FROM ejv_links ORDER BY ejv_header_id, sequence NULLS LAST, id"
     )
-    first_link: dict[tuple[int, str], int] = {}
+    file_types = {f["id"]: f["file_type"] or "PAYMENT" for f in files}
+    header_types = {h.id: file_types.get(h.file_id) for h in headers.values()}
+    # a later link of the same target in the same kind of file is its reversal
+    first_link: dict[tuple[int, str, str | None], int] = {}
     for link in sorted(links, key=lambda r: r["id"]):
-        first_link.setdefault((link["link_id"], link["link_type"] or "invoice"), link["id"])
+        key = (link["link_id"], link["link_type"] or "invoice", header_types.get(link["ejv_header_id"]))
+        first_link.setdefault(key, link["id"])
     for link in links:
-        link["reversal"] = (
-            link["link_type"] == "partial_refund"
-            or first_link.get((link["link_id"], link["link_type"] or "invoice")) != link["id"]
-        )
+        key = (link["link_id"], link["link_type"] or "invoice", header_types.get(link["ejv_header_id"]))
+        link["reversal"] = link["link_type"] == "partial_refund" or first_link.get(key) != link["id"]
         if link["ejv_header_id"] in headers:
             headers[link["ejv_header_id"]].links.append(link)
     lines: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -214,6 +223,12 @@ def _load(conn: Connection) -> dict[str, Any]:
         )
     }
     codes = {r["distribution_code_id"]: r for r in rows("SELECT * FROM distribution_codes")}
+    disbursements: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for pd in rows(
+        "SELECT id, target_id, amount, is_reversal FROM partner_disbursements WHERE target_type = 'invoice'"
+        " AND target_id IN (SELECT link_id FROM ejv_links WHERE link_type = 'invoice') ORDER BY id"
+    ):
+        disbursements[pd["target_id"]].append(pd)
     by_file: dict[int, list[_Header]] = defaultdict(list)
     for h in headers.values():
         by_file[h.file_id].append(h)
@@ -224,6 +239,7 @@ def _load(conn: Connection) -> dict[str, Any]:
         "partials": partials,
         "invoices": invoices,
         "codes": codes,
+        "disbursements": disbursements,
     }
 
 
@@ -347,6 +363,83 @@ def _render_inbox(f: dict[str, Any], data: dict[str, Any]) -> InboxFile | None:
                         flow,
                     )  # fmt: skip
                 )
+    lines.append(format_batch_trailer(FEEDER, batch_type, fiscal, f["id"], count, batch_total))
+    inbox = parse_inbox("".join(lines), file=f["file_ref"])
+    problems = inbox.verify_totals()
+    if problems:  # pragma: no cover - the totals are built to agree
+        raise SandboxError(f"rendered INBOX {f['file_ref']} is inconsistent: {problems[0]}")
+    return inbox
+
+
+def _disbursed(link: dict[str, Any], data: dict[str, Any]) -> list[tuple[int | None, Decimal, str, bool]]:
+    """(BC Registries revenue GL id, amount, flow-through, reversal) of one DISBURSEMENT link."""
+    invoice_id = link["link_id"]
+    lines = data["lines"].get(invoice_id, [])
+    pds = data["disbursements"].get(invoice_id)
+    if pds:  # through partner_disbursements: one amount for the invoice
+        pd = next((p for p in pds if bool(p["is_reversal"]) == link["reversal"]), pds[0])
+        gl = lines[0]["fee_distribution_id"] if lines else None
+        flow = format_flowthrough(invoice_id, partner_disbursement_id=pd["id"])
+        return [(gl, Decimal(pd["amount"]), flow, bool(pd["is_reversal"]))]
+    out = []
+    for li in lines:
+        code = data["codes"].get(li["fee_distribution_id"]) or {}
+        if li["total"] and Decimal(li["total"]) > 0 and code.get("disbursement_distribution_code_id"):
+            amount = Decimal(li["total"]) + Decimal(li["statutory_fees_gst"] or 0)
+            out.append((li["fee_distribution_id"], amount, format_flowthrough(invoice_id), link["reversal"]))
+    return out
+
+
+def _render_disbursement(f: dict[str, Any], data: dict[str, Any]) -> InboxFile | None:
+    """The INBOX of a DISBURSEMENT file, laid out as ejv_partner_distribution_task writes it."""
+    try:
+        parse_inbox_name(f["file_ref"])
+    except Exception:
+        raise SandboxError(f"ejv_files {f['id']}: file_ref {f['file_ref']!r} is not an INBOX name") from None
+    effective = _stamp_date(f["file_ref"]) or pacific_date(f["created_on"])
+    fiscal = fiscal_year(effective)
+    codes = data["codes"]
+    journals = []
+    for header in data["headers"].get(f["id"], []):
+        rows = sorted(
+            (row for link in header.links for row in _disbursed(link, data)), key=lambda r: r[0] or 0
+        )
+        if rows:
+            journals.append((header, rows))
+    if not journals:
+        return None
+
+    def partner_gl(gl_id: int | None) -> dict[str, Any] | None:
+        return codes.get((codes.get(gl_id) or {}).get("disbursement_distribution_code_id"))
+
+    first = partner_gl(journals[0][1][0][0])
+    batch_type = "GA" if first is not None and str(first.get("client")) == "112" else "GI"
+    month = effective.strftime("%B").upper()
+    lines = [format_batch_header(FEEDER, batch_type, fiscal, f["id"])]
+    count = 0
+    batch_total = Decimal(0)
+    for header, rows in journals:
+        journal = journal_name(MINISTRY_PREFIX, header.id)
+        for gl_id in dict.fromkeys(r[0] for r in rows):  # one JH per revenue GL, in GL order
+            mine = [r for r in rows if r[0] == gl_id]
+            total = sum((r[1] for r in mine), Decimal(0))
+            lines.append(
+                format_journal_header(
+                    FEEDER, batch_type, journal, journal_batch_name(MINISTRY_PREFIX, f["id"]), total
+                )
+            )
+            count += 1
+            batch_total += total
+            line_number = 0
+            for _revenue_gl, amount, flow, reversal in mine:
+                tag = f"#{flow}"
+                description = f"{DESCRIPTION.format(month=month, day=effective.day):<{100 - len(tag)}}{tag}"
+                for gl, dc in ((_gl(partner_gl(gl_id)), "C"), (_gl(codes.get(gl_id)), "D")):
+                    line_number += 1
+                    count += 1
+                    side = ("D" if dc == "C" else "C") if reversal else dc
+                    detail = (journal, line_number, effective, gl, amount, side, description, flow)
+                    lines.append(format_journal_detail(FEEDER, batch_type, *detail))
     lines.append(format_batch_trailer(FEEDER, batch_type, fiscal, f["id"], count, batch_total))
     inbox = parse_inbox("".join(lines), file=f["file_ref"])
     problems = inbox.verify_totals()

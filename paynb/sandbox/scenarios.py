@@ -91,6 +91,23 @@ CATALOGUE: tuple[Scenario, ...] = (
         "docs/status-lifecycles.md#routing-slip",
     ),
     Scenario(
+        "routing_slip_void_ready",
+        "An ACTIVE routing slip whose INTERNAL invoices are all refunded or cancelled: it can be voided "
+        "once they are unassociated (paynb routing-slip void).",
+        "docs/routing-slips.md",
+    ),
+    Scenario(
+        "routing_slip_void_blocked",
+        "An ACTIVE routing slip with a PAID invoice that is not refunded: a void plan must refuse it.",
+        "docs/routing-slips.md",
+    ),
+    Scenario(
+        "routing_slip_void_with_child",
+        "An ACTIVE routing slip with a LINKED child slip; its invoice is refunded. Voiding it reverses "
+        "the child's receipt too.",
+        "docs/routing-slips.md",
+    ),
+    Scenario(
         "pad_nsf_freeze",
         "A PAD roll-up returned NSF: invoices SETTLEMENT_SCHED with paid=0, reference ACTIVE, FAILED "
         "payment, NSF fee invoice and non_sufficient_funds row, CFS account FREEZE, has_nsf_invoices set.",

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from paynb.errors import StoreError
+from paynb.files import make_private_dirs
 from paynb.settings import Settings
 from paynb.store.base import (
     ObjectInfo,
@@ -137,7 +138,7 @@ class LocalStore(Store):
             "written_at": datetime.now(UTC).isoformat(),
         }
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(path.parent)  # archived runs are private: 0700 folders, 0600 files
             if path.exists() and not overwrite:
                 raise StoreError(f"{key} already exists in {self.url}; archived objects are never replaced")
             # the data file claims the key (os.link fails if another writer got there first); only the
@@ -158,8 +159,8 @@ class LocalStore(Store):
 
 def _atomic_write(path: Path, data: bytes, *, replace: bool) -> None:
     """Write via a temp file in the same folder; without ``replace`` an existing file raises
-    FileExistsError (``os.link`` refuses to replace, so two writers cannot both win)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    FileExistsError (``os.link`` refuses to replace, so two writers cannot both win). The file is 0600."""
+    make_private_dirs(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:

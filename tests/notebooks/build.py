@@ -49,6 +49,19 @@ NOTEBOOKS: dict[str, list[nbformat.NotebookNode]] = {
             '                  summary={"methods": methods, "amount": amount}, label=label)'
         ),
     ],
+    "refused_confirm": [
+        new_markdown_cell(
+            "# Refused apply\nA data fix run with dry_run=False and a missing or wrong confirm."
+        ),
+        params('dry_run: bool = True\nconfirm: str = ""  # the plan\'s sha256'),
+        new_code_cell(
+            "from paynb.plan import Plan, check_confirm\n\n"
+            'plan = Plan(kind="demo", body={"invoice": 1, "amount": "1.00"})\n'
+            "if not dry_run:\n"
+            "    check_confirm(plan, confirm)\n"
+            '    print("applied")'
+        ),
+    ],
     "cell_error": [
         params('label: str = "cell error"'),
         new_code_cell('print("before the failure")'),
@@ -86,12 +99,58 @@ NOTEBOOKS: dict[str, list[nbformat.NotebookNode]] = {
 }
 
 
+# what a report notebook might try to change pay-db with; every route must fail on the reader role
+WRITE_ROUTES = (
+    "import os\n\n"
+    "import psycopg2\n"
+    "from sqlalchemy.engine import make_url\n\n"
+    "from paynb import db\n\n"
+    'BUMP = "UPDATE invoices SET total = total + 1 WHERE id = (SELECT min(id) FROM invoices)"\n'
+    'if route == "read_connection":\n'
+    "    with db.read_connection() as conn:\n"
+    '        conn.exec_driver_sql("SET TRANSACTION READ WRITE")\n'
+    "        conn.exec_driver_sql(BUMP)\n"
+    "        conn.commit()\n"
+    'elif route == "write_transaction":\n'
+    "    with db.write_transaction() as conn:\n"
+    "        conn.exec_driver_sql(BUMP)\n"
+    'elif route == "psycopg2":\n'
+    '    url = make_url(os.environ["PAYNB_DATABASE_URL"])\n'
+    "    raw = psycopg2.connect(\n"
+    "        host=url.host, port=url.port, user=url.username, password=url.password, dbname=url.database\n"
+    "    )\n"
+    "    with raw.cursor() as cur:\n"
+    '        cur.execute("SET TRANSACTION READ WRITE")\n'
+    "        cur.execute(BUMP)\n"
+    "    raw.commit()\n"
+    'elif route == "write_engine":\n'
+    "    with db.write_transaction(db.create_write_engine()) as conn:\n"
+    "        conn.exec_driver_sql(BUMP)\n"
+    'print("the write went through:", route)'
+)
+
+
+def stale_report_that_writes() -> nbformat.NotebookNode:
+    """The stale-invoice report with a ``route`` parameter and a cell that tries to write pay-db."""
+    nb = nbformat.read(HERE.parents[1] / "notebooks" / "reports" / "stale_invoices.ipynb", as_version=4)
+    index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    nb.cells[
+        index
+    ].source += '\nroute: str = "read_connection"  # read_connection | write_transaction | psycopg2'
+    nb.cells.insert(index + 2, new_code_cell(WRITE_ROUTES))
+    return nb
+
+
 def build() -> None:
     for name, cells in NOTEBOOKS.items():
         nb = new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC})
         for i, cell in enumerate(nb.cells):
             cell.id = f"{name.replace('_', '-')}-{i}"  # stable ids keep the files byte-identical
         nbformat.write(nb, HERE / f"{name}.ipynb")
+    nb = stale_report_that_writes()
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"stale-writes-{i}"
+    nbformat.write(nb, HERE / "stale_report_writes.ipynb")
 
 
 if __name__ == "__main__":

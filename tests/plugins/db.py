@@ -13,14 +13,24 @@ from datetime import date
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from paynb.sandbox.postgres import EmbeddedPostgres
+from paynb.sandbox.postgres import READER, WRITER, EmbeddedPostgres, ensure_roles, grant_roles
 from paynb.timez import pacific_today
 
 EMPTY_TEMPLATE = "paynb_tpl_empty"
 SMALL_TEMPLATE = "paynb_tpl_small"
 _counter = itertools.count()
+# the sandbox's login roles (docs/roles.md); synthetic passwords for the test cluster only
+ROLE_PASSWORDS = {READER: "test-reader-pw-3c9a71", WRITER: "test-writer-pw-84d2f0"}
+
+
+def as_role(dsn: str, role: str) -> str:
+    """``dsn`` (the superuser's URL of a test database) with the reader's or writer's login instead."""
+    return (
+        make_url(dsn).set(username=role, password=ROLE_PASSWORDS[role]).render_as_string(hide_password=False)
+    )
 
 
 def _admin(pg: EmbeddedPostgres) -> sa.Engine:
@@ -57,6 +67,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPost
     # killed (or a fixed --basetemp) leaves one behind, and its databases would clash with ours
     pg.destroy()
     pg.start()
+    ensure_roles(pg.url("postgres"), ROLE_PASSWORDS)
     yield pg
     pg.destroy()
 
@@ -76,6 +87,7 @@ def _empty_template(pg_server: EmbeddedPostgres) -> str:
         eng = sa.create_engine(pg_server.url(EMPTY_TEMPLATE), poolclass=NullPool)
         with eng.begin() as conn:
             apply_schema(conn)
+            grant_roles(conn)  # clones of the template keep the grants
         eng.dispose()
     return EMPTY_TEMPLATE
 
@@ -124,7 +136,25 @@ def sandbox_summary(_small_template):
 
 
 @pytest.fixture
+def reader_db_url(sandbox_db_url: str) -> str:
+    """The fresh sandbox database as the reader role (SELECT only)."""
+    return as_role(sandbox_db_url, READER)
+
+
+@pytest.fixture
+def writer_db_url(sandbox_db_url: str) -> str:
+    """The fresh sandbox database as the writer role (the fixes' DML only)."""
+    return as_role(sandbox_db_url, WRITER)
+
+
+@pytest.fixture
 def pay_env(sandbox_db_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Process environment pointing paynb at the fresh sandbox database."""
-    monkeypatch.setenv("PAYNB_DATABASE_URL", sandbox_db_url)
-    return {"PAYNB_DATABASE_URL": sandbox_db_url}
+    """Process environment pointing paynb at the fresh sandbox database: the reader role for
+    PAYNB_DATABASE_URL, the writer role for PAYNB_DATABASE_WRITE_URL (as the sandbox does)."""
+    env = {
+        "PAYNB_DATABASE_URL": as_role(sandbox_db_url, READER),
+        "PAYNB_DATABASE_WRITE_URL": as_role(sandbox_db_url, WRITER),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env

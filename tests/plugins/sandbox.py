@@ -18,7 +18,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from paynb.sandbox.postgres import READER, WRITER
 from paynb.settings import Settings
+from tests.plugins.db import as_role
 
 _counter = itertools.count()
 SANDBOX_CFS_ID = "paynb-sandbox-test"
@@ -103,7 +105,8 @@ def sandbox_env(
     """Environment for paynb against the full sandbox; also applied to this process for the test."""
     env = {
         "PAYNB_ENVIRONMENT": "test",
-        "PAYNB_DATABASE_URL": sandbox_db_url,
+        "PAYNB_DATABASE_URL": as_role(sandbox_db_url, READER),
+        "PAYNB_DATABASE_WRITE_URL": as_role(sandbox_db_url, WRITER),
         **s3_server.env(),
         **gcs_server.env(),
         "PAYNB_BUCKET_URL": f"gs://{sandbox_bucket}",

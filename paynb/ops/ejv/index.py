@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from paynb.errors import StoreError
+from paynb.files import make_private_dirs, private_file, tighten
 from paynb.ops.ejv.scan import ROW_FIELDS, FileScan, Row
 
 INDEX_SCHEMA_VERSION = 3
@@ -88,9 +89,15 @@ class SearchIndex:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            # it names invoices and amounts: 0600 in a 0700 folder, -wal/-shm included (paynb.files)
+            make_private_dirs(self.path.parent)
+            private_file(self.path)
+            for extra in ("-wal", "-shm"):
+                tighten(f"{self.path}{extra}")
             self.conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        except OSError as err:
+            raise StoreError(f"cannot open the EJV search index {self.path}: {err.strerror}") from None
         except sqlite3.Error as err:
             raise StoreError(f"cannot open the EJV search index {self.path}: {err}") from None
         self._lock = threading.Lock()

@@ -157,10 +157,16 @@ def plan_redate(
     ``resend_anyway`` (with a ``reason``) lets a batch go out again although a copy of it already sits in
     ``cgi_processing/`` or ``cgi_processed/`` without FEEDBACK; the reason is part of the plan."""
     return _build(
-        list(file_keys), new_date=new_date, resend_anyway=resend_anyway, reason=reason,
-        **_parts(env, settings, engine, store, legacy_store), search_stores=search_stores,
-        index_path=index_path, progress=progress, today=today,
-    ).plan  # fmt: skip
+        list(file_keys),
+        new_date=new_date,
+        resend_anyway=resend_anyway,
+        reason=reason,
+        **_parts(env, settings, engine, store, legacy_store),
+        search_stores=search_stores,
+        index_path=index_path,
+        progress=progress,
+        today=today,
+    ).plan
 
 
 def apply_redate(
@@ -186,9 +192,13 @@ def apply_redate(
 
     env = resolve_env(env, settings=settings, engine=engine)
     fix = RedateFix(
-        store=store, legacy_store=legacy_store, search_stores=search_stores, index_path=index_path,
-        progress=progress, today=today,
-    )  # fmt: skip
+        store=store,
+        legacy_store=legacy_store,
+        search_stores=search_stores,
+        index_path=index_path,
+        progress=progress,
+        today=today,
+    )
     result = apply_fix(
         fix, plan, confirm, env=env, ticket=ticket, reason=reason or plan.body.get("reason", "")
     )
@@ -252,12 +262,20 @@ class RedateFix(Fix):
 
     def _build_for(self, env: Env, params: dict[str, Any], own: Plan | None = None) -> _Built:
         return _build(
-            list(params.get("files") or ()), new_date=params.get("new_date"),
-            resend_anyway=bool(params.get("resend_anyway")), reason=str(params.get("reason") or ""),
-            settings=env.settings, engine=env.engine, store=self.store, legacy_store=self.legacy_store,
-            search_stores=self.search_stores, index_path=self.index_path, progress=self.progress,
-            today=self.today, own=own,
-        )  # fmt: skip
+            list(params.get("files") or ()),
+            new_date=params.get("new_date"),
+            resend_anyway=bool(params.get("resend_anyway")),
+            reason=str(params.get("reason") or ""),
+            settings=env.settings,
+            engine=env.engine,
+            store=self.store,
+            legacy_store=self.legacy_store,
+            search_stores=self.search_stores,
+            index_path=self.index_path,
+            progress=self.progress,
+            today=self.today,
+            own=own,
+        )
 
     def plan(self, env: Env, **params: Any) -> Plan:
         return self._build_for(env, params).plan
@@ -282,10 +300,12 @@ class RedateFix(Fix):
         for key, data in built.payloads.items():
             # always through the journal: a killed apply's pending intent is confirmed by what is there
             wrote = write_object_once(
-                run, target_store.url_for(key), expected[key],
+                run,
+                target_store.url_for(key),
+                expected[key],
                 present=lambda k=key: _already_sent(target_store, k, expected[k]),
                 write=lambda k=key, d=data: target_store.put(k, d, content_type="text/plain", metadata=meta),
-            )  # fmt: skip
+            )
             (uploaded if wrote else present).append(key)
         objects = [{"store": target_store.url_for(k), "key": k, "sha256": expected[k]} for k in expected]
         return Outcome(
@@ -576,14 +596,24 @@ def _build(
                 "detail_lines": len(inbox.details()),
                 "old_effective_dates": sorted(d.isoformat() for d in inbox.effective_dates()),
                 "new_effective_date": day.isoformat(),
-                "target": {"name": new_name, "key": key, "url": main.url_for(key),
-                           "sha256": sha256_bytes(new_bytes), "size": len(new_bytes)},
-                "trigger": {"name": trigger_name(new_name), "key": trg, "url": main.url_for(trg),
-                            "sha256": sha256_bytes(b""), "size": 0},
+                "target": {
+                    "name": new_name,
+                    "key": key,
+                    "url": main.url_for(key),
+                    "sha256": sha256_bytes(new_bytes),
+                    "size": len(new_bytes),
+                },
+                "trigger": {
+                    "name": trigger_name(new_name),
+                    "key": trg,
+                    "url": main.url_for(trg),
+                    "sha256": sha256_bytes(b""),
+                    "size": 0,
+                },
                 "name_notes": notes,
                 "diff": [c.to_dict() for c in changes],
             }
-        )  # fmt: skip
+        )
 
     body = {
         "params": {
@@ -688,9 +718,12 @@ def _check_in_flight(
     re-send of a batch CAS has not answered yet is a double charge), unless ``resend_anyway``."""
     batches = set(inbox.batch_numbers)
     copies = sorted(
-        {(m.location, m.name, m.batch_number) for m in found.mentions
-         if _in_flight(m, batches) and m.file != loc.url and m.file not in own_targets}
-    )  # fmt: skip
+        {
+            (m.location, m.name, m.batch_number)
+            for m in found.mentions
+            if _in_flight(m, batches) and m.file != loc.url and m.file not in own_targets
+        }
+    )
     if not copies:
         return
     listed = ", ".join(f"{where}/{name} (batch {batch})" for where, name, batch in copies)

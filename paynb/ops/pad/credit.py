@@ -172,7 +172,12 @@ class PartialCreditFix(Fix):
         check_consistent(plan)
         if credit_started(env, plan) is not None:
             return plan
-        return super().replan(env, plan)
+        try:
+            return super().replan(env, plan)
+        except CreditAlreadyApplied:
+            # a concurrent apply of this plan finished between the look-up above and the re-plan: execute
+            # finds it under the invoice lock and answers "already applied"
+            return plan
 
     def execute(self, env: Env, plan: Plan, run: FixRun) -> Outcome:
         result = execute_credit(env, plan, run)
@@ -185,21 +190,30 @@ class PartialCreditFix(Fix):
                 {"table": "payment_accounts", "id": body["pay_db"]["payment_accounts"]["id"]},
                 {"table": "invoices", "id": result.invoice_id},
             ],
-            "cfs": [{"credit_memo": result.credit_memo_number, "site": "/".join(
-                (body["cfs"]["party"], body["cfs"]["account"], body["cfs"]["site"]))}],
-        }  # fmt: skip
+            "cfs": [
+                {
+                    "credit_memo": result.credit_memo_number,
+                    "site": "/".join((body["cfs"]["party"], body["cfs"]["account"], body["cfs"]["site"])),
+                }
+            ],
+        }
         inv = body["pay_db"]["invoices"]
         return Outcome(
             status=result.outcome,  # type: ignore[arg-type]  # applied | resumed | already_applied
             rows_affected=result.rows_affected,
-            before={"invoices.refund": inv["refund"]["before"], "invoices.invoice_status_code":
-                    inv["invoice_status_code"]["before"], "pad_credit": body["pay_db"]["payment_accounts"]
-                    ["pad_credit"]["before"]},
-            after={"invoices.refund": inv["refund"]["after"], "invoices.invoice_status_code":
-                   inv["invoice_status_code"]["after"], "credit_memo_number": result.credit_memo_number},
+            before={
+                "invoices.refund": inv["refund"]["before"],
+                "invoices.invoice_status_code": inv["invoice_status_code"]["before"],
+                "pad_credit": body["pay_db"]["payment_accounts"]["pad_credit"]["before"],
+            },
+            after={
+                "invoices.refund": inv["refund"]["after"],
+                "invoices.invoice_status_code": inv["invoice_status_code"]["after"],
+                "credit_memo_number": result.credit_memo_number,
+            },
             touched=touched,
             detail={"result": result.to_dict()},
-        )  # fmt: skip
+        )
 
     def verify(self, env: Env, plan: Plan, outcome: Outcome) -> Mapping[str, Any]:
         """Re-read CFS and pay-db. A difference raises CreditNotVerified; an unreachable pay-db or CFS after
@@ -218,8 +232,9 @@ if PLAN_KIND not in known_fixes():
     register_fix(PartialCreditFix())
 
 
-def _env(env: Env | None, settings: Settings | None, engine: Engine | None, cfs: CfsClient | None,
-         **extra: Any) -> Env:  # fmt: skip
+def _env(
+    env: Env | None, settings: Settings | None, engine: Engine | None, cfs: CfsClient | None, **extra: Any
+) -> Env:
     return resolve_env(env, settings=settings, engine=engine, write_engine=engine, cfs=cfs, **extra)
 
 
@@ -259,8 +274,15 @@ def apply_partial_credit(
         )
     if operator and operator != env.operator:  # the confirming operator is refunds.decision_made_by too
         env = Env(settings=env.settings, run_id=env.run_id, operator=operator, overrides=dict(env.overrides))
-    applied = apply_fix(get_fix(PLAN_KIND), plan, confirm, env=env, ticket=planned_ticket,
-                        reason=reason or str(body.get("reason", "")), operator=operator)  # fmt: skip
+    applied = apply_fix(
+        get_fix(PLAN_KIND),
+        plan,
+        confirm,
+        env=env,
+        ticket=planned_ticket,
+        reason=reason or str(body.get("reason", "")),
+        operator=operator,
+    )
     return credit_result(applied)
 
 
@@ -295,11 +317,18 @@ def verify_plan(plan: Plan, *, env: Env | None = None) -> ApplyResult:
     if marker is not None:
         evidence = {**evidence, **committed_evidence(env, int(body["invoice"]["id"]), key, marker)}
     result = ApplyResult(
-        outcome="already_applied", message=f"credit {key} checked", idempotency_key=key, plan_sha256=plan.sha256,
-        run_id="", invoice_id=int(body["invoice"]["id"]), credit_memo_number=evidence.get("credit_memo_number"),
-        credit_id=evidence.get("credit_id"), refund_id=evidence.get("refund_id"),
-        refunds_partial_ids=list(evidence.get("refunds_partial_ids") or []), evidence=dict(evidence),
-    )  # fmt: skip
+        outcome="already_applied",
+        message=f"credit {key} checked",
+        idempotency_key=key,
+        plan_sha256=plan.sha256,
+        run_id="",
+        invoice_id=int(body["invoice"]["id"]),
+        credit_memo_number=evidence.get("credit_memo_number"),
+        credit_id=evidence.get("credit_id"),
+        refund_id=evidence.get("refund_id"),
+        refunds_partial_ids=list(evidence.get("refunds_partial_ids") or []),
+        evidence=dict(evidence),
+    )
     verify_credit(env, plan, result)
     return result
 

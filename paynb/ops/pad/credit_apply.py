@@ -110,8 +110,11 @@ def invoice_lock(engine: Engine, invoice_id: int, wait_s: float = 30.0) -> Itera
     try:
         deadline = time.monotonic() + wait_s
         while True:
-            got = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:ns, :id)"),
-                                    {"ns": LOCK_NAMESPACE, "id": invoice_id}).scalar())  # fmt: skip
+            got = bool(
+                conn.execute(
+                    sa.text("SELECT pg_try_advisory_lock(:ns, :id)"), {"ns": LOCK_NAMESPACE, "id": invoice_id}
+                ).scalar()
+            )
             conn.commit()  # a session lock outlives the transaction; don't sit idle in one
             if got:
                 break
@@ -170,8 +173,13 @@ def check_consistent(plan: Plan) -> None:
         db_ = body["pay_db"]
         parts = sum((money(r["refund_amount"]) for r in db_["refunds_partial"]["insert"]), ZERO)
         parts += sum((money(g["amount"]) for g in body["credit"]["gst"]), ZERO)
-        memo = -sum((money(ln["unit_price"]) * int(ln["quantity"]) for ln in
-                     body["cfs"]["credit_memo"]["payload"]["lines"]), ZERO)  # fmt: skip
+        memo = -sum(
+            (
+                money(ln["unit_price"]) * int(ln["quantity"])
+                for ln in body["cfs"]["credit_memo"]["payload"]["lines"]
+            ),
+            ZERO,
+        )
         pad = db_["payment_accounts"]["pad_credit"]
         refund = db_["invoices"]["refund"]
         params = body["params"]
@@ -266,8 +274,12 @@ class _Apply:
         intent = self.run_.get_intent(self.key)
         if intent is not None and intent.state == intents.CONFIRMED:
             self.steps.append("ledger: already confirmed")
-            return self.result("already_applied", f"already applied (key {self.key}); nothing was changed",
-                               intent.evidence, 0)  # fmt: skip
+            return self.result(
+                "already_applied",
+                f"already applied (key {self.key}); nothing was changed",
+                intent.evidence,
+                0,
+            )
         if intent is not None and intent.state not in intents.UNFINISHED:
             raise PlanError(
                 f"the ledger marks the credit {self.key} as {intent.state}; it will not be retried under this key",
@@ -280,8 +292,13 @@ class _Apply:
             self._ensure_intent()
             self.run_.mark(self.key, intents.CONFIRMED, found_in_pay_db=True, **evidence)
             self.steps.append("pay-db: already committed; ledger marked confirmed")
-            return self.result("resumed", "pay-db already held this credit (an earlier run stopped after its "
-                               "commit); the ledger is now up to date", evidence, 0)  # fmt: skip
+            return self.result(
+                "resumed",
+                "pay-db already held this credit (an earlier run stopped after its "
+                "commit); the ledger is now up to date",
+                evidence,
+                0,
+            )
         memo_number = self._known_memo(intent)
         resumed = memo_number is not None
         if memo_number is None:
@@ -406,9 +423,10 @@ class _Apply:
         stamp = f"paynb:{self.run_id}"[:50]
         with self.run_.transaction() as conn:
             inv = db.fetch_one(
-                conn, "SELECT invoice_status_code, refund FROM invoices WHERE id = :id FOR UPDATE",
+                conn,
+                "SELECT invoice_status_code, refund FROM invoices WHERE id = :id FOR UPDATE",
                 {"id": self.invoice_id},
-            )  # fmt: skip
+            )
             marker = applied_credit_row(conn, self.invoice_id, self.key)
             if marker is not None:  # another run committed while we waited for the row
                 self.steps.append("pay-db: already committed by another run")
@@ -416,8 +434,11 @@ class _Apply:
             self._guard(conn, inv, memo_number)
             total = money(body["credit"]["total"])
             account_id = body["pay_db"]["payment_accounts"]["id"]
-            acct = db.fetch_one(conn, "SELECT pad_credit, version FROM payment_accounts WHERE id = :id FOR UPDATE",
-                                {"id": account_id})  # fmt: skip
+            acct = db.fetch_one(
+                conn,
+                "SELECT pad_credit, version FROM payment_accounts WHERE id = :id FOR UPDATE",
+                {"id": account_id},
+            )
             if acct is None:
                 raise StalePlanError(
                     f"payment account {account_id} is gone; memo {memo_number} is posted — reconcile by hand"
@@ -430,9 +451,16 @@ class _Apply:
                     "details, created_on, cfs_site, created_invoice_id) VALUES (:cm, true, :amt, :amt, :acct, "
                     ":details, :now, :site, :inv) RETURNING id"
                 ),
-                {"cm": memo_number, "amt": total, "acct": account_id, "details": ins["details"], "now": now,
-                 "site": ins["cfs_site"], "inv": self.invoice_id},
-            ).scalar_one()  # fmt: skip
+                {
+                    "cm": memo_number,
+                    "amt": total,
+                    "acct": account_id,
+                    "details": ins["details"],
+                    "now": now,
+                    "site": ins["cfs_site"],
+                    "inv": self.invoice_id,
+                },
+            ).scalar_one()
             history = write_account_history(conn, account_id, now)
             n = conn.execute(
                 sa.text(
@@ -451,20 +479,34 @@ class _Apply:
                             "created_on, created_by, created_name, status, is_credit, refund_id) VALUES (:pli, :inv, "
                             ":rtype, :amt, :now, :by, :name, :status, true, :refund) RETURNING id"
                         ),
-                        {"pli": row["payment_line_item_id"], "inv": self.invoice_id, "rtype": row["refund_type"],
-                         "amt": money(row["refund_amount"]), "now": now, "by": stamp,
-                         "name": f"paynb {body['ticket']}"[:100], "status": row["status"], "refund": refund_id},
+                        {
+                            "pli": row["payment_line_item_id"],
+                            "inv": self.invoice_id,
+                            "rtype": row["refund_type"],
+                            "amt": money(row["refund_amount"]),
+                            "now": now,
+                            "by": stamp,
+                            "name": f"paynb {body['ticket']}"[:100],
+                            "status": row["status"],
+                            "refund": refund_id,
+                        },
                     ).scalar_one()
-                )  # fmt: skip
+                )
             change = body["pay_db"]["invoices"]
             n += conn.execute(
                 sa.text(
                     "UPDATE invoices SET refund = :refund, refund_date = :now, invoice_status_code = :status, "
                     "updated_on = :now, updated_by = :by WHERE id = :id AND invoice_status_code = :before"
                 ),
-                {"refund": money(change["refund"]["after"]), "now": now, "status": change["invoice_status_code"]["after"],
-                 "by": stamp, "id": self.invoice_id, "before": change["invoice_status_code"]["before"]},
-            ).rowcount  # fmt: skip
+                {
+                    "refund": money(change["refund"]["after"]),
+                    "now": now,
+                    "status": change["invoice_status_code"]["after"],
+                    "by": stamp,
+                    "id": self.invoice_id,
+                    "before": change["invoice_status_code"]["before"],
+                },
+            ).rowcount
             if n != 2:
                 raise StalePlanError(f"expected 2 updated rows (account, invoice), got {n}; rolled back")
         wrote = 2 + 2 + len(rp_ids) + history
@@ -491,12 +533,19 @@ class _Apply:
                     "staff_comment, decision_made_by, decision_date) VALUES (:inv, :type, :status, :by, :now, "
                     ":reason, :comment, :decided_by, :decided_on) RETURNING id"
                 ),
-                {"inv": self.invoice_id, "type": r["type"], "status": r["status"], "by": r["requested_by"][:50],
-                 "now": now, "reason": r["reason"], "comment": r["staff_comment"],
-                 "decided_by": self.env.operator[:50] if approved else None,
-                 "decided_on": now if approved else None},
+                {
+                    "inv": self.invoice_id,
+                    "type": r["type"],
+                    "status": r["status"],
+                    "by": r["requested_by"][:50],
+                    "now": now,
+                    "reason": r["reason"],
+                    "comment": r["staff_comment"],
+                    "decided_by": self.env.operator[:50] if approved else None,
+                    "decided_on": now if approved else None,
+                },
             ).scalar_one()
-        )  # fmt: skip
+        )
 
     def _guard(self, conn: Connection, inv: dict[str, Any] | None, memo_number: str) -> None:
         """Inside the transaction: the rows the credit builds on are still as planned."""
@@ -556,12 +605,14 @@ def committed_evidence(
 
     def read(c: Connection) -> dict[str, Any]:
         refund = db.fetch_one(
-            c, "SELECT id FROM refunds WHERE invoice_id = :inv AND staff_comment = :k ORDER BY id LIMIT 1",
+            c,
+            "SELECT id FROM refunds WHERE invoice_id = :inv AND staff_comment = :k ORDER BY id LIMIT 1",
             {"inv": invoice_id, "k": f"paynb:{key}"},
-        )  # fmt: skip
+        )
         if refund is not None:
-            rows = db.fetch_all(c, "SELECT id FROM refunds_partial WHERE refund_id = :r ORDER BY id",
-                                {"r": refund["id"]})  # fmt: skip
+            rows = db.fetch_all(
+                c, "SELECT id FROM refunds_partial WHERE refund_id = :r ORDER BY id", {"r": refund["id"]}
+            )
         else:  # rows written before paynb wrote a refunds row
             rows = db.fetch_all(
                 c,
@@ -637,21 +688,28 @@ def _verify(env: Env, plan: Plan, res: ApplyResult, evidence: dict[str, Any]) ->
             {"ids": res.refunds_partial_ids or [-1]},
         )
         refund = db.fetch_one(
-            conn, "SELECT id, type, status, requested_by, reason FROM refunds WHERE invoice_id = :inv "
-            "AND staff_comment = :k", {"inv": inv_id, "k": f"paynb:{key}"},
-        )  # fmt: skip
-        inv = db.fetch_one(conn, "SELECT invoice_status_code, refund, refund_date FROM invoices WHERE id = :id",
-                           {"id": inv_id})  # fmt: skip
+            conn,
+            "SELECT id, type, status, requested_by, reason FROM refunds WHERE invoice_id = :inv "
+            "AND staff_comment = :k",
+            {"inv": inv_id, "k": f"paynb:{key}"},
+        )
+        inv = db.fetch_one(
+            conn,
+            "SELECT invoice_status_code, refund, refund_date FROM invoices WHERE id = :id",
+            {"id": inv_id},
+        )
         account_id = body["pay_db"]["payment_accounts"]["id"]
-        acct = db.fetch_one(conn, "SELECT pad_credit, version FROM payment_accounts WHERE id = :id",
-                            {"id": account_id})  # fmt: skip
+        acct = db.fetch_one(
+            conn, "SELECT pad_credit, version FROM payment_accounts WHERE id = :id", {"id": account_id}
+        )
         version_before = evidence.get("account_version_before")
         history = None
         if version_before is not None:
             history = db.fetch_one(
-                conn, "SELECT count(*) AS n FROM payment_accounts_history WHERE id = :id AND version = :v",
+                conn,
+                "SELECT count(*) AS n FROM payment_accounts_history WHERE id = :id AND version = :v",
                 {"id": account_id, "v": version_before},
-            )  # fmt: skip
+            )
     if len(credits) != 1:
         problems.append(f"pay-db holds {len(credits)} credits rows carrying {key}, expected 1")
     elif money(credits[0]["amount"]) != total:
@@ -660,8 +718,10 @@ def _verify(env: Env, plan: Plan, res: ApplyResult, evidence: dict[str, Any]) ->
         problems.append(
             f"credits {credits[0]['id']} names memo {credits[0]['cfs_identifier']}, not {memo_number}"
         )
-    planned_rp = sorted((int(r["payment_line_item_id"]), r["refund_type"], money(r["refund_amount"]))
-                        for r in body["pay_db"]["refunds_partial"]["insert"])  # fmt: skip
+    planned_rp = sorted(
+        (int(r["payment_line_item_id"]), r["refund_type"], money(r["refund_amount"]))
+        for r in body["pay_db"]["refunds_partial"]["insert"]
+    )
     found_rp = sorted(
         (int(r["payment_line_item_id"]), r["refund_type"], money(r["refund_amount"])) for r in rp
     )
@@ -670,8 +730,10 @@ def _verify(env: Env, plan: Plan, res: ApplyResult, evidence: dict[str, Any]) ->
     if refund is not None:
         planned_refund = body["pay_db"]["refunds"]["insert"]
         if (refund["type"], refund["status"]) != (planned_refund["type"], planned_refund["status"]):
-            problems.append(f"refunds {refund['id']} is {refund['type']}/{refund['status']}, planned "
-                            f"{planned_refund['type']}/{planned_refund['status']}")  # fmt: skip
+            problems.append(
+                f"refunds {refund['id']} is {refund['type']}/{refund['status']}, planned "
+                f"{planned_refund['type']}/{planned_refund['status']}"
+            )
         if any(r["refund_id"] != refund["id"] for r in rp):
             problems.append(f"refunds_partial rows do not all link to refunds {refund['id']}")
     elif evidence.get("refund_id") is not None:
@@ -683,27 +745,80 @@ def _verify(env: Env, plan: Plan, res: ApplyResult, evidence: dict[str, Any]) ->
     change = body["pay_db"]["invoices"]
     pad_before = evidence.get("pad_credit_before", body["pay_db"]["payment_accounts"]["pad_credit"]["before"])
     res.changes = [
-        {"where": "CFS credit memo", "row": "/".join(_site(body)), "column": "credit_memo_number",
-         "before": None, "after": memo.get("credit_memo_number")},
-        {"where": "CFS credit memo", "row": memo.get("credit_memo_number"), "column": "amount_due",
-         "before": None, "after": memo.get("amount_due")},
-        {"where": "refunds", "row": refund["id"] if refund else None, "column": "type / status",
-         "before": None, "after": f"{refund['type']} / {refund['status']}" if refund else None},
-        {"where": "credits", "row": res.credit_id, "column": "amount", "before": None,
-         "after": money(credits[0]["amount"]) if credits else None},
-        {"where": "payment_accounts", "row": account_id, "column": "pad_credit",
-         "before": pad_before, "after": acct["pad_credit"] if acct else None},
-        {"where": "payment_accounts", "row": account_id, "column": "version",
-         "before": version_before, "after": acct["version"] if acct else None},
-        *[{"where": "refunds_partial", "row": r["id"], "column": f"{r['refund_type']} of line {r['payment_line_item_id']}",
-           "before": None, "after": r["refund_amount"]} for r in sorted(rp, key=lambda r: r["id"])],
-        {"where": "invoices", "row": inv_id, "column": "refund", "before": change["refund"]["before"],
-         "after": inv["refund"] if inv else None},
-        {"where": "invoices", "row": inv_id, "column": "refund_date", "before": change["refund_date"]["before"],
-         "after": inv["refund_date"] if inv else None},
-        {"where": "invoices", "row": inv_id, "column": "invoice_status_code",
-         "before": change["invoice_status_code"]["before"], "after": inv["invoice_status_code"] if inv else None},
-    ]  # fmt: skip
+        {
+            "where": "CFS credit memo",
+            "row": "/".join(_site(body)),
+            "column": "credit_memo_number",
+            "before": None,
+            "after": memo.get("credit_memo_number"),
+        },
+        {
+            "where": "CFS credit memo",
+            "row": memo.get("credit_memo_number"),
+            "column": "amount_due",
+            "before": None,
+            "after": memo.get("amount_due"),
+        },
+        {
+            "where": "refunds",
+            "row": refund["id"] if refund else None,
+            "column": "type / status",
+            "before": None,
+            "after": f"{refund['type']} / {refund['status']}" if refund else None,
+        },
+        {
+            "where": "credits",
+            "row": res.credit_id,
+            "column": "amount",
+            "before": None,
+            "after": money(credits[0]["amount"]) if credits else None,
+        },
+        {
+            "where": "payment_accounts",
+            "row": account_id,
+            "column": "pad_credit",
+            "before": pad_before,
+            "after": acct["pad_credit"] if acct else None,
+        },
+        {
+            "where": "payment_accounts",
+            "row": account_id,
+            "column": "version",
+            "before": version_before,
+            "after": acct["version"] if acct else None,
+        },
+        *[
+            {
+                "where": "refunds_partial",
+                "row": r["id"],
+                "column": f"{r['refund_type']} of line {r['payment_line_item_id']}",
+                "before": None,
+                "after": r["refund_amount"],
+            }
+            for r in sorted(rp, key=lambda r: r["id"])
+        ],
+        {
+            "where": "invoices",
+            "row": inv_id,
+            "column": "refund",
+            "before": change["refund"]["before"],
+            "after": inv["refund"] if inv else None,
+        },
+        {
+            "where": "invoices",
+            "row": inv_id,
+            "column": "refund_date",
+            "before": change["refund_date"]["before"],
+            "after": inv["refund_date"] if inv else None,
+        },
+        {
+            "where": "invoices",
+            "row": inv_id,
+            "column": "invoice_status_code",
+            "before": change["invoice_status_code"]["before"],
+            "after": inv["invoice_status_code"] if inv else None,
+        },
+    ]
     if res.outcome != "already_applied" and inv is not None:
         # right after this credit the invoice must be exactly as planned (later credits may move it on)
         if money(inv["refund"]) != money(change["refund"]["after"]):

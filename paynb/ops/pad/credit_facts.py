@@ -177,7 +177,7 @@ def load_codes(conn: Connection, first: Iterable[int], today: date) -> dict[int,
                 name=r["name"] or "",
                 account=gl_account(
                     r["client"], r["responsibility_centre"], r["service_line"], r["stob"], r["project_code"]
-                ),  # fmt: skip
+                ),
                 active=_active(r["start_date"], r["end_date"], today),
                 service_fee_code_id=r["service_fee_distribution_code_id"],
                 statutory_gst_code_id=r["statutory_fees_gst_distribution_code_id"],
@@ -264,8 +264,15 @@ def load_credit_facts(conn: Connection, invoice_id: int, today: date) -> CreditF
 
 def _cfs_account(conn: Connection, invoice: InvoiceFacts) -> CfsAccountFacts | None:
     def build(r: dict[str, Any], source: str) -> CfsAccountFacts:
-        return CfsAccountFacts(int(r["id"]), r["cfs_party"], r["cfs_account"], r["cfs_site"], r["status"],
-                               r["payment_method"], source)  # fmt: skip
+        return CfsAccountFacts(
+            int(r["id"]),
+            r["cfs_party"],
+            r["cfs_account"],
+            r["cfs_site"],
+            r["status"],
+            r["payment_method"],
+            source,
+        )
 
     # sbc-pay posts the memo to the CFS account the invoice was created on (invoices.cfs_account_id)
     if invoice.cfs_account_id is not None:
@@ -277,9 +284,12 @@ def _cfs_account(conn: Connection, invoice: InvoiceFacts) -> CfsAccountFacts | N
     r = fetch_one(
         conn,
         CFS_EFFECTIVE_SQL,
-        {"account": invoice.payment_account_id, "method": invoice.payment_method,
-         "inactive": CfsAccountStatus.INACTIVE.value},
-    )  # fmt: skip
+        {
+            "account": invoice.payment_account_id,
+            "method": invoice.payment_method,
+            "inactive": CfsAccountStatus.INACTIVE.value,
+        },
+    )
     return build(r, "effective") if r is not None else None
 
 

@@ -100,8 +100,9 @@ class CreditRequest:
 
     @property
     def key(self) -> str:
-        return idempotency_key(self.invoice_id, self.lines if self.form == "lines" else None, self.amount,
-                               self.ticket)  # fmt: skip
+        return idempotency_key(
+            self.invoice_id, self.lines if self.form == "lines" else None, self.amount, self.ticket
+        )
 
     def to_dict(self) -> dict[str, Any]:
         if self.form == "amount":
@@ -111,8 +112,12 @@ class CreditRequest:
 
     def params(self, requested_by: str) -> dict[str, Any]:
         """The keyword arguments :func:`plan_partial_credit` re-plans from (``Plan.body["params"]``)."""
-        out: dict[str, Any] = {"invoice_id": self.invoice_id, "reason": self.reason, "ticket": self.ticket,
-                               "requested_by": requested_by}  # fmt: skip
+        out: dict[str, Any] = {
+            "invoice_id": self.invoice_id,
+            "reason": self.reason,
+            "ticket": self.ticket,
+            "requested_by": requested_by,
+        }
         if self.form == "amount":
             out["amount"] = self.amount
         else:
@@ -149,8 +154,9 @@ def build_request(invoice_id: Any, lines: Any, amount: Any, reason: Any, ticket:
     if isinstance(invoice_id, bool) or not isinstance(invoice_id, int) or invoice_id <= 0:
         raise InputError(f"{invoice_id!r} is not an invoice id (a positive whole number)", field="invoice_id")
     if (lines is None) == (amount is None):
-        raise InputError("give either lines=[(payment_line_item_id, amount[, refund_type])…] or amount=",
-                         field="lines")  # fmt: skip
+        raise InputError(
+            "give either lines=[(payment_line_item_id, amount[, refund_type])…] or amount=", field="lines"
+        )
     reason_text = _check_text(reason, "reason", 150)
     ticket_text = _check_text(ticket, "ticket", 40)
     if not set(ticket_text) <= _TICKET_CHARS:
@@ -350,8 +356,19 @@ def plan_partial_credit(
             f"corp type {facts.invoice.corp_type_code} needs refund approval in sbc-pay: the refunds row is "
             "recorded APPROVED with the confirming operator as decision_made_by; have a second person confirm"
         )
-    body = _plan_body(request, facts, entries, gst_entries, cfs_invoice, credit_total, refund_after, full,
-                      status_after, memos, operator)  # fmt: skip
+    body = _plan_body(
+        request,
+        facts,
+        entries,
+        gst_entries,
+        cfs_invoice,
+        credit_total,
+        refund_after,
+        full,
+        status_after,
+        memos,
+        operator,
+    )
     ref = facts.reference
     summary = (
         f"Credit {credit_total} on PAD invoice {facts.invoice.id} ({ref.invoice_number if ref else '?'}) as a CFS "
@@ -397,8 +414,11 @@ def invoice_memos(
     """
     acct = facts.cfs_account
     assert acct is not None and acct.party and acct.account and acct.site
-    listed = {str(cm.get("credit_memo_number")) for cm in cfs_invoice.get("credit_memos") or []
-              if isinstance(cm, dict)}  # fmt: skip
+    listed = {
+        str(cm.get("credit_memo_number"))
+        for cm in cfs_invoice.get("credit_memos") or []
+        if isinstance(cm, dict)
+    }
     pattern = _mentions(facts.invoice.id, facts.reference.invoice_number if facts.reference else None)
     known = {str(r["cfs_identifier"]) for r in credits_rows if r.get("cfs_identifier")}
     found: dict[str, dict[str, Any]] = {}
@@ -449,8 +469,11 @@ def _refuse_if_in_progress(request: CreditRequest, settings: Settings) -> None:
     """An unfinished intent of another credit on the invoice blocks this plan until it is resumed or
     resolved: the other memo may be in CFS without pay-db rows yet."""
     try:
-        open_ = [i for i in intents.open_intents_for_invoice(request.invoice_id, settings=settings)
-                 if i.key != request.key]  # fmt: skip
+        open_ = [
+            i
+            for i in intents.open_intents_for_invoice(request.invoice_id, settings=settings)
+            if i.key != request.key
+        ]
     except PaynbError:
         open_ = []  # an unreachable ledger must not hide CFS: the memo check below still runs
     if not open_:
@@ -565,8 +588,15 @@ def _plan_body(
     gst_rows = []
     for g in gst_entries:
         code = gst_code(g, facts.lines[g.payment_line_item_id], facts.codes)
-        gst_rows.append({"payment_line_item_id": g.payment_line_item_id, "kind": g.kind, "amount": g.amount,
-                         "distribution_code_id": code.id, "gl_account": code.account})  # fmt: skip
+        gst_rows.append(
+            {
+                "payment_line_item_id": g.payment_line_item_id,
+                "kind": g.kind,
+                "amount": g.amount,
+                "distribution_code_id": code.id,
+                "gl_account": code.account,
+            }
+        )
     pad_before = facts.account.pad_credit if facts.account else None
     version_before = facts.account.version if facts.account else 1
     run_by = RUN_STAMP

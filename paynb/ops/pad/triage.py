@@ -43,7 +43,7 @@ from paynb.formats.settlement_csv import SettlementFile, parse_settlement_csv
 from paynb.headless import is_headless
 from paynb.ops import settlements as st
 from paynb.settings import Settings
-from paynb.timez import to_naive_utc, utcnow_naive
+from paynb.timez import MAX_DAYS, to_naive_utc, utcnow_naive
 
 if TYPE_CHECKING:
     from paynb.store import Store
@@ -458,8 +458,8 @@ def triage_stuck_pad(
     still override it. The settlement CSVs are searched in the settings' buckets, or only in ``store`` and
     ``legacy_store`` when given. Read-only: pay-db through a read-only session, CFS GETs only.
     """
-    if days < 0:
-        raise InputError(f"must be 0 or more, got {days}", field="days")
+    if not 0 <= days <= MAX_DAYS:  # a larger one overflows the date arithmetic below
+        raise InputError(f"must be 0 or more and at most {MAX_DAYS}, got {days}", field="days")
     progress = progress and not is_headless()  # tqdm.auto bars are widgets in a kernel
     account = (account or "").strip() or None
     owns_client = env is None and cfs is None  # a CFS client made here is closed here

@@ -60,11 +60,18 @@ def lines_frame(plan: Plan) -> pd.DataFrame:
         for r in plan.body["credit"]["lines"]
     ]
     rows += [
-        {"line item": g["payment_line_item_id"], "description": g["kind"], "refund type": "(GST, full credit)",
-         "credit": g["amount"], "pool": "", "remaining before": g["amount"], "remaining after": "0.00",
-         "GL account": g["gl_account"]}
+        {
+            "line item": g["payment_line_item_id"],
+            "description": g["kind"],
+            "refund type": "(GST, full credit)",
+            "credit": g["amount"],
+            "pool": "",
+            "remaining before": g["amount"],
+            "remaining after": "0.00",
+            "GL account": g["gl_account"],
+        }
         for g in plan.body["credit"]["gst"]
-    ]  # fmt: skip
+    ]
     return pd.DataFrame(rows)
 
 
@@ -73,12 +80,17 @@ def memo_frame(plan: Plan) -> pd.DataFrame:
     payload = plan.body["cfs"]["credit_memo"]["payload"]
     return pd.DataFrame(
         [
-            {"line": ln["line_number"], "description": ln["description"], "unit_price": ln["unit_price"],
-             "account": d["account"], "amount": d["amount"]}
+            {
+                "line": ln["line_number"],
+                "description": ln["description"],
+                "unit_price": ln["unit_price"],
+                "account": d["account"],
+                "amount": d["amount"],
+            }
             for ln in payload["lines"]
             for d in ln["distribution"]
         ]
-    )  # fmt: skip
+    )
 
 
 def changes_frame(plan: Plan) -> pd.DataFrame:
@@ -88,46 +100,100 @@ def changes_frame(plan: Plan) -> pd.DataFrame:
     cfs = b["cfs"]
     ins = db["credits"]["insert"]
     rows = [
-        {"where": "CFS", "row": f"{cfs['party']}/{cfs['account']}/{cfs['site']}", "column": "credit memo (POST …/cms/)",
-         "before": "(none)", "after": f"{b['credit']['total']} credit, comments carry {b['idempotency_key']}"},
-        {"where": "credits", "row": "new", "column": "amount / remaining_amount", "before": "(none)",
-         "after": ins["amount"]},
-        {"where": "credits", "row": "new", "column": "cfs_identifier / cfs_site", "before": "(none)",
-         "after": f"{ins['cfs_identifier']} / {ins['cfs_site']}"},
-        {"where": "payment_accounts", "row": db["payment_accounts"]["id"], "column": "pad_credit",
-         "before": _show(db["payment_accounts"]["pad_credit"]["before"]),
-         "after": _show(db["payment_accounts"]["pad_credit"]["after"])},
-    ]  # fmt: skip
+        {
+            "where": "CFS",
+            "row": f"{cfs['party']}/{cfs['account']}/{cfs['site']}",
+            "column": "credit memo (POST …/cms/)",
+            "before": "(none)",
+            "after": f"{b['credit']['total']} credit, comments carry {b['idempotency_key']}",
+        },
+        {
+            "where": "credits",
+            "row": "new",
+            "column": "amount / remaining_amount",
+            "before": "(none)",
+            "after": ins["amount"],
+        },
+        {
+            "where": "credits",
+            "row": "new",
+            "column": "cfs_identifier / cfs_site",
+            "before": "(none)",
+            "after": f"{ins['cfs_identifier']} / {ins['cfs_site']}",
+        },
+        {
+            "where": "payment_accounts",
+            "row": db["payment_accounts"]["id"],
+            "column": "pad_credit",
+            "before": _show(db["payment_accounts"]["pad_credit"]["before"]),
+            "after": _show(db["payment_accounts"]["pad_credit"]["after"]),
+        },
+    ]
     version = db["payment_accounts"].get("version")
     if version:
         rows += [
-            {"where": "payment_accounts", "row": db["payment_accounts"]["id"], "column": "version",
-             "before": version["before"], "after": version["after"]},
-            {"where": "payment_accounts_history", "row": "new", "column": f"the account as it was, version "
-             f"{version['before']}", "before": "(none)", "after": "(row)"},
-        ]  # fmt: skip
+            {
+                "where": "payment_accounts",
+                "row": db["payment_accounts"]["id"],
+                "column": "version",
+                "before": version["before"],
+                "after": version["after"],
+            },
+            {
+                "where": "payment_accounts_history",
+                "row": "new",
+                "column": f"the account as it was, version {version['before']}",
+                "before": "(none)",
+                "after": "(row)",
+            },
+        ]
     refund = db.get("refunds", {}).get("insert")
     if refund:
-        rows.append({"where": "refunds", "row": "new", "column": "type / status / requested_by", "before": "(none)",
-                     "after": f"{refund['type']} / {refund['status']} / {refund['requested_by']}"})  # fmt: skip
+        rows.append(
+            {
+                "where": "refunds",
+                "row": "new",
+                "column": "type / status / requested_by",
+                "before": "(none)",
+                "after": f"{refund['type']} / {refund['status']} / {refund['requested_by']}",
+            }
+        )
     for r in db["refunds_partial"]["insert"]:
-        rows.append({"where": "refunds_partial", "row": "new",
-                     "column": f"{r['refund_type']} of line {r['payment_line_item_id']}", "before": "(none)",
-                     "after": f"{r['refund_amount']} ({r['status']}, is_credit)"})  # fmt: skip
+        rows.append(
+            {
+                "where": "refunds_partial",
+                "row": "new",
+                "column": f"{r['refund_type']} of line {r['payment_line_item_id']}",
+                "before": "(none)",
+                "after": f"{r['refund_amount']} ({r['status']}, is_credit)",
+            }
+        )
     inv = db["invoices"]
     for column in ("refund", "refund_date", "invoice_status_code"):
-        rows.append({"where": "invoices", "row": inv["id"], "column": column, "before": _show(inv[column]["before"]),
-                     "after": _show(inv[column]["after"])})  # fmt: skip
+        rows.append(
+            {
+                "where": "invoices",
+                "row": inv["id"],
+                "column": column,
+                "before": _show(inv[column]["before"]),
+                "after": _show(inv[column]["after"]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def invoice_memos_frame(plan: Plan) -> pd.DataFrame:
     """The CFS credit memos that already concern the invoice: in pay-db, an orphan, or this credit's own."""
     rows = [
-        {"credit memo": m["credit_memo_number"], "amount": m["amount"],
-         "pay-db": "this credit (resumes)" if m["this_credit"] else ("credits row" if m["in_pay_db"] else "ORPHAN: none")}
+        {
+            "credit memo": m["credit_memo_number"],
+            "amount": m["amount"],
+            "pay-db": "this credit (resumes)"
+            if m["this_credit"]
+            else ("credits row" if m["in_pay_db"] else "ORPHAN: none"),
+        }
         for m in plan.body["cfs"].get("invoice_memos", [])
-    ]  # fmt: skip
+    ]
     return pd.DataFrame(rows, columns=["credit memo", "amount", "pay-db"])
 
 
@@ -170,8 +236,9 @@ def resolve_invoice(invoice_id: int) -> int:
     return invoice_id
 
 
-def notebook_plan(invoice_id: int, amount: str, reason: str, ticket: str, *,
-                  env: Env | None = None) -> NotebookPlan:  # fmt: skip
+def notebook_plan(
+    invoice_id: int, amount: str, reason: str, ticket: str, *, env: Env | None = None
+) -> NotebookPlan:
     """Plan for the notebook. A credit already applied under the same key is reported, not raised."""
     try:
         plan = plan_partial_credit(invoice_id, amount=amount, reason=reason, ticket=ticket, env=env)
@@ -209,8 +276,9 @@ class Decision:
     widget: Any = None  # the confirm button (interactive runs)
 
 
-def confirm_and_apply(np_: NotebookPlan, *, dry_run: bool, confirm: str, env: Env | None = None,
-                      operator: str | None = None) -> Decision:  # fmt: skip
+def confirm_and_apply(
+    np_: NotebookPlan, *, dry_run: bool, confirm: str, env: Env | None = None, operator: str | None = None
+) -> Decision:
     """The common fix helper (:func:`paynb.fixes.widgets.show_plan`): shows the plan's changes and sha256;
     ``dry_run`` applies nothing; a ``confirm`` (or any headless run) must equal the sha256, else the cell
     fails (ConfirmMismatch); interactively with no ``confirm`` a button applies once. Every apply goes
@@ -226,8 +294,16 @@ def confirm_and_apply(np_: NotebookPlan, *, dry_run: bool, confirm: str, env: En
         display(Markdown(f"**{decision.message}**"))
         return decision
     body = np_.plan.body
-    shown = show_plan(get_fix(PLAN_KIND), np_.plan, dry_run=dry_run, confirm=confirm or None, env=env,
-                      ticket=body["ticket"], reason=body["reason"], operator=operator)  # fmt: skip
+    shown = show_plan(
+        get_fix(PLAN_KIND),
+        np_.plan,
+        dry_run=dry_run,
+        confirm=confirm or None,
+        env=env,
+        ticket=body["ticket"],
+        reason=body["reason"],
+        operator=operator,
+    )
     result = credit_result(shown.result) if shown.result is not None else None
     state = "already_applied" if result is not None and result.no_op else shown.state
     message = f"{shown.message} {result.message}" if result is not None else shown.message
@@ -244,8 +320,12 @@ def display_result(decision: Decision) -> None:
         status = f"done, NOT YET VERIFIED: {result.unverified_reason}; next: {result.next_step}"
     else:
         status = "verified" if result.verified else "NOT VERIFIED: " + "; ".join(result.problems)
-    display(Markdown(f"### Result: {result.outcome} ({status})\n\nCredit memo `{result.credit_memo_number}`, "
-                     f"apply `{result.run_id}`, rows written: {result.rows_affected}"))  # fmt: skip
+    display(
+        Markdown(
+            f"### Result: {result.outcome} ({status})\n\nCredit memo `{result.credit_memo_number}`, "
+            f"apply `{result.run_id}`, rows written: {result.rows_affected}"
+        )
+    )
     display(result_frame(result))
 
 

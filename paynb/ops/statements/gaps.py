@@ -9,9 +9,13 @@ the days it is active), with the job's rules (docs/statements.md):
   statement of the account covers Sunday..to_date;
 * MONTHLY: every month end it is active, the whole calendar month (the setting's from_date is ignored).
 
-The expansion runs in SQL with ``generate_series`` per setting, so it scales with settings × days
-without pulling expected rows into Python. A period is present when any statement of that account
-has the same frequency, from_date and to_date.
+A period is present when any statement of that account has the same frequency, from_date and
+to_date. The check is set-based and reads each statement of the range once: per frequency, one join of
+the statements onto the settings folds the periods present into bit masks (duplicates do not count
+twice), and the expected periods missing from them are the gaps; only blocks with a gap are expanded
+into rows. Expected counts per day come from a running sum over the settings' ranges. Nothing probes
+an index per expected period (the query this replaced made one probe per period: 1.7M over two years
+of the large sandbox). See ``docs/statement-gaps.md``.
 
 Also reported: duplicated non-interim statements for one period, and statements whose ``is_empty``
 disagrees with their ``statement_invoices`` (the leftovers an override re-run makes, docs/statements.md#observed-behaviour item 7).
@@ -24,6 +28,7 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from paynb import db
@@ -41,10 +46,14 @@ from paynb.ops.statements.periods import (
 ACCOUNT_RUN_LIMIT = 3
 JOB_COMMAND = "python3 invoke_jobs.py GENERATE_STATEMENTS"
 
+# Periods are numbered per frequency ("ordinals"): DAILY days and WEEKLY Saturdays counted from
+# Saturday 1970-01-03, MONTHLY months as year * 12 + month - 1. A setting expects the ordinals
+# o_lo..o_hi. Statements are read once (one join per frequency onto the settings) and folded into
+# 62-bit masks per (setting, block of 62 ordinals) with bit_or, so duplicates do not matter; an
+# expected bit that is not set is a missing period. Only blocks with a missing bit are expanded.
 _EXPECTED = """
 WITH s0 AS (
-    SELECT ss.id AS settings_id, ss.frequency, ss.to_date AS s_to,
-           pa.id AS payment_account_id, pa.auth_account_id,
+    SELECT ss.id AS settings_id, ss.frequency, ss.to_date AS s_to, pa.id AS payment_account_id,
            greatest(ss.from_date, CAST(:from_date AS date)) AS lo,
            least(coalesce(ss.to_date, CAST(:to_date AS date)), CAST(:to_date AS date)) AS hi
       FROM statement_settings ss
@@ -57,7 +66,7 @@ WITH s0 AS (
 ),
 -- overlapping settings of one account and frequency (bad history) would expect a period twice:
 -- each setting starts after the days the earlier ones already cover
-s AS (
+s1 AS (
     SELECT s0.*,
            greatest(s0.lo, coalesce(max(s0.hi) OVER (PARTITION BY s0.payment_account_id, s0.frequency
                                                      ORDER BY s0.lo, s0.settings_id
@@ -65,23 +74,72 @@ s AS (
                                     s0.lo)) AS lo1
       FROM s0
 ),
-expected AS (
-    SELECT s.settings_id, s.payment_account_id, s.auth_account_id, s.frequency, 'DAILY' AS kind,
-           d::date AS from_date, d::date AS to_date
+s AS MATERIALIZED (
+    SELECT s1.*,
+           CASE s1.frequency
+                WHEN 'DAILY' THEN s1.lo1 - DATE '1970-01-03'
+                WHEN 'WEEKLY' THEN (s1.lo1 - DATE '1970-01-03' + 6) / 7
+                ELSE (extract(year FROM s1.lo1) * 12 + extract(month FROM s1.lo1) - 1)::integer END AS o_lo,
+           CASE s1.frequency
+                WHEN 'DAILY' THEN s1.hi - DATE '1970-01-03'
+                WHEN 'WEEKLY' THEN (s1.hi - DATE '1970-01-03') / 7
+                ELSE (extract(year FROM s1.hi) * 12 + extract(month FROM s1.hi) - 1)::integer
+                     - CASE WHEN extract(day FROM s1.hi + 1) = 1 THEN 0 ELSE 1 END END AS o_hi
+      FROM s1
+),
+-- the statement periods present, as bits: each statement of the range read once, per setting (an
+-- index range of the account, frequency and dates; small per-setting groups, no sort of them all)
+present AS (
+    SELECT s.settings_id, b.block, b.bits
       FROM s
-     CROSS JOIN LATERAL generate_series(s.lo1::timestamp, s.hi::timestamp, interval '1 day') d
-     WHERE s.frequency = 'DAILY'
-    UNION ALL
-    SELECT s.settings_id, s.payment_account_id, s.auth_account_id, s.frequency, 'WEEKLY',
-           d::date - 6, d::date
+     CROSS JOIN LATERAL (
+            SELECT o.n / 62 AS block, bit_or(1::bigint << (o.n % 62)) AS bits
+              FROM statements x
+             CROSS JOIN LATERAL (
+                    SELECT CASE x.frequency
+                                WHEN 'DAILY' THEN x.to_date - DATE '1970-01-03'
+                                WHEN 'WEEKLY' THEN (x.to_date - DATE '1970-01-03') / 7
+                                ELSE (extract(year FROM x.to_date) * 12 + extract(month FROM x.to_date) - 1)::integer
+                           END AS n) o
+             WHERE x.payment_account_id = s.payment_account_id AND x.frequency = s.frequency
+               AND x.to_date BETWEEN s.lo1 AND s.hi
+               AND CASE x.frequency
+                        WHEN 'DAILY' THEN x.from_date = x.to_date
+                        WHEN 'WEEKLY' THEN x.from_date = x.to_date - 6
+                                           AND (x.to_date - DATE '1970-01-03') % 7 = 0
+                        ELSE x.from_date = date_trunc('month', x.to_date)::date
+                             AND extract(day FROM x.to_date + 1) = 1
+                   END
+             GROUP BY o.n / 62) b
+),
+-- the expected bits of every block of every setting
+blocks AS (
+    SELECT s.settings_id, s.payment_account_id, s.frequency, b.block,
+           greatest(s.o_lo - b.block * 62, 0) AS lo_bit, least(s.o_hi - b.block * 62, 61) AS hi_bit
       FROM s
-     CROSS JOIN LATERAL generate_series((s.lo1 + (6 - extract(dow FROM s.lo1)::integer))::timestamp,
-                                        s.hi::timestamp, interval '7 days') d
-     WHERE s.frequency = 'WEEKLY'
-    UNION ALL
+     CROSS JOIN LATERAL generate_series(s.o_lo / 62, s.o_hi / 62) AS b(block)
+     WHERE s.o_lo <= s.o_hi
+),
+-- blocks with an expected bit not present (materialized: only these are expanded bit by bit)
+holes AS MATERIALIZED (
+    SELECT *
+      FROM (SELECT k.*,
+                   ((1::bigint << (k.hi_bit + 1)) - (1::bigint << k.lo_bit)) & ~coalesce(p.bits, 0) AS bits
+              FROM blocks k
+              LEFT JOIN present p ON p.settings_id = k.settings_id AND p.block = k.block) h
+     WHERE h.bits <> 0
+),
+periodic_missing AS (
+    SELECT h.settings_id, h.payment_account_id, h.frequency, h.frequency AS kind, h.block * 62 + bit AS n
+      FROM holes h
+     CROSS JOIN LATERAL generate_series(h.lo_bit, h.hi_bit) bit
+     WHERE h.bits & (1::bigint << bit) <> 0
+),
+-- WEEKLY settings ending mid-week: Sunday..to_date, unless an interim statement covers it (few rows)
+gap AS MATERIALIZED (
     SELECT DISTINCT ON (s.payment_account_id, s.s_to)
-           s.settings_id, s.payment_account_id, s.auth_account_id, s.frequency, 'GAP',
-           s.s_to - extract(dow FROM s.s_to)::integer, s.s_to
+           s.settings_id, s.payment_account_id, s.s_to - extract(dow FROM s.s_to)::integer AS from_date,
+           s.s_to AS to_date
       FROM s
      WHERE s.frequency = 'WEEKLY'
        AND s.s_to BETWEEN s.lo AND s.hi
@@ -91,55 +149,121 @@ expected AS (
              WHERE x.payment_account_id = s.payment_account_id AND x.is_interim_statement
                AND x.from_date <= s.s_to - extract(dow FROM s.s_to)::integer
                AND x.to_date >= s.s_to)
-    UNION ALL
-    SELECT s.settings_id, s.payment_account_id, s.auth_account_id, s.frequency, 'MONTHLY',
-           m::date, (m + interval '1 month' - interval '1 day')::date
-      FROM s
-     CROSS JOIN LATERAL generate_series(date_trunc('month', s.lo1::timestamp), s.hi::timestamp,
-                                        interval '1 month') m
-     WHERE s.frequency = 'MONTHLY'
-       AND (m + interval '1 month' - interval '1 day')::date BETWEEN s.lo1 AND s.hi
-),
-checked AS MATERIALIZED (
-    SELECT e.*,
-           NOT EXISTS (
-               SELECT 1 FROM statements x
-                WHERE x.payment_account_id = e.payment_account_id AND x.frequency = e.frequency
-                  AND x.from_date = e.from_date AND x.to_date = e.to_date) AS missing
-      FROM expected e
 ),
 missing AS MATERIALIZED (
-    SELECT * FROM checked WHERE missing
+    SELECT m.settings_id, m.payment_account_id, m.frequency, m.kind, d.from_date, d.to_date
+      FROM periodic_missing m
+     CROSS JOIN LATERAL (
+            SELECT CASE m.frequency
+                        WHEN 'DAILY' THEN DATE '1970-01-03' + m.n
+                        WHEN 'WEEKLY' THEN DATE '1970-01-03' + 7 * m.n - 6
+                        ELSE make_date(m.n / 12, m.n % 12 + 1, 1) END AS from_date,
+                   CASE m.frequency
+                        WHEN 'DAILY' THEN DATE '1970-01-03' + m.n
+                        WHEN 'WEEKLY' THEN DATE '1970-01-03' + 7 * m.n
+                        ELSE (make_date(m.n / 12, m.n % 12 + 1, 1) + interval '1 month' - interval '1 day')::date
+                   END AS to_date) d
+    UNION ALL
+    SELECT g.settings_id, g.payment_account_id, 'WEEKLY', 'GAP', g.from_date, g.to_date
+      FROM gap g
+     WHERE NOT EXISTS (
+            SELECT 1 FROM statements x
+             WHERE x.payment_account_id = g.payment_account_id AND x.frequency = 'WEEKLY'
+               AND x.from_date = g.from_date AND x.to_date = g.to_date)
+),
+-- expected periods per ordinal: settings whose o_lo..o_hi holds it (a running sum of +1/-1 events)
+events AS (
+    SELECT frequency, n, sum(delta) AS delta
+      FROM (SELECT frequency, o_lo AS n, 1 AS delta FROM s WHERE o_lo <= o_hi
+            UNION ALL
+            SELECT frequency, o_hi + 1, -1 FROM s WHERE o_lo <= o_hi) e
+     GROUP BY frequency, n
+),
+ordinals AS (
+    SELECT r.frequency, n
+      FROM (SELECT frequency, min(n) AS lo, max(n) AS hi FROM events GROUP BY frequency) r
+     CROSS JOIN LATERAL generate_series(r.lo, r.hi) n
+),
+expected_counts AS (
+    SELECT o.frequency, o.n,
+           sum(coalesce(e.delta, 0)) OVER (PARTITION BY o.frequency ORDER BY o.n) AS expected
+      FROM ordinals o
+      LEFT JOIN events e ON e.frequency = o.frequency AND e.n = o.n
+),
+kind_expected AS (
+    SELECT CASE c.frequency
+                WHEN 'DAILY' THEN DATE '1970-01-03' + c.n
+                WHEN 'WEEKLY' THEN DATE '1970-01-03' + 7 * c.n
+                ELSE (make_date(c.n / 12, c.n % 12 + 1, 1) + interval '1 month' - interval '1 day')::date
+           END AS to_date, c.frequency AS kind, c.frequency, c.expected
+      FROM expected_counts c
+     WHERE c.expected > 0
+    UNION ALL
+    SELECT to_date, 'GAP', 'WEEKLY', count(*) FROM gap GROUP BY to_date
+),
+missing_counts AS (
+    SELECT to_date, kind, count(*) AS missing FROM missing GROUP BY to_date, kind
 )
-SELECT 'kind' AS row_type, to_date AS statement_day, kind, frequency,
-       count(*) AS expected, count(*) FILTER (WHERE missing) AS missing,
+SELECT 'kind' AS row_type, e.to_date AS statement_day, e.kind, e.frequency,
+       e.expected, coalesce(m.missing, 0) AS missing,
        NULL::integer AS payment_account_id, NULL::varchar AS auth_account_id,
        NULL::integer AS settings_id, NULL::date AS from_date
-  FROM checked GROUP BY to_date, kind, frequency
+  FROM kind_expected e
+  LEFT JOIN missing_counts m ON m.to_date = e.to_date AND m.kind = e.kind
 UNION ALL
 -- accounts expected on the days that miss something (the job-command rule needs them)
-SELECT 'accounts', to_date, NULL, NULL, count(DISTINCT payment_account_id), NULL, NULL, NULL, NULL, NULL
-  FROM checked WHERE to_date IN (SELECT to_date FROM missing) GROUP BY to_date
+SELECT 'accounts', d.to_date, NULL, NULL, count(DISTINCT a.payment_account_id), NULL, NULL, NULL, NULL, NULL
+  FROM (SELECT DISTINCT to_date FROM missing) d
+ CROSS JOIN LATERAL (
+        SELECT s.payment_account_id
+          FROM s
+         WHERE d.to_date BETWEEN s.lo1 AND s.hi
+           AND (s.frequency = 'DAILY'
+                OR (s.frequency = 'WEEKLY' AND extract(dow FROM d.to_date) = 6)
+                OR (s.frequency = 'MONTHLY' AND extract(day FROM d.to_date + 1) = 1))
+        UNION ALL
+        SELECT g.payment_account_id FROM gap g WHERE g.to_date = d.to_date) a
+ GROUP BY d.to_date
 UNION ALL
-SELECT 'missing', to_date, kind, frequency, NULL, NULL, payment_account_id, auth_account_id,
-       settings_id, from_date
-  FROM missing
+SELECT 'missing', m.to_date, m.kind, m.frequency, NULL, NULL, m.payment_account_id, pa.auth_account_id,
+       m.settings_id, m.from_date
+  FROM missing m
+  JOIN payment_accounts pa ON pa.id = m.payment_account_id
 """
 
 # both queries share the scope: statement days in range, optional frequency and account
-_DUPLICATES = """
-    SELECT pa.auth_account_id, x.payment_account_id, x.frequency, x.from_date, x.to_date,
-           count(*) AS statements, array_agg(x.id ORDER BY x.id) AS statement_ids
+_DUPLICATE_CANDIDATES = """
+    -- periods held by more than one statement, interim or not: grouped on the columns of
+    -- ix_statements_account_freq_dates alone, so the index is read in order and the heap not at all
+    SELECT x.payment_account_id, x.frequency, x.from_date, x.to_date
       FROM statements x
-      JOIN payment_accounts pa ON pa.id = x.payment_account_id
      WHERE x.to_date BETWEEN CAST(:from_date AS date) AND CAST(:to_date AS date)
        AND (CAST(:frequency AS varchar) IS NULL OR x.frequency = CAST(:frequency AS varchar))
-       AND (CAST(:account AS varchar) IS NULL OR pa.auth_account_id = CAST(:account AS varchar))
-       AND NOT x.is_interim_statement
-     GROUP BY pa.auth_account_id, x.payment_account_id, x.frequency, x.from_date, x.to_date
+     GROUP BY x.payment_account_id, x.frequency, x.from_date, x.to_date
     HAVING count(*) > 1
-     ORDER BY x.to_date, x.frequency, x.payment_account_id
 """
+
+# of those, the periods with more than one non-interim statement (index probes for the few candidates)
+_DUPLICATES = """
+    SELECT pa.auth_account_id, c.payment_account_id, c.frequency, c.from_date, c.to_date,
+           count(*) AS statements, array_agg(x.id ORDER BY x.id) AS statement_ids
+      FROM unnest(CAST(:c_account AS integer[]), CAST(:c_frequency AS varchar[]), CAST(:c_from AS date[]),
+                  CAST(:c_to AS date[])) AS c(payment_account_id, frequency, from_date, to_date)
+      JOIN payment_accounts pa ON pa.id = c.payment_account_id
+      JOIN statements x
+        ON x.payment_account_id = c.payment_account_id AND x.frequency = c.frequency
+       AND x.from_date = c.from_date AND x.to_date = c.to_date
+     WHERE NOT x.is_interim_statement
+       AND (CAST(:account AS varchar) IS NULL OR pa.auth_account_id = CAST(:account AS varchar))
+     GROUP BY pa.auth_account_id, c.payment_account_id, c.frequency, c.from_date, c.to_date
+    HAVING count(*) > 1
+     ORDER BY c.to_date, c.frequency, c.payment_account_id
+"""
+# Grouping every statement of the range by period: a hash aggregate of millions of groups spills to
+# disk and a sort of them does too, while reading the account/frequency/dates index in order groups
+# them as a stream. The planner's estimates favour the hash, so the query runs with these off.
+_STREAM_GROUPING = ("SET LOCAL enable_hashagg = off", "SET LOCAL enable_sort = off")
+_STREAM_GROUPING_RESET = ("SET LOCAL enable_hashagg TO DEFAULT", "SET LOCAL enable_sort TO DEFAULT")
 
 _INCONSISTENT = """
     SELECT * FROM (
@@ -277,6 +401,30 @@ def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
 
 
+def _fetch_streamed(conn: Connection, sql: str, params: dict) -> list[dict]:
+    """Run ``sql`` with hash aggregates and sorts off (transaction-local), then put them back."""
+    for setting in _STREAM_GROUPING:
+        conn.execute(sa.text(setting))
+    try:
+        return db.fetch_all(conn, sql, params)
+    finally:
+        for setting in _STREAM_GROUPING_RESET:
+            conn.execute(sa.text(setting))
+
+
+def _find_duplicates(conn: Connection, params: dict) -> list[dict]:
+    candidates = _fetch_streamed(conn, _DUPLICATE_CANDIDATES, params)
+    if not candidates:
+        return []
+    keys = {
+        "c_account": [c["payment_account_id"] for c in candidates],
+        "c_frequency": [c["frequency"] for c in candidates],
+        "c_from": [c["from_date"] for c in candidates],
+        "c_to": [c["to_date"] for c in candidates],
+    }
+    return db.fetch_all(conn, _DUPLICATES, params | keys)
+
+
 def gaps_on(
     conn: Connection,
     from_date: date | None,
@@ -325,7 +473,7 @@ def gaps_on(
             drop=True
         )
     duplicates = _frame(
-        db.fetch_all(conn, _DUPLICATES, params),
+        _find_duplicates(conn, params),
         [
             "auth_account_id",
             "payment_account_id",

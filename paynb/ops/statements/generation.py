@@ -30,8 +30,14 @@ come back identical are kept: the resulting (statement_id, invoice_id) rows are 
 surrogate ``statement_invoices.id`` of unchanged links differs from what the job would give (nothing
 references it). Reused statements whose values do not change are not rewritten.
 
-If one account has two settings of the same frequency active on a day (bad settings history), the
-setting with the lowest id reuses the existing statement and the other one gets a new statement.
+If one account has two settings of the same frequency active on a day (bad settings history), the job
+looks the statement to reuse up by (account, frequency, from, to), so with an override every setting
+of that account maps to the same reused statement (lowest id): it holds the invoices once and every
+other matching statement is emptied. Only when no statement of the period exists yet does each setting
+get a new statement of its own (with its settings id). Re-running the same day therefore keeps the row
+count: a first run writes one row per setting, later override runs write none. See
+``docs/statement-generation.md`` for the job's code path and the one case paynb does not
+copy (an account filter on a first run, where the job links the invoices to one statement only).
 """
 
 from __future__ import annotations
@@ -110,9 +116,12 @@ SELECT row_number() OVER (ORDER BY r.ord, r.payment_account_id, r.settings_id)::
         SELECT array_agg(x.id ORDER BY x.id) AS ids,
                (array_agg(x.payment_methods ORDER BY x.id))[1] AS first_methods
           FROM statements x
-         WHERE CAST(:override AS boolean) AND r.key_rank = 1
+         WHERE CAST(:override AS boolean)
            AND x.payment_account_id = r.payment_account_id AND x.frequency = r.frequency
            AND x.from_date = r.from_date AND x.to_date = r.to_date AND NOT x.is_interim_statement) m ON true
+ -- a second setting of the same frequency maps to the statement the first one reuses (the job looks
+ -- the reused statement up by account, frequency and period); it writes a row only when none exists
+ WHERE r.key_rank = 1 OR m.ids IS NULL
 """
 
 _INV = """

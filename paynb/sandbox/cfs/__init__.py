@@ -7,7 +7,9 @@ same paths (trailing slashes included), JSON field names and status codes:
 ``POST /oauth/token``                                 Basic auth, ``grant_type=client_credentials``
 ``GET  /cfs/parties/{p}/accs/{a}/sites/{s}/``          site
 ``GET  …/sites/{s}/invs/{inv}/``                       invoice (404 when CAS never got it)
-``GET  …/sites/{s}/rcpts/{rcpt}/``                     receipt
+``GET  …/sites/{s}/rcpts/{rcpt}/``                     receipt (``status`` ``APP``, or ``REV`` once reversed)
+``POST …/sites/{s}/rcpts/``                            create a receipt (routing slips; FAS credentials)
+``POST …/sites/{s}/rcpts/{rcpt}/reverse``              reverse a receipt (sbc-pay's routing slip job)
 ``GET  …/sites/{s}/cms/{cm}/``                         credit memo (used by sbc-pay; not in the mock)
 ``GET  …/sites/{s}/cms/``                              the site's credit memos, ORDS ``items`` paging
 ``POST …/sites/{s}/cms/``                              create a credit memo (stateful)

@@ -11,6 +11,7 @@ from sqlalchemy.pool import NullPool
 
 from paynb.db import build_url
 from paynb.errors import SandboxError
+from paynb.sandbox import routing_slips
 from paynb.sandbox.cfs.state import CfsState, _money
 
 SITES_SQL = """
@@ -49,7 +50,7 @@ ORDER BY p.id
 def load_state(url: str) -> CfsState:
     """Load what CAS would know from the sandbox pay-db: ``paynb_sandbox.cfs_invoices`` (``present =
     false`` -> 404), the sites of ``cfs_accounts``, credit memos and on-account receipts of ``credits``,
-    and receipts of completed ``payments``."""
+    receipts of completed ``payments``, and one receipt per routing slip (:mod:`paynb.sandbox.routing_slips`)."""
     state = CfsState()
     state.db_url = url
     engine = sa.create_engine(build_url(url), poolclass=NullPool)
@@ -59,6 +60,7 @@ def load_state(url: str) -> CfsState:
             _load_invoices(state, conn.execute(sa.text(INVOICES_SQL)).mappings())
             _load_credits(state, conn.execute(sa.text(CREDITS_SQL)).mappings())
             _load_receipts(state, conn.execute(sa.text(RECEIPTS_SQL)).mappings())
+            routing_slips.load_receipts(state, conn.execute(sa.text(routing_slips.RECEIPTS_SQL)).mappings())
     except sa.exc.DBAPIError as err:
         first = str(getattr(err, "orig", err)).strip().splitlines()
         raise SandboxError(

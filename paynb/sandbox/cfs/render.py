@@ -206,6 +206,11 @@ class _Render:
             "payment_method": r["payment_method"],
             "comments": r["comments"],
             "status": r["status"],
+            **(
+                {"reversal_reason": r["reversal_reason"], "reversal_comment": r["reversal_comment"]}
+                if "reversal_reason" in r
+                else {}
+            ),
             "invoices": [
                 {"invoice_number": i["invoice_number"], "amount_applied": i["amount_applied"], "lines": []}
                 for i in r["invoices"]

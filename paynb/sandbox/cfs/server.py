@@ -66,6 +66,8 @@ for _method, _name, _pattern in (
     ("GET", "get_site", _SITE),
     ("GET", "get_invoice", _SITE + r"invs/([^/]+)/"),
     ("GET", "get_receipt", _SITE + r"rcpts/([^/]+)/"),
+    ("POST", "create_receipt", _SITE + r"rcpts/"),
+    ("POST", "reverse_receipt", _SITE + r"rcpts/([^/]+)/reverse"),
     ("GET", "list_credit_memos", _SITE + r"cms/"),
     ("GET", "get_credit_memo", _SITE + r"cms/([^/]+)/"),
     ("POST", "create_credit_memo", _SITE + r"cms/"),
@@ -142,6 +144,9 @@ class _CfsHTTPServer(ThreadingHTTPServer):
         # a client that hangs up (or a drop we injected) is not worth a traceback on stderr
         if self.log_requests:
             super().handle_error(request, client_address)
+
+
+_NO_BODY = object()  # the request body was not JSON (already answered with 400)
 
 
 class _Drop(Exception):
@@ -426,6 +431,47 @@ class _Handler(BaseHTTPRequestHandler):
                 drop = True
         with srv.state.lock:
             doc = self._render().credit_memo((*groups, rec["credit_memo_number"]))
+        self._send(200, doc, drop=drop)
+
+    def _json_body(self, body: bytes) -> Any:
+        try:
+            return json.loads(body or b"null")
+        except ValueError:
+            self._error(400, "INVALID_REQUEST", "the body is not JSON")
+            return _NO_BODY
+
+    def _api_create_receipt(self, groups, query, body, drop) -> None:
+        payload = self._json_body(body)
+        if payload is _NO_BODY:
+            return
+        state = self.server.state
+        try:
+            rec = state.create_receipt(*groups, payload)
+        except PayloadError as err:
+            self._error(400, "INVALID_REQUEST", str(err))
+            return
+        except KeyError:
+            self._error(404, "NOT_FOUND", "no such site")
+            return
+        with state.lock:
+            doc = self._render().receipt((*groups, rec["receipt_number"]))
+        self._send(200, doc, drop=drop)
+
+    def _api_reverse_receipt(self, groups, query, body, drop) -> None:
+        payload = self._json_body(body)
+        if payload is _NO_BODY:
+            return
+        state = self.server.state
+        try:
+            state.reverse_receipt(*groups, payload)
+        except PayloadError as err:
+            self._error(400, "INVALID_REQUEST", str(err))
+            return
+        except KeyError:
+            self._error(404, "NOT_FOUND", "no such receipt")
+            return
+        with state.lock:
+            doc = self._render().receipt(groups)
         self._send(200, doc, drop=drop)
 
     # -- control -------------------------------------------------------------------------------------------

@@ -244,6 +244,58 @@ class CfsState:
                 self.invoices[(*site_key, inv_number)]["credit_memos"].append(str(number))
             return rec
 
+    def create_receipt(self, party: str, account: str, site: str, payload: Any) -> dict:
+        """``POST …/rcpts/``: a new receipt (routing slips: ``CASH RCPT``/``EFT Wire``…). The number must be
+        new on the site. Raises PayloadError (-> 400) or KeyError (-> 404, no such site)."""
+        site_key = (str(party), str(account), str(site))
+        if not isinstance(payload, dict):
+            raise PayloadError("the body must be a JSON object")
+        for name in ("receipt_number", "receipt_date", "receipt_amount", "payment_method"):
+            if payload.get(name) in (None, ""):
+                raise PayloadError(f"{name} is required")
+        amount = _money(payload["receipt_amount"], "receipt_amount")
+        if amount <= 0:
+            raise PayloadError("receipt_amount must be more than 0")
+        number = str(payload["receipt_number"])
+        with self.lock:
+            if site_key not in self.sites:
+                raise KeyError(site_key)
+            if (*site_key, number) in self.receipts:
+                raise PayloadError(f"receipt {number} already exists on this site")
+            rec = self.add_receipt(
+                *site_key,
+                number,
+                amount,
+                receipt_date=str(payload["receipt_date"]),
+                payment_method=str(payload["payment_method"]),
+            )
+            rec["comments"] = str(payload.get("comments") or "")
+            return rec
+
+    def reverse_receipt(self, party: str, account: str, site: str, receipt_number: str, payload: Any) -> dict:
+        """``POST …/rcpts/{r}/reverse``: the receipt's status becomes ``REV`` and its applications are
+        undone. A receipt that is already reversed is refused (400), like a second reversal in CAS."""
+        key = (str(party), str(account), str(site), str(receipt_number))
+        if not isinstance(payload, dict):
+            raise PayloadError("the body must be a JSON object")
+        for name in ("reversal_reason", "reversal_comment"):
+            if not isinstance(payload.get(name), str) or not payload[name].strip():
+                raise PayloadError(f"{name} is required")
+        with self.lock:
+            rec = self.receipts[key]  # KeyError -> 404
+            if rec["status"] == "REV":
+                raise PayloadError(f"receipt {receipt_number} is already reversed")
+            for app in rec["invoices"]:
+                inv = self.invoices.get((*key[:3], app["invoice_number"]))
+                if inv is not None:
+                    inv["amount_due"] += app["amount_applied"]
+            rec["invoices"] = []
+            rec["unapplied"] = Decimal("0.00")
+            rec["status"] = "REV"
+            rec["reversal_reason"] = payload["reversal_reason"]
+            rec["reversal_comment"] = payload["reversal_comment"]
+            return rec
+
     def apply_credit_memo(
         self, party: str, account: str, site: str, credit_memo_number: str, invoice_number: str, amount: Any
     ) -> None:
@@ -332,6 +384,8 @@ class CfsState:
             )
             if r.get("unapplied") is not None:
                 rec["unapplied"] = _money(r["unapplied"])
+            if r.get("status"):
+                rec["status"] = str(r["status"])
         for cm in data.get("credit_memos", []):
             if "lines" in cm:  # a full dump: keep number, lines and balance
                 payload = {k: cm[k] for k in _MEMO_PAYLOAD_FIELDS if k in cm}

@@ -495,6 +495,16 @@ SELECT c.cfs_party, c.cfs_account, c.cfs_site, s.ref_number, s.total,
        true, s.method
   FROM g_st s JOIN cfs_accounts c ON c.id = s.account_id
  WHERE s.method IN ('ONLINE_BANKING', 'EFT', 'INTERNAL') AND s.ref_number IS NOT NULL
+   AND s.ref_status IN ('ACTIVE', 'COMPLETED')
+UNION ALL
+-- DIRECT_PAY: PayBC keeps the transaction under its direct-pay reference number and the REG number
+-- (GET /paybc/payment/{ref}/{REG...}), not under a customer site; an abandoned payment never reached it.
+-- EJV: the REG number EJV_PAYMENT gives the journalled invoice; FEEDBACK settles it. Neither has a site.
+SELECT NULL, NULL, NULL, s.ref_number, s.total,
+       CASE WHEN s.ref_status = 'COMPLETED' THEN 0 ELSE s.total END,
+       s.method <> 'DIRECT_PAY' OR s.state <> 'created', s.method
+  FROM g_st s
+ WHERE s.method IN ('DIRECT_PAY', 'EJV') AND s.state <> 'paid_nonbillable' AND s.ref_number IS NOT NULL
    AND s.ref_status IN ('ACTIVE', 'COMPLETED');
 
 -- step: partner disbursements
@@ -512,6 +522,81 @@ SELECT s.total - s.service_fees - s.gst, s.payment_date,
   JOIN corp_types ct ON ct.code = s.corp_type_code AND ct.has_partner_disbursements
  WHERE s.method = 'EFT' AND s.status = 'PAID'
  ORDER BY s.payment_date, s.id;
+
+-- step: disbursement EJV files
+-- EJV_PARTNER_DISTRIBUTION (sbc-pay jobs/payment-jobs/tasks/ejv_partner_distribution_task.py), run here every
+-- day at 20:05 Pacific: one GI file per run (both partner GLs are outside client 112) with one journal per
+-- partner corp type (docs/sandbox-generator.md). Invoice rows, the legacy way: PAID invoices of a partner
+-- corp type not paid by INTERNAL, DRAWDOWN or EFT, once the receipt is DISBURSEMENT_DELAY (5) days old; an
+-- invoice refunded or credited after it was disbursed is reversed on the next run. EFT invoices go through
+-- partner_disbursements, whose processed_on is their run. The run of as_of - 1 has no FEEDBACK yet; CAS
+-- answers each INBOX with its own FEEDBACK file.
+CREATE TEMP TABLE g_disb ON COMMIT DROP AS
+WITH legacy AS (
+    SELECT s.id, s.corp_type_code, s.payment_date::date + 5 AS run_day, s.refund_date
+      FROM g_st s
+      JOIN corp_types ct ON ct.code = s.corp_type_code AND ct.has_partner_disbursements
+     WHERE s.method NOT IN ('INTERNAL', 'DRAWDOWN', 'EFT') AND s.status IN ('PAID', 'CREDITED', 'REFUNDED')
+       AND s.payment_date IS NOT NULL
+       AND EXISTS (SELECT 1 FROM payment_line_items l
+                     JOIN distribution_codes d ON d.distribution_code_id = l.fee_distribution_id
+                    WHERE l.invoice_id = s.id AND l.total > 0 AND d.disbursement_distribution_code_id IS NOT NULL)
+)
+SELECT id AS invoice_id, NULL::integer AS pd_id, corp_type_code AS partner, run_day, false AS reversal
+  FROM legacy
+ WHERE refund_date IS NULL OR refund_date > paynb_sandbox.utc(run_day + time '20:05')
+UNION ALL
+SELECT id, NULL, corp_type_code,
+       (((refund_date AT TIME ZONE 'UTC') AT TIME ZONE 'America/Vancouver') - interval '20 hours 5 minutes')::date + 1,
+       true
+  FROM legacy
+ WHERE refund_date > paynb_sandbox.utc(run_day + time '20:05')
+UNION ALL
+SELECT pd.target_id, pd.id, pd.partner_code, paynb_sandbox.local_date(pd.processed_on), pd.is_reversal
+  FROM partner_disbursements pd
+ WHERE pd.processed_on IS NOT NULL AND pd.target_type = 'invoice';
+DELETE FROM g_disb WHERE run_day >= CAST(:as_of AS date);
+
+CREATE TEMP TABLE g_disbf ON COMMIT DROP AS
+SELECT (SELECT coalesce(max(id), 0) FROM ejv_files) + row_number() OVER (ORDER BY run_day)::integer AS id, run_day,
+       CASE WHEN run_day = CAST(:as_of AS date) - 1 THEN 'UPLOADED' ELSE 'COMPLETED' END AS status
+  FROM (SELECT DISTINCT run_day FROM g_disb) d;
+INSERT INTO ejv_files (id, created_on, completed_on, file_ref, disbursement_status_code, feedback_file_ref, message,
+                       file_type, ack_file_ref)
+SELECT f.id, paynb_sandbox.utc(f.run_day + time '20:05'), NULL,
+       'INBOX.F3505.' || to_char(paynb_sandbox.utc(f.run_day + time '20:05:07'), 'YYYYMMDDHH24MISS'),
+       f.status,
+       CASE WHEN f.status = 'COMPLETED'
+            THEN 'FEEDBACK.F3505.' || to_char(f.run_day + 1 + time '06:20:00', 'YYYYMMDDHH24MISS') END,
+       NULL, 'DISBURSEMENT', NULL
+  FROM g_disbf f ORDER BY f.id;
+
+CREATE TEMP TABLE g_disbh ON COMMIT DROP AS
+SELECT (SELECT coalesce(max(id), 0) FROM ejv_headers) + row_number() OVER (ORDER BY f.id, d.partner)::integer AS id,
+       f.id AS file_id, f.run_day, f.status, d.partner
+  FROM (SELECT DISTINCT run_day, partner FROM g_disb) d
+  JOIN g_disbf f ON f.run_day = d.run_day;
+INSERT INTO ejv_headers (id, disbursement_status_code, ejv_file_id, partner_code, payment_account_id, message)
+SELECT h.id, h.status, h.file_id, h.partner, NULL, NULL FROM g_disbh h ORDER BY h.id;
+
+INSERT INTO ejv_links (id, link_id, ejv_header_id, disbursement_status_code, message, sequence, link_type)
+SELECT (SELECT coalesce(max(id), 0) FROM ejv_links) + row_number() OVER (ORDER BY h.id, d.invoice_id, d.reversal),
+       d.invoice_id, h.id, h.status, NULL,
+       row_number() OVER (PARTITION BY h.id ORDER BY d.invoice_id, d.reversal), 'invoice'
+  FROM g_disb d
+  JOIN g_disbh h ON h.run_day = d.run_day AND h.partner = d.partner
+ ORDER BY 1;
+
+-- what the pay-queue wrote back from FEEDBACK (cgi_reconciliations.py): COMPLETED or REVERSED and the date
+UPDATE invoices i
+   SET disbursement_status_code = CASE WHEN coalesce(x.rev_day, x.pay_day) = CAST(:as_of AS date) - 1 THEN 'UPLOADED'
+                                       WHEN x.rev_day IS NOT NULL THEN 'REVERSED' ELSE 'COMPLETED' END,
+       disbursement_date = CASE WHEN x.pay_day < CAST(:as_of AS date) - 1 THEN (x.pay_day + 1)::timestamp END,
+       disbursement_reversal_date = CASE WHEN x.rev_day < CAST(:as_of AS date) - 1 THEN (x.rev_day + 1)::timestamp END
+  FROM (SELECT invoice_id, min(run_day) FILTER (WHERE NOT reversal) AS pay_day,
+               min(run_day) FILTER (WHERE reversal) AS rev_day
+          FROM g_disb WHERE pd_id IS NULL GROUP BY invoice_id) x
+ WHERE i.id = x.invoice_id;
 
 -- step: EFT short names
 INSERT INTO eft_short_names (id, short_name, created_on, version, cas_supplier_number, email, type, is_generated,
