@@ -17,7 +17,9 @@ CSV = RENDERED / "cas_settlement_file.csv"
 
 
 def _json_lines(out: str) -> list[dict]:  # type: ignore[type-arg]
-    return [json.loads(line) for line in out.splitlines()]
+    """--json prints one document; its records (or rows) are what the old JSON lines were."""
+    doc = json.loads(out)
+    return doc.get("records", doc.get("rows"))
 
 
 def test_parse_feedback_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
@@ -96,7 +98,9 @@ def test_settlement_parse_json_and_table(capsys: pytest.CaptureFixture[str]) -> 
     )
     assert main(["settlement", "parse", str(CSV)]) == 0
     out = capsys.readouterr().out
-    assert "NSF-RISK" in out and "8 rows (header style: test); 2 NSF-risk" in out
+    assert (
+        "NSF-RISK" in out and "8 rows (header: columns spelled as in sbc-pay's test files); 2 NSF-risk" in out
+    )
     assert "WARNING: replaying NSF-risk rows" in out
 
 

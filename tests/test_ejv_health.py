@@ -142,11 +142,11 @@ def test_cli_health_json_and_table(sandbox_db_url: str, monkeypatch: pytest.Monk
 
     monkeypatch.setenv("PAYNB_DATABASE_URL", sandbox_db_url)
     runner = CliRunner()
-    out = runner.invoke(cli, ["ejv", "health", "--days", "3", "--json"])
+    out = runner.invoke(cli, ["ejv", "health", "--business-days", "3", "--json"])
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     assert data["summary"][NO_FEEDBACK] == 1
     table = runner.invoke(cli, ["ejv", "health"])
     assert table.exit_code == 0 and "ejv_file_no_feedback" in table.output and "->" in table.output
-    bad = runner.invoke(cli, ["ejv", "health", "--days", "-1"])
+    bad = runner.invoke(cli, ["ejv", "health", "--business-days", "-1"])
     assert bad.exit_code != 0

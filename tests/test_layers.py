@@ -37,6 +37,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("paynb.store", ADAPTERS),
     ("paynb.formats", ADAPTERS),
     ("paynb.output", ADAPTERS),
+    ("paynb.exports", ADAPTERS),
     ("paynb.settings", CORE),
     ("paynb.secrets", CORE),
     ("paynb.errors", CORE),

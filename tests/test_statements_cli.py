@@ -46,7 +46,7 @@ def test_gaps_table_lists_periods_and_fewest_job_runs(db: Data, capsys) -> None:
 
 def test_gaps_json_with_filters(db: Data, capsys) -> None:
     argv = ["statements", "gaps", "--from", "2025-06-01", "--to", "2025-06-14", "--frequency", "weekly"]
-    assert main([*argv, "--account", "1234", "--json"]) == 0
+    assert main([*argv, "--auth-account", "1234", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["frequency"] == "WEEKLY" and doc["account"] == "1234"
     assert [(m["from_date"], m["to_date"]) for m in doc["missing"]] == [("2025-06-08", "2025-06-14")]

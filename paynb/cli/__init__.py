@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     failed after a commit · 9 a report could not read some rows · 10 credentials refused by a dependency ·
     11 a dependency unreachable · 130 aborted.
     """
+    from paynb.output import set_wide
+
+    set_wide(False)  # --wide holds for one invocation only (tests call main() many times in one process)
     try:
         # without standalone mode click returns the code of a raised Exit instead of exiting
         rv = cli.main(args=argv, prog_name="paynb", standalone_mode=False)

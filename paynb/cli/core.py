@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from paynb.cli.options import day_count, json_option
+from paynb.cli.options import (
+    account_options,
+    auth_account_filter,
+    day_count,
+    export_report,
+    json_option,
+    report_options,
+)
 from paynb.output import format_table, print_json, print_table, rows_frame
 
 
@@ -59,32 +66,61 @@ def _settings_hint(box: Path) -> str:
 
 @click.command()
 @click.option(
-    "--days", default=20, show_default=True, type=int, callback=day_count, help="Minimum age in days."
+    "--days",
+    default=20,
+    show_default=True,
+    type=int,
+    callback=day_count,
+    help="Minimum age in calendar days (UTC).",
 )
 @click.option("--method", default=None, help="Only this payment method (PAD, EJV, EFT, INTERNAL …).")
-@click.option("--account", default=None, help="Only this auth account id.")
+@account_options
 @click.option("--as-of", "as_of", default=None, type=click.DateTime(), help="Compute ages at this UTC time.")
+@click.option("--list", "as_list", is_flag=True, help="Also list the invoices (id, accounts, age, total).")
 @json_option
-def stale(days: int, method: str | None, account: str | None, as_of: datetime | None, as_json: bool) -> None:
-    """Invoices APPROVED for longer than --days, by payment method and age bucket.
+@report_options
+def stale(
+    days: int,
+    method: str | None,
+    auth_account: str | None,
+    account_id: int | None,
+    as_of: datetime | None,
+    as_list: bool,
+    as_json: bool,
+) -> None:
+    """Invoices APPROVED for longer than --days calendar days, by payment method and age bucket.
+
+    --csv writes the invoice list (every stale invoice); --xlsx writes the invoices, the age buckets and
+    the totals by method, one sheet each.
 
     \b
     Example:
       paynb stale --days 20
+      paynb stale --method PAD --list --auth-account 1234
+      paynb stale --days 30 --csv stale.csv --xlsx stale.xlsx
       paynb stale --method PAD --json
     """
     from paynb.ops.stale import find_stale_invoices
 
+    account = auth_account_filter(auth_account, account_id)
     report = find_stale_invoices(days, method=method, account=account, now=as_of)
+    export_report(
+        {"invoices": report.invoice_list(), "by_bucket": report.to_frame(), "by_method": report.by_method()}
+    )
     if as_json:
-        print_json(report.to_dict())
+        print_json(report.to_dict(include_invoices=as_list))
         return
     click.echo(f"APPROVED invoices older than {days} days (as of {report.now_utc:%Y-%m-%d %H:%M} UTC)")
+    if as_list:
+        click.echo(format_table(report.invoice_list(), title="Invoices"))
+        click.echo("")
     click.echo(format_table(report.to_frame()))
     click.echo("")
     click.echo(format_table(report.by_method(), title="By payment method"))
     click.echo(f"\n{report.total_count} invoices, total {report.total_amount}")
     if report.total_count:
+        if not as_list:
+            click.echo("The invoices: add --list (or --csv FILE).")
         click.echo(
             "Next: `paynb pad triage` explains each stuck PAD invoice; `paynb ejv health` the EJV ones."
         )

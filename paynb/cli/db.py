@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from paynb.cli import exits
-from paynb.cli.options import fix_exit_codes, json_option
+from paynb.cli.options import export_report, fix_exit_codes, json_option, report_options
 from paynb.output import format_table, print_json
 
 # exit code of a health command that found a problem (docs/exit-codes.md)
@@ -46,6 +46,7 @@ def _tables(value: str | None) -> list[str]:
 )
 @click.option("--statement-timeout-ms", default=60_000, show_default=True, type=click.IntRange(1, 86_400_000))
 @json_option
+@report_options
 def check(
     tables: str | None,
     indexes: tuple[str, ...],
@@ -72,6 +73,7 @@ def check(
         statement_timeout_ms=statement_timeout_ms,
         progress=None if as_json else lambda items: tqdm(items, desc="indexes", unit="index", leave=False),
     )
+    export_report({"indexes": report.to_frame()})
     if as_json:
         print_json(report.to_dict())
     else:

@@ -7,8 +7,16 @@ from typing import Any
 import click
 
 from paynb.cli.exits import Gap, exit_for_gaps
-from paynb.cli.options import MAX_DAYS, fix_exit_codes, json_option, writable_file
-from paynb.output import format_table, print_json, print_json_lines, rows_frame
+from paynb.cli.options import (
+    MAX_DAYS,
+    export_report,
+    fix_exit_codes,
+    json_option,
+    read_file_or_key,
+    report_options,
+    writable_file,
+)
+from paynb.output import format_table, print_json, rows_frame
 
 
 @click.group()
@@ -21,28 +29,52 @@ def ejv() -> None:
     """
 
 
+EJV_FOLDERS = ("cgi_feedback", "cgi_processed", "cgi_processing")
+
+
+def _read_ejv(file: str) -> tuple[bytes, str]:
+    from paynb.settings import get_settings
+
+    return read_file_or_key(file, legacy_bucket=get_settings().legacy_ejv_bucket, folders=EJV_FOLDERS)
+
+
 @ejv.command("parse-feedback")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file")
 @click.option(
     "--allow-truncated", is_flag=True, help="Accept a last batch without its BT trailer (a cut-short file)."
 )
 @json_option
+@report_options
 def parse_feedback_command(file: str, allow_truncated: bool, as_json: bool) -> None:
     """Decode a FEEDBACK file: batch, journal, flow-through ids, C/D, date, amount, return code per line.
 
-    Positions are those sbc-pay's pay-queue reads (docs/files.md#feedback). A malformed line stops with an
-    error naming the file, the line and the field.
+    FILE is a local file, a bucket URL, a key in the pay bucket (cgi_feedback/FEEDBACK…) or a bare name found
+    in cgi_feedback/, cgi_processed/, cgi_processing/ or the legacy cgi-ejv bucket. Positions are those
+    sbc-pay's pay-queue reads (docs/files.md#feedback). A malformed line stops with an error naming the file,
+    the line and the field.
 
     \b
     Example:
       paynb ejv parse-feedback FEEDBACK.F3505.20260731190100
-      paynb ejv parse-feedback FEEDBACK.F3505.20260731190100 --json | jq 'select(.is_success == false)'
+      paynb ejv parse-feedback cgi_feedback/FEEDBACK.F3505.20260731190100 --csv feedback.csv
+      paynb ejv parse-feedback FEEDBACK.F3505.20260731190100 --json | jq '.records[] | select(.is_success == false)'
     """
-    from paynb.formats.feedback import parse_feedback_file
+    from paynb.formats.feedback import parse_feedback
 
-    parsed = parse_feedback_file(file, require_trailer=not allow_truncated)
+    data, name = _read_ejv(file)
+    parsed = parse_feedback(data, file=name, require_trailer=not allow_truncated)
+    records = [r.to_dict() for r in parsed.records]
+    export_report({"records": rows_frame(records)})
     if as_json:
-        print_json_lines(r.to_dict() for r in parsed.records)
+        print_json(
+            {
+                "file": name,
+                "complete": parsed.complete,
+                "batch_numbers": list(parsed.batch_numbers),
+                "errors": len(parsed.errors()),
+                "records": records,
+            }
+        )
         return
     rows = [
         {
@@ -76,21 +108,36 @@ def parse_feedback_command(file: str, allow_truncated: bool, as_json: bool) -> N
 
 
 @ejv.command("parse-inbox")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file")
 @json_option
+@report_options
 def parse_inbox_command(file: str, as_json: bool) -> None:
     """Decode an INBOX file (GS-separated): batch, journals, detail lines with date, GL, amount, flow-through.
+
+    FILE is a local file, an s3:// URL, a key in the bucket (cgi_processed/INBOX…) or a bare name found in
+    cgi_feedback/, cgi_processed/, cgi_processing/ or the legacy cgi-ejv bucket.
 
     \b
     Example:
       paynb ejv parse-inbox INBOX.F3505.20260730190100
-      paynb ejv parse-inbox INBOX.F3505.20260730190100 --json
+      paynb ejv parse-inbox cgi_processed/INBOX.F3505.20260730190100 --json
     """
-    from paynb.formats.inbox import parse_inbox_file
+    from paynb.formats.inbox import parse_inbox
 
-    parsed = parse_inbox_file(file)
+    data, name = _read_ejv(file)
+    parsed = parse_inbox(data, file=name)
+    records = [r.to_dict() for r in parsed.records]
+    export_report({"records": rows_frame(records)})
     if as_json:
-        print_json_lines(r.to_dict() for r in parsed.records)
+        print_json(
+            {
+                "file": name,
+                "feeder": parsed.feeder,
+                "batch_numbers": list(parsed.batch_numbers),
+                "problems": list(parsed.verify_totals()),
+                "records": records,
+            }
+        )
         return
     rows = [
         {
@@ -119,35 +166,62 @@ def parse_inbox_command(file: str, as_json: bool) -> None:
         click.echo(f"WARNING: {problem}")
 
 
+def _old_days_flag(ctx: click.Context, param: click.Parameter, value: object) -> object:
+    if value is not None:
+        raise click.UsageError(
+            "ejv health counts business days (Monday to Friday, Pacific, no BC holidays): use --business-days N",
+            ctx=ctx,
+        )
+    return value
+
+
 @ejv.command("health")
 @click.option(
-    "--days", default=3, show_default=True, type=click.IntRange(0, MAX_DAYS),
+    "--business-days",
+    "days",
+    default=3,
+    show_default=True,
+    type=click.IntRange(0, MAX_DAYS),
     help="Business days (Pacific) FEEDBACK or a job may take before it counts as stuck.",
-)  # fmt: skip
+)
+@click.option("--days", "old_days", hidden=True, expose_value=False, callback=_old_days_flag)
 @click.option("--include-resolved", is_flag=True, help="Also list ERRORED rows a later line has since fixed.")
+@click.option("--all", "show_all", is_flag=True, help="One block per finding instead of grouping alike ones.")
 @json_option
-def health_command(days: int, include_resolved: bool, as_json: bool) -> None:
+@report_options
+def health_command(days: int, include_resolved: bool, show_all: bool, as_json: bool) -> None:
     """EJV health: files without FEEDBACK, ERRORED files/journals/lines, stop_ejv GLs, stale APPROVED EJV
     invoices and stuck partner disbursements, each with the action it needs. Read-only.
+
+    Findings that need the same action are printed once with their count and ids (--all: one block each;
+    --json, --csv and --xlsx always hold every finding).
 
     \b
     Example:
       paynb ejv health
-      paynb ejv health --days 5 --json | jq '.findings[] | select(.kind == "ejv_file_no_feedback")'
+      paynb ejv health --business-days 5 --xlsx ejv-health.xlsx
+      paynb ejv health --json | jq '.findings[] | select(.kind == "ejv_file_no_feedback")'
     """
     from paynb.ops.ejv.health import ejv_health
 
     report = ejv_health(days, include_resolved=include_resolved)
+    export_report({"findings": report.to_frame(), "summary": report.summary_frame()})
     if as_json:
         print_json(report.to_dict())
         return
-    click.echo(format_table(report.summary_frame(), title=f"EJV health as of {report.as_of} (--days {days})"))
+    title = f"EJV health as of {report.as_of} (--business-days {days})"
+    click.echo(format_table(report.summary_frame(), title=title))
     if report.ok:
         click.echo("\nNothing is stuck.")
         return
-    for f in report.findings:
-        age = f" [{f.age_business_days} business day(s)]" if f.age_business_days is not None else ""
-        click.echo(f"\n{f.kind} {f.table}.id={f.id}{age}\n  {f.summary}\n  -> {f.action}")
+    if show_all:
+        for f in report.findings:
+            age = f" [{f.age_business_days} business day(s)]" if f.age_business_days is not None else ""
+            click.echo(f"\n{f.kind} {f.table}.id={f.id}{age}\n  {f.summary}\n  -> {f.action}")
+        return
+    for group in report.groups():
+        click.echo("")
+        click.echo(group.text())
 
 
 @ejv.command("search")
@@ -157,6 +231,7 @@ def health_command(days: int, include_resolved: bool, as_json: bool) -> None:
     "--workers", default=8, show_default=True, type=click.IntRange(min=1), help="Parallel downloads."
 )
 @json_option
+@report_options
 def search_command(invoice_ids: tuple[str, ...], reindex: bool, workers: int, as_json: bool) -> None:
     """Find every FEEDBACK (and INBOX) record naming these invoices in cgi_feedback/, cgi_processing/,
     cgi_processed/ and the legacy cgi-ejv bucket: file, line, batch, journal, C/D, amount, return code.
@@ -172,6 +247,7 @@ def search_command(invoice_ids: tuple[str, ...], reindex: bool, workers: int, as
     from paynb.ops.ejv.search import search_feedback
 
     result = search_feedback(invoice_ids, workers=workers, reindex=reindex, progress=not as_json)
+    export_report({"records": result.to_frame(), "by_invoice": result.by_invoice()})
     if as_json:
         print_json(result.to_dict())
         exit_for_gaps(search_gaps(result))
@@ -326,6 +402,58 @@ def redate_apply_command(plan_path: str, confirm: str, ticket: str, reason: str,
         click.echo(f"  uploaded {key}")
     for key in result.already_present:
         click.echo(f"  already there (same sha256) {key}")
+
+
+def _fix_group(name: str, kind: str, option: click.Option, what: str, example_id: str) -> click.Group:
+    """``paynb ejv NAME plan|apply``: one of the fixes ``ejv health`` recommends, on the one fix protocol."""
+    import paynb.ops.ejv.partner_reset
+    import paynb.ops.ejv.stop_ejv  # noqa: F401  (both register their fix)
+    from paynb.fixes.cli import fix_commands
+
+    flag = option.opts[0]
+    plan_cmd, apply_cmd = fix_commands(
+        kind,
+        [option],
+        example=f"paynb ejv {name} plan {flag} {example_id} --out {name}.json",
+        apply_example=f'paynb ejv {name} apply --plan {name}.json --confirm <sha256> --ticket OPS-9 --reason "…"',
+    )
+    group = click.Group(
+        name,
+        help=f"{what} (plan, then apply with its confirm). See docs/ejv-fixes.md.\n\n\b\nExample:\n"
+        f"  paynb ejv {name} plan {flag} {example_id} --out {name}.json\n"
+        f"  paynb ejv {name} apply --plan {name}.json --confirm <sha256 printed by plan> --ticket OPS-9"
+        ' --reason "…"',
+    )
+    group.add_command(plan_cmd)
+    group.add_command(apply_cmd)
+    return group
+
+
+ejv.add_command(
+    _fix_group(
+        "stop-ejv",
+        "ejv.clear_stop_ejv",
+        click.Option(
+            ["--distribution-code-id"],
+            type=int,
+            required=True,
+            help="distribution_codes.distribution_code_id.",
+        ),
+        "Clear stop_ejv on a distribution code (GL) once Finance has corrected it",
+        "12",
+    )
+)
+ejv.add_command(
+    _fix_group(
+        "partner-reset",
+        "ejv.reset_partner_disbursement",
+        click.Option(
+            ["--partner-disbursement-id"], type=int, required=True, help="partner_disbursements.id."
+        ),
+        "Set an ERRORED or never-sent UPLOADED partner disbursement back to WAITING_FOR_JOB",
+        "7",
+    )
+)
 
 
 def _text_frame(rows: list[dict[str, Any]]) -> Any:

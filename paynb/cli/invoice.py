@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from paynb.cli import exits
-from paynb.cli.options import json_option
+from paynb.cli.options import export_report, json_option, report_options
 from paynb.output import format_table, print_json
 
 # docs/exit-codes.md: 2 = some ids unknown (the known ones are still explained); 9 = a source could not
@@ -37,6 +37,7 @@ def invoice() -> None:
 @click.option("--no-cfs", is_flag=True, help="Do not call CFS (pay-db and files only).")
 @click.option("--no-files", is_flag=True, help="Do not search FEEDBACK/INBOX files and settlement CSVs.")
 @json_option
+@report_options
 def explain(ids, from_file, html_out, no_cfs, no_files, as_json) -> None:
     """pay-db, CFS, FEEDBACK/INBOX and settlement CSVs about invoices; a timeline; the diagnosis and the
     next command. Accepts pay-db ids, REG numbers and CFS numbers. Read-only.
@@ -46,6 +47,7 @@ def explain(ids, from_file, html_out, no_cfs, no_files, as_json) -> None:
       paynb invoice explain 12345
       paynb invoice explain REG00012345 --json
       paynb invoice explain --from-file ids.txt --html explain.html
+      paynb invoice explain 12345 12346 --xlsx explain.xlsx
     """
     from paynb.errors import InputError
     from paynb.files import write_private
@@ -56,6 +58,7 @@ def explain(ids, from_file, html_out, no_cfs, no_files, as_json) -> None:
     if not given:
         raise InputError("give at least one invoice id, REG number or CFS number", field="ID")
     report = explain_invoices(given, use_cfs=not no_cfs, use_files=not no_files)
+    export_report(_export_tables(report))
     if html_out is not None:
         try:
             write_private(html_out, render_html(report))
@@ -73,6 +76,34 @@ def explain(ids, from_file, html_out, no_cfs, no_files, as_json) -> None:
     if not report.complete:
         click.echo("error: some sources could not be read; the explanation may be incomplete", err=True)
         raise click.exceptions.Exit(INCOMPLETE_EXIT)
+
+
+def _export_tables(report) -> dict:
+    """A diagnosis sheet (one row per situation), then each invoice's timeline and sections."""
+    import pandas as pd
+
+    from paynb.ops.invoice.view import section_frames, timeline_frame
+
+    diagnosis = pd.DataFrame(
+        [
+            {
+                "invoice_id": e.invoice_id,
+                "severity": s.severity,
+                "title": s.title,
+                "detail": s.detail,
+                "next": s.next_command,
+            }
+            for e in report.explanations
+            for s in e.situations
+        ],
+        columns=["invoice_id", "severity", "title", "detail", "next"],
+    )
+    tables = {"diagnosis": diagnosis}
+    for e in report.explanations:
+        tables[f"{e.invoice_id} timeline"] = timeline_frame(e)
+        for name, frame in section_frames(e).items():
+            tables[f"{e.invoice_id} {name}"] = frame
+    return tables
 
 
 commands = [invoice]

@@ -5,17 +5,30 @@ from __future__ import annotations
 import click
 
 from paynb.cli.exits import Gap, cfs_cause, exit_for_gaps
-from paynb.cli.options import day_count, json_option
+from paynb.cli.options import (
+    account_options,
+    auth_account_filter,
+    day_count,
+    export_report,
+    json_option,
+    report_options,
+)
 from paynb.output import format_table, print_json
 
 
 @click.command("triage")
 @click.option(
-    "--days", default=20, show_default=True, type=int, callback=day_count, help="Minimum age in days."
+    "--days",
+    default=20,
+    show_default=True,
+    type=int,
+    callback=day_count,
+    help="Minimum age in calendar days (UTC).",
 )
-@click.option("--account", default=None, help="Only this auth account id.")
+@account_options
 @json_option
-def triage(days: int, account: str | None, as_json: bool) -> None:
+@report_options
+def triage(days: int, auth_account: str | None, account_id: int | None, as_json: bool) -> None:
     """Classify every PAD invoice APPROVED for more than --days (docs/runbook.md#pad-decision-tree).
 
     Asks CFS once per distinct CFS invoice, searches the settlement CSVs (ar/ and the legacy payment-sftp
@@ -24,17 +37,21 @@ def triage(days: int, account: str | None, as_json: bool) -> None:
     \b
     Example:
       paynb pad triage --days 20
-      paynb pad triage --account 1234 --json | jq '.rows[] | select(.action == "replay_settlement_csv")'
+      paynb pad triage --xlsx triage.xlsx
+      paynb pad triage --auth-account 1234 --json | jq '.rows[] | select(.action == "replay_settlement_csv")'
     """
     import sys
 
     from paynb.ops.pad.triage import drill_down, settlement_refs, triage_stuck_pad
 
+    account = auth_account_filter(auth_account, account_id)
     report = triage_stuck_pad(days, account, progress=sys.stderr.isatty())
+    export_report({"invoices": drill_down(report), "by_action": report.summary_by_action()})
     if as_json:
         print_json(report.to_dict())
         exit_for_gaps(triage_gaps(report), total=len(report))
         return
+    # the columns that decide what to do, the action text last (it wraps); --wide/--xlsx show the rest
     table = drill_down(report)[
         [
             "invoice_id",

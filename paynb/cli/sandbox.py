@@ -143,6 +143,8 @@ def env_command(directory: str) -> None:
 def scenarios(as_json: bool) -> None:
     """List the runbook scenarios the generator injected, with the ids each touched.
 
+    The ids are pay-db primary keys of the table named on each row: for payment_accounts that is
+    payment_accounts.id, which report filters take as --account-id (--auth-account takes the auth account id).
     Reads the database of PAYNB_DATABASE_URL (source DIR/sandbox.env first).
 
     \b
@@ -162,8 +164,12 @@ def scenarios(as_json: bool) -> None:
     view["count"] = view["ids"].map(len)
     view["ids"] = view["ids"].map(lambda ids: ", ".join(map(str, ids[:5])) + (" …" if len(ids) > 5 else ""))
     view["description"] = view["description"].map(lambda d: d if len(d) <= 70 else d[:69] + "…")
-    print_table(view[["name", "table", "count", "ids", "description"]])
-    click.echo("\nAll ids and details: paynb sandbox scenarios --json")
+    view = view.rename(columns={"ids": "ids (primary keys of table)"})
+    print_table(view[["name", "table", "count", "ids (primary keys of table)", "description"]])
+    click.echo(
+        "\nThe ids are each table's own id; payment_accounts ids go to --account-id, not --auth-account."
+        "\nAll ids and details: paynb sandbox scenarios --json"
+    )
 
 
 commands = [sandbox]

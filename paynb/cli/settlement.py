@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from paynb.cli.options import fix_exit_codes, json_option
-from paynb.output import format_table, print_json_lines, rows_frame
+from paynb.cli.options import export_report, fix_exit_codes, json_option, report_options
+from paynb.output import format_table, print_json, rows_frame
 
 
 @click.group()
@@ -18,26 +18,46 @@ def settlement() -> None:
     """
 
 
+#: what the header of a parsed settlement CSV looked like, in words
+HEADER_TEXT = {
+    "test": "columns spelled as in sbc-pay's test files",
+    "parser": "columns spelled as sbc-pay's parser names them",
+    "other": "column spelling differs from sbc-pay's, matched case-insensitively",
+}
+
+
 @settlement.command("parse")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file")
 @json_option
+@report_options
 def parse_command(file: str, as_json: bool) -> None:
     """Decode a settlement CSV; flag NSF-risk rows and unknown record types or statuses.
 
-    Headers match case-insensitively by exact text; dates are DD-Mon-YY. A malformed row stops with an
-    error naming the file, the line and the column.
+    FILE is a local path or a store key: ar/<file> in the current bucket (as `paynb pad triage` prints it),
+    <legacy bucket>/<file>, or a bare file name. Headers match case-insensitively by exact text; dates are
+    DD-Mon-YY. A malformed row stops with an error naming the file, the line and the column.
 
     \b
     Example:
       paynb settlement parse BCR_PAYMENT_APPL_20260730.csv
-      paynb settlement parse BCR_PAYMENT_APPL_20260730.csv --json | jq 'select(.is_nsf_risk)'
+      paynb settlement parse ar/BCR_PAYMENT_APPL_20260730.csv --xlsx settlement.xlsx
+      paynb settlement parse ar/BCR_PAYMENT_APPL_20260730.csv --json | jq '.rows[] | select(.is_nsf_risk)'
     """
     from paynb.canonical import to_jsonable
-    from paynb.formats.settlement_csv import parse_settlement_file
+    from paynb.ops.settlements import load_settlement_file
 
-    parsed = parse_settlement_file(file)
+    parsed = load_settlement_file(file)
+    records = [r.to_dict() for r in parsed.rows]
+    export_report({"rows": rows_frame(records)})
     if as_json:
-        print_json_lines(r.to_dict() for r in parsed.rows)
+        print_json(
+            {
+                "file": parsed.file,
+                "header_style": parsed.header_style,
+                "nsf_risk_rows": len(parsed.nsf_risk_rows()),
+                "rows": records,
+            }
+        )
         return
     rows = []
     for r in parsed.rows:
@@ -68,7 +88,8 @@ def parse_command(file: str, as_json: bool) -> None:
     unknown = parsed.unknown_record_types()
     odd_status = parsed.unknown_statuses()
     click.echo(
-        f"\n{len(parsed.rows)} rows (header style: {parsed.header_style}); {len(nsf)} NSF-risk;"
+        f"\n{len(parsed.rows)} rows (header: {HEADER_TEXT.get(parsed.header_style, parsed.header_style)});"
+        f" {len(nsf)} NSF-risk;"
         f" {len(unknown)} unknown record type; {len(odd_status)} unknown status"
     )
     if nsf:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from paynb.cli.options import fix_exit_codes, json_option
+from paynb.cli.options import (
+    account_options,
+    auth_account_filter,
+    export_report,
+    fix_exit_codes,
+    json_option,
+    report_options,
+)
 from paynb.errors import InputError
 from paynb.output import format_table, print_json
 
@@ -22,6 +29,30 @@ def statements() -> None:
     """
 
 
+def _refuse_future(day: str | None, day_range: tuple[str, str] | None, allow_future: bool) -> None:
+    """A statement day after today covers invoices that do not exist yet: almost always a typo."""
+    from datetime import date
+
+    from paynb.timez import pacific_today
+
+    if allow_future:
+        return
+    today = pacific_today()
+    for field, value in (("DATE", day), ("--range", day_range[1] if day_range else None)):
+        if value is None:
+            continue
+        try:
+            parsed = date.fromisoformat(value)
+        except ValueError:
+            continue  # the generator names a malformed date itself
+        if parsed > today:
+            raise InputError(
+                f"{value} is after today ({today}, Pacific): its statements would miss the invoices still to come",
+                field=field,
+                hint="give a past statement day, or add --allow-future if you really mean it",
+            )
+
+
 @statements.command()
 @click.option(
     "--from", "from_date", default=None, metavar="YYYY-MM-DD", help="First statement day [first setting]."
@@ -30,10 +61,16 @@ def statements() -> None:
     "--to", "to_date", default=None, metavar="YYYY-MM-DD", help="Last statement day [yesterday, Pacific]."
 )
 @click.option("--frequency", default=None, help="DAILY, WEEKLY or MONTHLY [all].")
-@click.option("--account", default=None, metavar="AUTH_ID", help="Only this auth account id.")
+@account_options
 @json_option
+@report_options
 def gaps(
-    from_date: str | None, to_date: str | None, frequency: str | None, account: str | None, as_json: bool
+    from_date: str | None,
+    to_date: str | None,
+    frequency: str | None,
+    auth_account: str | None,
+    account_id: int | None,
+    as_json: bool,
 ) -> None:
     """Statement periods that should exist (from statement_settings) but do not, per account.
 
@@ -43,11 +80,20 @@ def gaps(
     \b
     Example:
       paynb statements gaps --from 2025-01-01 --to 2025-03-31
-      paynb statements gaps --frequency MONTHLY --account 6819 --json
+      paynb statements gaps --frequency MONTHLY --auth-account 6819 --xlsx gaps.xlsx --json
     """
     from paynb.ops.statements import find_statement_gaps
 
+    account = auth_account_filter(auth_account, account_id)
     report = find_statement_gaps(from_date, to_date, frequency, account)
+    export_report(
+        {
+            "missing": report.missing,
+            "summary": report.summary(),
+            "duplicates": report.duplicates,
+            "inconsistent": report.inconsistent,
+        }
+    )
     if as_json:
         print_json(report.to_dict())
         return
@@ -81,11 +127,14 @@ def gaps(
 @click.option(
     "--range", "day_range", nargs=2, default=None, metavar="FROM TO", help="Every statement day FROM..TO."
 )
-@click.option("--account", default=None, metavar="AUTH_ID", help="Only this auth account id.")
+@account_options
 @click.option(
     "--all-periods",
     is_flag=True,
     help="With --range: regenerate every period as the job would, not only the missing ones.",
+)
+@click.option(
+    "--allow-future", is_flag=True, help="Accept statement days after today (Pacific); refused by default."
 )
 @click.option("--apply", "do_apply", is_flag=True, help="Write (needs --confirm). Default: dry run.")
 @click.option("--confirm", default=None, metavar="SHA256", help="The sha256 printed by the dry run.")
@@ -94,8 +143,10 @@ def gaps(
 def generate(
     day: str | None,
     day_range: tuple[str, str] | None,
-    account: str | None,
+    auth_account: str | None,
+    account_id: int | None,
     all_periods: bool,
+    allow_future: bool,
     do_apply: bool,
     confirm: str | None,
     out: str | None,
@@ -117,13 +168,15 @@ def generate(
     Example:
       paynb statements generate 2025-03-08
       paynb statements generate 2025-03-08 --apply --confirm <sha256 from the dry run>
-      paynb statements generate --range 2025-03-01 2025-03-31 --account 6819
+      paynb statements generate --range 2025-03-01 2025-03-31 --auth-account 6819
     """
     from paynb.ops.statements import generate as generate_day
     from paynb.ops.statements import generate_range
 
     if (day is None) == (day_range is None):
         raise InputError("give either DATE or --range FROM TO", field="DATE")
+    _refuse_future(day, day_range, allow_future)
+    account = auth_account_filter(auth_account, account_id)
     if all_periods and day_range is None:
         raise InputError("--all-periods only applies to --range", field="all_periods")
     if confirm and not do_apply:
@@ -142,10 +195,12 @@ def generate(
         )
     else:
         result = generate_day(day, account, apply=do_apply, confirm=confirm)
-    if as_json:
-        print_json(result.to_dict())
-        return
     plan = result.plan if do_apply else result
+    periods = None if do_apply else _periods(plan)
+    if as_json:
+        extra = {} if periods is None else {"periods": periods.to_dict(orient="records")}
+        print_json({**result.to_dict(), **extra})
+        return
     days = str(plan.from_date) if plan.from_date == plan.to_date else f"{plan.from_date}..{plan.to_date}"
     what = "missing periods of " if plan.missing_only else ""
     click.echo(f"Statements for {what}{days}" + (f", account {plan.account}" if plan.account else ""))
@@ -155,7 +210,9 @@ def generate(
     if do_apply:
         written = ", ".join(f"{k}={v}" for k, v in result.written.items())
         click.echo(f"applied (run {result.run_id}): {written}")
+        _echo_ids(result.statement_ids)
         return
+    _echo_periods(periods)
     if out:
         plan.to_plan().write(out)
     click.echo(f"\nplan sha256: {plan.sha256}")
@@ -163,7 +220,7 @@ def generate(
         click.echo("nothing to write")
         return
     args = f"--range {plan.from_date} {plan.to_date}" if day_range is not None else f"{plan.from_date}"
-    args += f" --account {plan.account}" if plan.account else ""
+    args += f" --auth-account {plan.account}" if plan.account else ""
     args += " --all-periods" if all_periods else ""
     click.echo(
         f"dry run: nothing written. To apply: paynb statements generate {args} --apply --confirm {plan.sha256}"
@@ -175,15 +232,20 @@ def generate(
 @click.option(
     "--range", "day_range", nargs=2, default=None, metavar="FROM TO", help="Every statement day FROM..TO."
 )
-@click.option("--account", default=None, metavar="AUTH_ID", help="Only this auth account id.")
+@account_options
 @click.option("--all-periods", is_flag=True, help="With --range: every period, not only the missing ones.")
+@click.option(
+    "--allow-future", is_flag=True, help="Accept statement days after today (Pacific); refused by default."
+)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Write the plan JSON here.")
 @json_option
 def plan_command(
     day: str | None,
     day_range: tuple[str, str] | None,
-    account: str | None,
+    auth_account: str | None,
+    account_id: int | None,
     all_periods: bool,
+    allow_future: bool,
     out: str,
     as_json: bool,
 ) -> None:
@@ -192,13 +254,15 @@ def plan_command(
     \b
     Example:
       paynb statements plan 2025-03-08 --out plan.json
-      paynb statements plan --range 2025-03-01 2025-03-31 --account 6819 --out plan.json
+      paynb statements plan --range 2025-03-01 2025-03-31 --auth-account 6819 --out plan.json
     """
     from paynb.ops.statements import generate as generate_day
     from paynb.ops.statements import generate_range
 
     if (day is None) == (day_range is None):
         raise InputError("give either DATE or --range FROM TO", field="DATE")
+    _refuse_future(day, day_range, allow_future)
+    account = auth_account_filter(auth_account, account_id)
     if day_range is not None:
         result = generate_range(day_range[0], day_range[1], account, missing_only=not all_periods)
     else:
@@ -207,11 +271,13 @@ def plan_command(
         result = generate_day(day, account)
     plan = result.to_plan()
     plan.write(out)
+    periods = _periods(result)
     if as_json:
-        print_json({**result.to_dict(), "out": out})
+        print_json({**result.to_dict(), "out": out, "periods": periods.to_dict(orient="records")})
         return
     click.echo(plan.summary)
     click.echo(format_table(result.to_frame()))
+    _echo_periods(periods)
     for warning in plan.warnings:
         click.echo(f"warning: {warning}")
     click.echo(f"\nplan sha256: {plan.sha256}")
@@ -246,6 +312,42 @@ def apply_command(plan_path: str, confirm: str, ticket: str, reason: str, as_jso
         return
     written = ", ".join(f"{k}={v}" for k, v in result.written.items())
     click.echo(f"applied (apply {result.run_id}): {written}")
+    _echo_ids(result.statement_ids)
+
+
+SHOWN_IDS = 40
+
+
+def _periods(plan):  # type: ignore[no-untyped-def]
+    """The accounts and periods of a dry run, one row per statement it would write."""
+    from paynb.ops.statements.listing import list_periods
+
+    return list_periods(
+        plan.from_date,
+        plan.to_date,
+        plan.account,
+        override=plan.override,
+        missing_only=plan.missing_only,
+    )
+
+
+def _echo_periods(periods) -> None:  # type: ignore[no-untyped-def]
+    if periods.empty:
+        return
+    accounts = periods["auth_account_id"].nunique()
+    title = (
+        f"\nAccounts and periods ({len(periods)} statement(s), {accounts} account(s); statement_id = reused)"
+    )
+    click.echo(format_table(periods, title=title))
+
+
+def _echo_ids(ids: dict[str, list[int]]) -> None:
+    for label, key in (("new statement ids", "new"), ("reused statement ids", "reused")):
+        values = ids.get(key) or []
+        if values:
+            shown = " ".join(str(i) for i in values[:SHOWN_IDS])
+            more = f" … (+{len(values) - SHOWN_IDS}; --json lists all)" if len(values) > SHOWN_IDS else ""
+            click.echo(f"{label} ({len(values)}): {shown}{more}")
 
 
 commands = [statements]

@@ -33,6 +33,8 @@ class StaleReport:
     method: str | None
     account: str | None
     rows: pd.DataFrame = field(repr=False)
+    #: one row per invoice (id, accounts, method, created_on, age, bucket, total), oldest first
+    invoices: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
     @property
     def total_count(self) -> int:
@@ -67,7 +69,12 @@ class StaleReport:
         )
         return grid.reindex(columns=labels).fillna(0).astype(int)
 
-    def to_dict(self) -> dict[str, Any]:
+    def invoice_list(self) -> pd.DataFrame:
+        """The invoices behind the totals (``paynb stale --list``)."""
+        return self.invoices.copy()
+
+    def to_dict(self, *, include_invoices: bool = False) -> dict[str, Any]:
+        extra = {"invoices": self.invoices.to_dict(orient="records")} if include_invoices else {}
         return {
             "schema_version": 1,
             "report": "stale_invoices",
@@ -78,11 +85,13 @@ class StaleReport:
             "total_count": self.total_count,
             "total_amount": self.total_amount,
             "rows": self.rows.to_dict(orient="records"),
+            **extra,
         }
 
 
 _SQL = """
-SELECT i.payment_method_code AS payment_method,
+SELECT i.id AS invoice_id, pa.auth_account_id, i.payment_account_id,
+       i.payment_method_code AS payment_method, i.created_on,
        floor(extract(epoch FROM (:now - i.created_on)) / 86400)::int AS age_days,
        i.total
   FROM invoices i
@@ -91,6 +100,7 @@ SELECT i.payment_method_code AS payment_method,
    AND i.created_on < :cutoff
    AND (CAST(:method AS varchar) IS NULL OR i.payment_method_code = :method)
    AND (CAST(:account AS varchar) IS NULL OR pa.auth_account_id = :account)
+ ORDER BY i.created_on, i.id
 """
 
 
@@ -122,8 +132,19 @@ def find_stale_invoices(
     detail = db.query_df(
         _SQL, {"now": now_utc, "cutoff": cutoff, "method": method, "account": account}, engine=env.engine
     )
+    invoice_columns = [
+        "invoice_id",
+        "auth_account_id",
+        "payment_account_id",
+        "payment_method",
+        "created_on",
+        "age_days",
+        "age_bucket",
+        "total",
+    ]
     if detail.empty:
         rows = pd.DataFrame(columns=["payment_method", "age_bucket", "count", "total", "oldest_days"])
+        invoices = pd.DataFrame(columns=invoice_columns)
     else:
         detail["age_bucket"] = [bucket_label(int(a), days) for a in detail["age_days"]]
         order = {label: i for i, (label, _, _) in enumerate(age_buckets(days))}
@@ -139,7 +160,10 @@ def find_stale_invoices(
         rows = rows.sort_values(["payment_method", "_o"]).drop(columns="_o").reset_index(drop=True)
         rows["count"] = rows["count"].astype(int)
         rows["oldest_days"] = rows["oldest_days"].astype(int)
-    return StaleReport(days=days, now_utc=now_utc, method=method, account=account, rows=rows)
+        invoices = detail[invoice_columns].reset_index(drop=True)
+    return StaleReport(
+        days=days, now_utc=now_utc, method=method, account=account, rows=rows, invoices=invoices
+    )
 
 
 def plot_age_buckets(report: StaleReport) -> Any:

@@ -66,6 +66,10 @@ WRITER_GRANTS: dict[str, tuple[str, ...]] = {
     "routing_slips": ("UPDATE",),
     "cfs_accounts": ("UPDATE",),
     "comments": ("INSERT",),
+    # EJV fixes (paynb/ops/ejv/stop_ejv.py, paynb/ops/ejv/partner_reset.py; docs/ejv-fixes.md)
+    "distribution_codes": ("UPDATE",),
+    "distribution_codes_history": ("INSERT",),
+    "partner_disbursements": ("UPDATE",),
 }
 # the sequences owned by those tables' columns (serial or identity): nextval needs USAGE
 OWNED_SEQUENCES_SQL = """

@@ -56,7 +56,10 @@ def check_key(key: str) -> str:
     """Keys are relative, slash-separated, with no empty, ``.`` or ``..`` parts."""
     parts = key.split("/")
     if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise StoreError(f"invalid object key {key!r}: use a relative path like runs/2026/01/02/x.json")
+        raise StoreError(
+            f"invalid object key {key!r}: a key is the object's path inside its bucket, without a leading"
+            " '/' and without empty, '.' or '..' parts (e.g. cgi_processed/INBOX.F3505.20260730190100)"
+        )
     return key
 
 

@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -87,6 +88,37 @@ class Finding:
         }
 
 
+_NUMBERS = re.compile(r"\d+")
+
+
+@dataclass(frozen=True)
+class FindingGroup:
+    """Findings of one kind whose summary and action differ only in their numbers (ids, dates, amounts)."""
+
+    kind: str
+    findings: tuple[Finding, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.findings)
+
+    def text(self) -> str:
+        first = self.findings[0]
+        if self.count == 1:
+            age = (
+                f" [{first.age_business_days} business day(s)]" if first.age_business_days is not None else ""
+            )
+            return f"{first.kind} {first.table}.id={first.id}{age}\n  {first.summary}\n  -> {first.action}"
+        ids = [f.id for f in self.findings]
+        ages = [f.age_business_days for f in self.findings if f.age_business_days is not None]
+        span = f"; {min(ages)}-{max(ages)} business day(s)" if ages else ""
+        return (
+            f"{first.kind} x{self.count} ({first.table}.id {_ids_text(ids)}{span})\n"
+            f"  e.g. {first.summary}\n  -> {first.action}\n"
+            f"  (the same for the other {self.count - 1}, each with its own ids: --all or --json lists them)"
+        )
+
+
 @dataclass(frozen=True)
 class HealthReport:
     as_of: date
@@ -114,6 +146,14 @@ class HealthReport:
     def redate_candidates(self) -> list[str]:
         """INBOX names of the files without FEEDBACK (to check with a search, then re-date)."""
         return [f.details["file_ref"] for f in self.of_kind(NO_FEEDBACK)]
+
+    def groups(self) -> list[FindingGroup]:
+        """Alike findings together (same kind, same summary and action but for numbers), in report order."""
+        groups: dict[tuple[str, str, str], list[Finding]] = {}
+        for f in self.findings:
+            key = (f.kind, _NUMBERS.sub("#", f.summary), _NUMBERS.sub("#", f.action))
+            groups.setdefault(key, []).append(f)
+        return [FindingGroup(key[0], tuple(found)) for key, found in groups.items()]
 
     def summary(self) -> dict[str, int]:
         counts = Counter(f.kind for f in self.findings)
@@ -429,8 +469,8 @@ def _stop_ejv(conn: Any) -> list[Finding]:
             )
             action = (
                 "EJV_PAYMENT skips this account while stop_ejv is true. Confirm the corrected GL with Finance, correct"
-                " the distribution code and clear stop_ejv; the next run (20:01 Pacific) sends the"
-                f" {r['blocked_invoices']} invoice(s)."
+                " the distribution code and clear stop_ejv (`paynb ejv stop-ejv plan --distribution-code-id"
+                f" {r['id']}`); the next run (20:01 Pacific) sends the {r['blocked_invoices']} invoice(s)."
             )
         else:
             summary = (
@@ -439,7 +479,7 @@ def _stop_ejv(conn: Any) -> list[Finding]:
             )
             action = (
                 "EJV_PARTNER skips lines on this GL while stop_ejv is true. Fix the GL with the partner ministry and"
-                " Finance, then set stop_ejv=false."
+                f" Finance, then clear stop_ejv: `paynb ejv stop-ejv plan --distribution-code-id {r['id']}`."
             )
         out.append(
             Finding(
@@ -642,7 +682,8 @@ def _partner_disbursements(conn: Any, days: int, as_of: date) -> list[Finding]:
                 action = (
                     "UPLOADED but no DISBURSEMENT ejv_links row names it, so no INBOX carries it (see bcgov/entity"
                     f" #24847): search `paynb ejv search {r['target_id']}`; if nothing was sent, set it back to"
-                    " WAITING_FOR_JOB (a reviewed data fix) so EJV_PARTNER sends it."
+                    " WAITING_FOR_JOB so EJV_PARTNER sends it:"
+                    f" `paynb ejv partner-reset plan --partner-disbursement-id {r['id']}`."
                 )
         else:
             action = (

@@ -40,6 +40,7 @@ from paynb.ops.settlements.files import (
     SettlementFileRef,
     SettlementSource,
     list_settlement_files,
+    load_settlement_file,
     read_settlement_ref,
     resolve_settlement_file,
     settlement_sources,
@@ -58,6 +59,7 @@ from paynb.ops.settlements.plan import (
 from paynb.ops.settlements.view import PLAN_COLUMNS, describe_plan, plan_frame, style_plan_frame
 
 __all__ = [
+    "load_settlement_file",
     "AR_FOLDER",
     "DEFAULT_TOPIC",
     "EVENT_SOURCE",

@@ -15,7 +15,7 @@ from paynb.settings import Settings, get_settings
 from paynb.store import Store, legacy_bucket, pay_bucket, pay_bucket_url
 
 if TYPE_CHECKING:
-    pass
+    from paynb.formats.settlement_csv import SettlementFile
 
 AR_FOLDER = "ar"
 _NAME_DATE = re.compile(r"(20[0-9]{2})([01][0-9])([0-3][0-9])")
@@ -189,3 +189,14 @@ def resolve_settlement_file(file_key_or_path: str, sources: Sequence[SettlementS
     if not sources:
         tried.append("no bucket is configured (PAYNB_BUCKET, PAYNB_S3_ENDPOINT)")
     raise InputError("settlement file not found (tried: " + "; ".join(tried) + ")", file=text)
+
+
+def load_settlement_file(file_key_or_path: str, *, settings: Settings | None = None) -> SettlementFile:
+    """Parse a settlement CSV given as a local path, ``ar/<file>``, ``<legacy bucket>/<file>`` or a bare
+    name (what ``paynb pad triage`` prints), read from wherever :func:`resolve_settlement_file` finds it."""
+    from paynb.formats.settlement_csv import parse_settlement_csv
+
+    local = Path(str(file_key_or_path).strip())
+    sources, _ = ([], []) if local.is_file() else settlement_sources(settings)
+    ref = resolve_settlement_file(str(file_key_or_path), sources)
+    return parse_settlement_csv(read_settlement_ref(ref, sources), file=ref.ref)

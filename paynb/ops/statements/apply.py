@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from paynb.errors import InputError
 from paynb.fixes import Fix, FixRun, Outcome, register_fix
-from paynb.ops.statements.generation import PLAN_KIND, GenerationPlan, GenerationResult, apply_on, plan_on
+from paynb.ops.statements.generation import (
+    PLAN_KIND,
+    GenerationPlan,
+    GenerationResult,
+    apply_on,
+    plan_on,
+    written_statement_ids,
+)
 from paynb.ops.statements.periods import check_range, parse_account, require_day
 from paynb.plan import Plan
 
@@ -100,7 +107,8 @@ class GenerateFix(Fix):
         p = _params(plan)
         with run.transaction() as conn:
             gplan, written = apply_on(conn, confirm=plan.sha256, run_time=self.run_time, **_positional(p))
-        self.last = GenerationResult(plan=gplan, run_id=run.apply_id, written=written)
+            ids = written_statement_ids(conn)
+        self.last = GenerationResult(plan=gplan, run_id=run.apply_id, written=written, statement_ids=ids)
         tables = {"statements": written["statements_inserted"] + written["statements_updated"],
                   "statement_invoices": written["statement_invoices_inserted"]
                   + written["statement_invoices_deleted"]}  # fmt: skip
@@ -115,7 +123,7 @@ class GenerateFix(Fix):
                 "objects": [],
                 "cfs": [],
             },
-            detail={"written": written, "created_on": gplan.created_on.isoformat()},
+            detail={"written": written, "created_on": gplan.created_on.isoformat(), "statement_ids": ids},
         )
 
     def verify(self, env: Env, plan: Plan, outcome: Outcome) -> dict[str, Any]:
@@ -164,7 +172,12 @@ def apply_generation(
     as_plan = plan.to_plan() if isinstance(plan, GenerationPlan) else plan
     result = apply_fix(fix, as_plan, confirm, env=env, ticket=ticket, reason=reason)
     assert fix.last is not None
-    return GenerationResult(plan=fix.last.plan, run_id=result.apply_id, written=fix.last.written)
+    return GenerationResult(
+        plan=fix.last.plan,
+        run_id=result.apply_id,
+        written=fix.last.written,
+        statement_ids=fix.last.statement_ids,
+    )
 
 
 def plan_params(

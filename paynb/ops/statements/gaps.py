@@ -339,7 +339,7 @@ class GapReport:
             return None
         first = min(self.missing["statement_day"])
         last = max(self.missing["statement_day"])
-        acct = f" --account {self.account}" if self.account else ""
+        acct = f" --auth-account {self.account}" if self.account else ""
         return f"paynb statements generate --range {first} {last}{acct}"
 
     def to_dict(self) -> dict[str, Any]:

@@ -420,13 +420,22 @@ class GenerationResult:
     plan: GenerationPlan
     run_id: str
     written: dict[str, int] = field(default_factory=dict)
+    #: ids of the statements written: {"new": [...], "reused": [...]} (reused = existing ids kept)
+    statement_ids: dict[str, list[int]] = field(default_factory=dict)
 
     def to_frame(self) -> pd.DataFrame:
         return self.plan.to_frame()
 
     def to_dict(self) -> dict[str, Any]:
         out = self.plan.to_dict()
-        out.update({"applied": True, "run_id": self.run_id, "written": dict(self.written)})
+        out.update(
+            {
+                "applied": True,
+                "run_id": self.run_id,
+                "written": dict(self.written),
+                "statement_ids": {k: list(v) for k, v in self.statement_ids.items()},
+            }
+        )
         return out
 
 
@@ -598,6 +607,17 @@ def apply_on(
     ).rowcount
     written["statement_invoices_inserted"] = conn.execute(sa.text(_INSERT_LINKS)).rowcount
     return plan, written
+
+
+def written_statement_ids(conn: Connection) -> dict[str, list[int]]:
+    """After :func:`apply_on`, in its transaction: the ids of the statements it wrote, new and reused."""
+    rows = db.fetch_all(
+        conn, "SELECT statement_id, reuse_id IS NULL AS new FROM paynb_stmt_details ORDER BY statement_id"
+    )
+    return {
+        "new": [r["statement_id"] for r in rows if r["new"]],
+        "reused": [r["statement_id"] for r in rows if not r["new"]],
+    }
 
 
 # -- public API ----------------------------------------------------------------------------------
