@@ -193,9 +193,11 @@ class CfsClient:
         self._client_id = (
             client_id if client_id is not None else (s.cfs_fas_client_id if fas else s.cfs_client_id)
         )
-        secret = client_secret if client_secret is not None else (
-            s.cfs_fas_client_secret if fas else s.cfs_client_secret
-        )  # fmt: skip
+        secret = (
+            client_secret
+            if client_secret is not None
+            else (s.cfs_fas_client_secret if fas else s.cfs_client_secret)
+        )
         self._client_secret = secret if isinstance(secret, Secret) else Secret(str(secret))
         connector = pay_connector if pay_connector is not None else s.pay_connector_auth
         self._pay_connector = connector if isinstance(connector, Secret) else Secret(str(connector))
@@ -435,8 +437,10 @@ class CfsClient:
                     outcome_unknown=not idempotent,
                 ) from None
             if not isinstance(parsed, dict):
-                raise _cfs_error(f"{method} {path} -> {resp.status_code} with a JSON body that is not an object",
-                                 resp.status_code)  # fmt: skip
+                raise _cfs_error(
+                    f"{method} {path} -> {resp.status_code} with a JSON body that is not an object",
+                    resp.status_code,
+                )
             return convert_money(parsed)
 
     # -- paths ---------------------------------------------------------------------------------------------

@@ -42,8 +42,17 @@ class Account:
     site: str
 
 
-def padp(number: str, account: str, amount: str, *, status: str = "Fully PAID", record: str = "PADP",
-         source: str = "RCPT-1", app_id: int = 1, day: date | None = None) -> SettlementRow:  # fmt: skip
+def padp(
+    number: str,
+    account: str,
+    amount: str,
+    *,
+    status: str = "Fully PAID",
+    record: str = "PADP",
+    source: str = "RCPT-1",
+    app_id: int = 1,
+    day: date | None = None,
+) -> SettlementRow:
     amt = Decimal(amount)
     paid = status.lower() == "fully paid"
     return SettlementRow(
@@ -81,8 +90,14 @@ class PadWorld:
             row = c.execute(sa.text(sql), params).first()
             return row[0] if row else None
 
-    def account(self, *, cfs_status: str | None = "ACTIVE", pad_activation: datetime | None = None,
-                has_nsf: datetime | None = None, inactive_rows: int = 0) -> Account:  # fmt: skip
+    def account(
+        self,
+        *,
+        cfs_status: str | None = "ACTIVE",
+        pad_activation: datetime | None = None,
+        has_nsf: datetime | None = None,
+        inactive_rows: int = 0,
+    ) -> Account:
         n = next(self._n)
         auth = f"9{n:04d}"
         pa = self._insert(
@@ -107,16 +122,31 @@ class PadWorld:
             )
         return Account(pa, auth, cfs_id, party, acct, site)
 
-    def invoice(self, acct: Account, *, days_old: int = 30, total: str = "10.00", status: str = "APPROVED",
-                method: str = "PAD", ref: str | None = None, ref_status: str = "ACTIVE",
-                link_cfs: bool = True) -> int:  # fmt: skip
+    def invoice(
+        self,
+        acct: Account,
+        *,
+        days_old: int = 30,
+        total: str = "10.00",
+        status: str = "APPROVED",
+        method: str = "PAD",
+        ref: str | None = None,
+        ref_status: str = "ACTIVE",
+        link_cfs: bool = True,
+    ) -> int:
         inv = self._insert(
             "INSERT INTO invoices (created_by, created_on, invoice_status_code, total, paid, payment_account_id,"
             " cfs_account_id, payment_method_code, corp_type_code) VALUES ('test', :c, :st, :t, 0, :pa, :cfs, :m,"
             " 'BC') RETURNING id",
-            {"c": NOW - timedelta(days=days_old, hours=1), "st": status, "t": Decimal(total),
-             "pa": acct.payment_account_id, "cfs": acct.cfs_id if (ref and link_cfs) else None, "m": method},
-        )  # fmt: skip
+            {
+                "c": NOW - timedelta(days=days_old, hours=1),
+                "st": status,
+                "t": Decimal(total),
+                "pa": acct.payment_account_id,
+                "cfs": acct.cfs_id if (ref and link_cfs) else None,
+                "m": method,
+            },
+        )
         assert inv is not None
         if ref:
             self._insert(
@@ -138,9 +168,16 @@ class PadWorld:
         self._insert(
             "INSERT INTO paynb_sandbox.cfs_invoices (cfs_party, cfs_account, cfs_site, invoice_number, total,"
             " amount_due, present, payment_method) VALUES (:p, :a, :s, :n, :t, :d, :pr, 'PAD') RETURNING 1",
-            {"p": acct.party, "a": acct.account, "s": acct.site, "n": number, "t": Decimal(total),
-             "d": Decimal(amount_due), "pr": present},
-        )  # fmt: skip
+            {
+                "p": acct.party,
+                "a": acct.account,
+                "s": acct.site,
+                "n": number,
+                "t": Decimal(total),
+                "d": Decimal(amount_due),
+                "pr": present,
+            },
+        )
 
     def csv(self, key: str, rows: list[SettlementRow], header_style: str = "test") -> bytes:
         data = write_settlement_csv(rows, header_style).encode()
@@ -218,18 +255,32 @@ def build_pad_world(url: str) -> PadWorld:
     done = w.account()
     w.invoice(done, status="PAID", ref="REG00300008", ref_status="COMPLETED")
     w.payment("REG00300008", "RCPT-DONE", "15.00")
-    w.csv(f"ar/{day_name(10)}", [
-        padp("REG00300008", done.account, "15.00", source="RCPT-DONE", app_id=11),
-        padp("REG00300001", paid.account, "20.00", source="RCPT-A", app_id=12),
-        padp("REG00300009", nsf.account, "12.00", status="Not PAID", source="RCPT-N", app_id=13),
-        padp("REG00300009", nsf.account, "12.00", status="Not PAID", record="PADR", source="RCPT-N", app_id=14),
-    ])  # fmt: skip
+    w.csv(
+        f"ar/{day_name(10)}",
+        [
+            padp("REG00300008", done.account, "15.00", source="RCPT-DONE", app_id=11),
+            padp("REG00300001", paid.account, "20.00", source="RCPT-A", app_id=12),
+            padp("REG00300009", nsf.account, "12.00", status="Not PAID", source="RCPT-N", app_id=13),
+            padp(
+                "REG00300009",
+                nsf.account,
+                "12.00",
+                status="Not PAID",
+                record="PADR",
+                source="RCPT-N",
+                app_id=14,
+            ),
+        ],
+    )
     # -- paid in CAS, CSV failed mid-way (cas_settlements row, processed_on NULL) -----------------------------
     midway = w.account()
     w.cfs_invoice(midway, "REG00400001", "40.00", "0")
     w.expect(w.invoice(midway, ref="REG00400001", total="40.00"), "settlement_failed_midway")
-    w.csv(f"ar/{day_name(8)}", [padp("REG00400001", midway.account, "40.00", source="RCPT-M", app_id=21)],
-          header_style="parser")  # fmt: skip
+    w.csv(
+        f"ar/{day_name(8)}",
+        [padp("REG00400001", midway.account, "40.00", source="RCPT-M", app_id=21)],
+        header_style="parser",
+    )
     w.settlement(day_name(8), processed=False)
     # -- paid in CAS, only the legacy MinIO bucket has the file ----------------------------------------------
     legacy = w.account()
@@ -267,8 +318,14 @@ class PadEnv:
     bucket: str
 
     def client(self, **overrides) -> CfsClient:
-        kwargs = {"base_url": self.cfs.url, "client_id": SANDBOX_CFS_ID, "client_secret": Secret(SANDBOX_CFS_SECRET),
-                  "pay_connector": Secret(SANDBOX_CONNECTOR), "backoff_s": 0.01, "concurrency": 4}  # fmt: skip
+        kwargs = {
+            "base_url": self.cfs.url,
+            "client_id": SANDBOX_CFS_ID,
+            "client_secret": Secret(SANDBOX_CFS_SECRET),
+            "pay_connector": Secret(SANDBOX_CONNECTOR),
+            "backoff_s": 0.01,
+            "concurrency": 4,
+        }
         kwargs.update(overrides)
         return CfsClient(**kwargs)
 
@@ -281,8 +338,11 @@ def pad_env(
     world = build_pad_world(empty_db_url)
     bucket = f"pad-{os.getpid()}-{next(_bucket_counter)}"
     upload_store_objects(empty_db_url, s3_server.client(), bucket)
-    server = start_cfs_server(CfsState.from_database(empty_db_url),
-                              credentials={SANDBOX_CFS_ID: SANDBOX_CFS_SECRET}, pay_connector=SANDBOX_CONNECTOR)  # fmt: skip
+    server = start_cfs_server(
+        CfsState.from_database(empty_db_url),
+        credentials={SANDBOX_CFS_ID: SANDBOX_CFS_SECRET},
+        pay_connector=SANDBOX_CONNECTOR,
+    )
     env = {
         "PAYNB_ENVIRONMENT": "test",
         "PAYNB_DATABASE_URL": as_role(empty_db_url, READER),  # triage only reads

@@ -156,9 +156,18 @@ def reference_generate(
                                   from_date, to_date, created_on, notification_status_code,
                                   is_interim_statement, payment_methods, is_empty)
                            VALUES (%s, %s, %s, %s, %s, %s, %s, false, %s, %s) RETURNING id""",
-                        (frequency, s.settings_id, s.account_id, start, end, created_on, status, methods,
-                         not invoices),
-                    )  # fmt: skip
+                        (
+                            frequency,
+                            s.settings_id,
+                            s.account_id,
+                            start,
+                            end,
+                            created_on,
+                            status,
+                            methods,
+                            not invoices,
+                        ),
+                    )
                     statement_id = cur.fetchone()[0]
                 if invoices and statement_id not in linked:
                     linked.add(statement_id)

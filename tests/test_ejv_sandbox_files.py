@@ -216,11 +216,31 @@ def test_feedback_writer_round_trips(text: str, outcomes: list[tuple[str, str]])
     parsed = parse_feedback(feedback)
     sent = [r for r in inbox if r.record_type == "JD"]
     back = parsed.details()
-    assert [(r.journal_name, r.effective_date, r.amount, r.debit_credit, r.flowthrough, r.invoice_id,
-             r.refunds_partial_id, r.batch_number) for r in back] == [
-        (r.journal_name, r.effective_date, r.amount, r.debit_credit, r.flowthrough, r.invoice_id,
-         r.refunds_partial_id, r.batch_number) for r in sent
-    ]  # fmt: skip
+    assert [
+        (
+            r.journal_name,
+            r.effective_date,
+            r.amount,
+            r.debit_credit,
+            r.flowthrough,
+            r.invoice_id,
+            r.refunds_partial_id,
+            r.batch_number,
+        )
+        for r in back
+    ] == [
+        (
+            r.journal_name,
+            r.effective_date,
+            r.amount,
+            r.debit_credit,
+            r.flowthrough,
+            r.invoice_id,
+            r.refunds_partial_id,
+            r.batch_number,
+        )
+        for r in sent
+    ]
     assert parsed.batch_numbers == inbox.batch_numbers
     # the codes and messages written are the ones read back (messages are stripped and cut at 150)
     with_codes = [r for r in parsed if r.record_type in ("BH", "JH", "JD")]

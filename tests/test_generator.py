@@ -190,21 +190,51 @@ def test_invoice_totals_equal_their_lines(conn: sa.Connection) -> None:
             WHERE i.total <> l.t OR coalesce(i.service_fees, 0) <> l.sf OR i.gst <> l.g""",
     )
     assert not bad
-    assert scalar(conn, "SELECT count(*) FROM invoices i WHERE NOT EXISTS "
-                        "(SELECT 1 FROM payment_line_items l WHERE l.invoice_id = i.id)") == 0  # fmt: skip
+    assert (
+        scalar(
+            conn,
+            "SELECT count(*) FROM invoices i WHERE NOT EXISTS "
+            "(SELECT 1 FROM payment_line_items l WHERE l.invoice_id = i.id)",
+        )
+        == 0
+    )
     # line total = statutory fee incl. priority/future-effective, excluding service fees
-    assert scalar(conn, "SELECT count(*) FROM payment_line_items WHERE total <> filing_fees + "
-                        "coalesce(priority_fees, 0) + coalesce(future_effective_fees, 0)") == 0  # fmt: skip
+    assert (
+        scalar(
+            conn,
+            "SELECT count(*) FROM payment_line_items WHERE total <> filing_fees + "
+            "coalesce(priority_fees, 0) + coalesce(future_effective_fees, 0)",
+        )
+        == 0
+    )
 
 
 def test_references_point_at_invoices(conn: sa.Connection) -> None:
-    assert scalar(conn, "SELECT count(*) FROM invoice_references r LEFT JOIN invoices i ON i.id = r.invoice_id "
-                        "WHERE i.id IS NULL") == 0  # fmt: skip
+    assert (
+        scalar(
+            conn,
+            "SELECT count(*) FROM invoice_references r LEFT JOIN invoices i ON i.id = r.invoice_id "
+            "WHERE i.id IS NULL",
+        )
+        == 0
+    )
     # money moved -> receipt; paid amount equals the total
-    assert scalar(conn, "SELECT count(*) FROM invoices i WHERE invoice_status_code = 'PAID' AND (paid <> total OR "
-                        "NOT EXISTS (SELECT 1 FROM receipts r WHERE r.invoice_id = i.id))") == 0  # fmt: skip
-    assert scalar(conn, "SELECT count(*) FROM receipts r JOIN invoices i ON i.id = r.invoice_id "
-                        "WHERE i.invoice_status_code NOT IN ('PAID', 'CREDITED', 'REFUNDED')") == 0  # fmt: skip
+    assert (
+        scalar(
+            conn,
+            "SELECT count(*) FROM invoices i WHERE invoice_status_code = 'PAID' AND (paid <> total OR "
+            "NOT EXISTS (SELECT 1 FROM receipts r WHERE r.invoice_id = i.id))",
+        )
+        == 0
+    )
+    assert (
+        scalar(
+            conn,
+            "SELECT count(*) FROM receipts r JOIN invoices i ON i.id = r.invoice_id "
+            "WHERE i.invoice_status_code NOT IN ('PAID', 'CREDITED', 'REFUNDED')",
+        )
+        == 0
+    )
 
 
 def test_cfs_invoices_follow_the_references(conn: sa.Connection) -> None:
@@ -245,8 +275,14 @@ def test_timestamps_are_naive_utc_within_the_window(conn: sa.Connection, sandbox
     )
     assert lo >= pacific_midnight_utc(sandbox_as_of - timedelta(days=731))
     assert hi < pacific_midnight_utc(sandbox_as_of)
-    assert scalar(conn, "SELECT data_type FROM information_schema.columns WHERE table_name = 'invoices' "
-                        "AND column_name = 'created_on'") == "timestamp without time zone"  # fmt: skip
+    assert (
+        scalar(
+            conn,
+            "SELECT data_type FROM information_schema.columns WHERE table_name = 'invoices' "
+            "AND column_name = 'created_on'",
+        )
+        == "timestamp without time zone"
+    )
 
 
 # --- statements --------------------------------------------------------------------------------------------
@@ -346,8 +382,14 @@ def test_statement_invoices_follow_the_job_rules(conn: sa.Connection) -> None:
     )
     actual = set(rows(conn, "SELECT statement_id, invoice_id FROM statement_invoices"))
     assert actual == expected
-    assert scalar(conn, "SELECT count(*) FROM statements s WHERE s.is_empty = EXISTS "
-                        "(SELECT 1 FROM statement_invoices si WHERE si.statement_id = s.id)") == 0  # fmt: skip
+    assert (
+        scalar(
+            conn,
+            "SELECT count(*) FROM statements s WHERE s.is_empty = EXISTS "
+            "(SELECT 1 FROM statement_invoices si WHERE si.statement_id = s.id)",
+        )
+        == 0
+    )
     # created_on is the UTC date of the 01:01 Pacific run the day after the period
     assert scalar(conn, "SELECT count(*) FROM statements WHERE created_on <> to_date + 1") == 0
 
@@ -380,8 +422,14 @@ def test_csv_header_is_the_reference_header() -> None:
 
 def test_pad_stuck_without_reference(conn: sa.Connection, sandbox_as_of: date) -> None:
     inv = scenario_ids(conn, "pad_stuck_no_reference", "invoices")
-    statuses = {r[0] for r in rows(conn, "SELECT c.status FROM cfs_accounts c WHERE c.id = ANY(:i)",
-                                   i=scenario_ids(conn, "pad_stuck_no_reference", "cfs_accounts"))}  # fmt: skip
+    statuses = {
+        r[0]
+        for r in rows(
+            conn,
+            "SELECT c.status FROM cfs_accounts c WHERE c.id = ANY(:i)",
+            i=scenario_ids(conn, "pad_stuck_no_reference", "cfs_accounts"),
+        )
+    }
     assert statuses == {"PENDING_PAD_ACTIVATION", "FREEZE", "ACTIVE"}
     cutoff = pacific_midnight_utc(sandbox_as_of - timedelta(days=20))
     for status, method, created, active in rows(
@@ -394,8 +442,10 @@ def test_pad_stuck_without_reference(conn: sa.Connection, sandbox_as_of: date) -
         assert created < cutoff
 
 
-@pytest.mark.parametrize(("name", "amount_due_zero", "present"),
-                         [("pad_stuck_uncharged", False, True), ("pad_stuck_cfs_missing", False, False)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "amount_due_zero", "present"),
+    [("pad_stuck_uncharged", False, True), ("pad_stuck_cfs_missing", False, False)],
+)
 def test_pad_stuck_with_active_reference(
     conn: sa.Connection, name: str, amount_due_zero: bool, present: bool
 ) -> None:
@@ -407,8 +457,11 @@ def test_pad_stuck_with_active_reference(
         i=scenario_ids(conn, name, "invoices"),
     ):
         assert (status, ref) == ("APPROVED", "ACTIVE")
-    due, pres = rows(conn, "SELECT amount_due, present FROM paynb_sandbox.cfs_invoices WHERE invoice_number = :n",
-                     n=d["invoice_number"])[0]  # fmt: skip
+    due, pres = rows(
+        conn,
+        "SELECT amount_due, present FROM paynb_sandbox.cfs_invoices WHERE invoice_number = :n",
+        n=d["invoice_number"],
+    )[0]
     assert (due == 0) is amount_due_zero and pres is present
 
 
@@ -462,16 +515,22 @@ def test_processed_csvs_are_stored_and_recorded(conn: sa.Connection) -> None:
 
 
 def test_ejv_without_feedback(conn: sa.Connection, sandbox_as_of: date) -> None:
-    files = rows(conn, "SELECT file_ref, feedback_file_ref, created_on FROM ejv_files WHERE id = ANY(:i)",
-                 i=scenario_ids(conn, "ejv_no_feedback", "ejv_files"))  # fmt: skip
+    files = rows(
+        conn,
+        "SELECT file_ref, feedback_file_ref, created_on FROM ejv_files WHERE id = ANY(:i)",
+        i=scenario_ids(conn, "ejv_no_feedback", "ejv_files"),
+    )
     assert files
     for file_ref, feedback, created in files:
         assert file_ref.startswith("INBOX.F3505.") and len(file_ref) == len("INBOX.F3505.") + 14
         assert feedback is None
         assert created < pacific_midnight_utc(sandbox_as_of - timedelta(days=5))
-    for status, ref in rows(conn, "SELECT i.invoice_status_code, r.status_code FROM invoices i JOIN invoice_references r "
-                                  "ON r.invoice_id = i.id WHERE i.id = ANY(:i)",
-                            i=scenario_ids(conn, "ejv_no_feedback", "invoices")):  # fmt: skip
+    for status, ref in rows(
+        conn,
+        "SELECT i.invoice_status_code, r.status_code FROM invoices i JOIN invoice_references r "
+        "ON r.invoice_id = i.id WHERE i.id = ANY(:i)",
+        i=scenario_ids(conn, "ejv_no_feedback", "invoices"),
+    ):
         assert (status, ref) == ("APPROVED", "ACTIVE")
     done = rows(conn, "SELECT feedback_file_ref FROM ejv_files WHERE feedback_file_ref IS NOT NULL LIMIT 1")
     assert done[0][0].startswith("FEEDBACK.F3505.")
@@ -484,11 +543,20 @@ def test_ejv_errored_with_stop_ejv(conn: sa.Connection) -> None:
         conn, "SELECT bool_and(stop_ejv) FROM distribution_codes WHERE distribution_code_id = ANY(:g)", g=gl
     )
     for table in ("ejv_files", "ejv_headers", "ejv_links"):
-        got = rows(conn, f"SELECT disbursement_status_code, message FROM {table} WHERE id = ANY(:i)",
-                   i=scenario_ids(conn, name, table))  # fmt: skip
+        got = rows(
+            conn,
+            f"SELECT disbursement_status_code, message FROM {table} WHERE id = ANY(:i)",
+            i=scenario_ids(conn, name, table),
+        )
         assert got and all(s == "ERRORED" and m for s, m in got)
-    assert {r[0] for r in rows(conn, "SELECT status_code FROM invoice_references WHERE id = ANY(:i)",
-                               i=scenario_ids(conn, name, "invoice_references"))} == {"CANCELLED"}  # fmt: skip
+    assert {
+        r[0]
+        for r in rows(
+            conn,
+            "SELECT status_code FROM invoice_references WHERE id = ANY(:i)",
+            i=scenario_ids(conn, name, "invoice_references"),
+        )
+    } == {"CANCELLED"}
     blocked = scenario_details(conn, name)["blocked_invoice_ids"]
     assert blocked
     assert {
@@ -502,9 +570,15 @@ def test_statement_gap_and_duplicate_scenarios(conn: sa.Connection) -> None:
         d = scenario_details(conn, name)
         assert d["periods"]
         for p in d["periods"]:
-            assert not rows(conn, "SELECT 1 FROM statements WHERE payment_account_id = :a AND frequency = :f "
-                                  "AND from_date = :s AND to_date = :e", a=p["account_id"], f=p["frequency"],
-                            s=date.fromisoformat(p["from_date"]), e=date.fromisoformat(p["to_date"]))  # fmt: skip
+            assert not rows(
+                conn,
+                "SELECT 1 FROM statements WHERE payment_account_id = :a AND frequency = :f "
+                "AND from_date = :s AND to_date = :e",
+                a=p["account_id"],
+                f=p["frequency"],
+                s=date.fromisoformat(p["from_date"]),
+                e=date.fromisoformat(p["to_date"]),
+            )
     ids = scenario_ids(conn, "statement_duplicate", "statements")
     got = rows(
         conn,
@@ -541,18 +615,31 @@ def test_pad_nsf_freeze(conn: sa.Connection) -> None:
     (acc,) = scenario_ids(conn, name, "payment_accounts")
     assert scalar(conn, "SELECT has_nsf_invoices IS NOT NULL FROM payment_accounts WHERE id = :a", a=acc)
     assert scalar(conn, "SELECT status FROM cfs_accounts WHERE id = :a", a=acc) == "FREEZE"
-    nsf = rows(conn, "SELECT invoice_id, invoice_number FROM non_sufficient_funds WHERE id = ANY(:i)",
-               i=scenario_ids(conn, name, "non_sufficient_funds"))  # fmt: skip
+    nsf = rows(
+        conn,
+        "SELECT invoice_id, invoice_number FROM non_sufficient_funds WHERE id = ANY(:i)",
+        i=scenario_ids(conn, name, "non_sufficient_funds"),
+    )
     assert nsf == [(d["nsf_fee_invoice_id"], d["invoice_number"])]
-    fee = rows(conn, "SELECT invoice_status_code, payment_method_code, corp_type_code, total FROM invoices WHERE id = :i",
-               i=d["nsf_fee_invoice_id"])[0]  # fmt: skip
+    fee = rows(
+        conn,
+        "SELECT invoice_status_code, payment_method_code, corp_type_code, total FROM invoices WHERE id = :i",
+        i=d["nsf_fee_invoice_id"],
+    )[0]
     assert tuple(fee) == ("CREATED", "CC", "BCR", Decimal("30.00"))
-    nsfd = rows(conn, "SELECT i.invoice_status_code, i.paid, r.status_code FROM invoices i JOIN invoice_references r "
-                      "ON r.invoice_id = i.id WHERE r.invoice_number = :n AND i.payment_method_code = 'PAD'",
-                n=d["invoice_number"])  # fmt: skip
+    nsfd = rows(
+        conn,
+        "SELECT i.invoice_status_code, i.paid, r.status_code FROM invoices i JOIN invoice_references r "
+        "ON r.invoice_id = i.id WHERE r.invoice_number = :n AND i.payment_method_code = 'PAD'",
+        n=d["invoice_number"],
+    )
     assert nsfd and all(tuple(r) == ("SETTLEMENT_SCHED", Decimal("0.00"), "ACTIVE") for r in nsfd)
-    assert not rows(conn, "SELECT 1 FROM receipts r JOIN invoice_references ir ON ir.invoice_id = r.invoice_id "
-                          "WHERE ir.invoice_number = :n", n=d["invoice_number"])  # fmt: skip
+    assert not rows(
+        conn,
+        "SELECT 1 FROM receipts r JOIN invoice_references ir ON ir.invoice_id = r.invoice_id "
+        "WHERE ir.invoice_number = :n",
+        n=d["invoice_number"],
+    )
     nsf_rows = [
         r
         for r in _csv(conn, f"ar/{d['settlement_file']}")
@@ -562,16 +649,22 @@ def test_pad_nsf_freeze(conn: sa.Connection) -> None:
 
 
 def test_partner_disbursements_stuck(conn: sa.Connection, sandbox_as_of: date) -> None:
-    got = rows(conn, "SELECT status_code, created_on FROM partner_disbursements WHERE id = ANY(:i) ORDER BY id",
-               i=scenario_ids(conn, "partner_disbursement_stuck", "partner_disbursements"))  # fmt: skip
+    got = rows(
+        conn,
+        "SELECT status_code, created_on FROM partner_disbursements WHERE id = ANY(:i) ORDER BY id",
+        i=scenario_ids(conn, "partner_disbursement_stuck", "partner_disbursements"),
+    )
     assert {r[0] for r in got} == {"UPLOADED", "WAITING_FOR_JOB"}
     assert all(r[1] < pacific_midnight_utc(sandbox_as_of - timedelta(days=3)) for r in got)
 
 
 def test_pad_partial_credit_candidate(conn: sa.Connection) -> None:
     (inv,) = scenario_ids(conn, "pad_partial_credit_candidate", "invoices")
-    status, method, acc = rows(conn, "SELECT invoice_status_code, payment_method_code, payment_account_id "
-                                     "FROM invoices WHERE id = :i", i=inv)[0]  # fmt: skip
+    status, method, acc = rows(
+        conn,
+        "SELECT invoice_status_code, payment_method_code, payment_account_id FROM invoices WHERE id = :i",
+        i=inv,
+    )[0]
     assert (status, method) == ("PAID", "PAD")
     assert scalar(conn, "SELECT status FROM cfs_accounts WHERE id = :a", a=acc) == "ACTIVE"
     lines = rows(

@@ -55,12 +55,17 @@ def test_partial_credit_by_lines(world: CreditWorld) -> None:
     assert refund["requested_by"] == body["requested_by"] and refund["reason"] == "OPS-100: duplicate filing"
     assert refund["decision_made_by"] is None and refund["requested_date"] is not None
     assert result.refund_id == refund["id"]
-    assert w.scalar("SELECT count(*) FROM refunds_partial WHERE refund_id = :r AND version = 1",
-                    r=refund["id"]) == 2  # fmt: skip
+    assert (
+        w.scalar("SELECT count(*) FROM refunds_partial WHERE refund_id = :r AND version = 1", r=refund["id"])
+        == 2
+    )
     assert w.scalar("SELECT count(*) FROM refunds_partial_history") == 0  # inserts leave no history
     assert w.scalar("SELECT version FROM payment_accounts WHERE id = :a", a=w.ids["account"]) == 2
-    hist = _json.loads(w.scalar("SELECT row_to_json(h)::text FROM payment_accounts_history h WHERE id = :a",
-                                a=w.ids["account"]))  # fmt: skip
+    hist = _json.loads(
+        w.scalar(
+            "SELECT row_to_json(h)::text FROM payment_accounts_history h WHERE id = :a", a=w.ids["account"]
+        )
+    )
     assert hist["version"] == 1 and hist["pad_credit"] == 0 and hist["changed"] is not None
     assert hist["name"] == "Credit Co"
     assert len(w.memos(body["idempotency_key"])) == 1
@@ -69,8 +74,14 @@ def test_partial_credit_by_lines(world: CreditWorld) -> None:
     assert w.scalar("SELECT pad_credit FROM payment_accounts WHERE id = :i", i=w.ids["account"]) == Decimal(
         "6.50"
     )
-    assert w.scalar("SELECT count(*) FROM refunds_partial WHERE invoice_id = :i AND is_credit "
-                    "AND status = 'REFUND_PROCESSED'", i=inv["id"]) == 2  # fmt: skip
+    assert (
+        w.scalar(
+            "SELECT count(*) FROM refunds_partial WHERE invoice_id = :i AND is_credit "
+            "AND status = 'REFUND_PROCESSED'",
+            i=inv["id"],
+        )
+        == 2
+    )
     frame = result.to_frame()
     assert {"payment_accounts", "invoices", "credits", "refunds_partial"} <= set(frame["where"])
 
@@ -145,9 +156,26 @@ def test_cli_plan_then_apply(world: CreditWorld, monkeypatch: pytest.MonkeyPatch
     line_a, line_b = w.ids["pad"]["lines"]
     out = tmp_path / "plan.json"
     runner = CliRunner()
-    args = ["pad", "credit", "plan", "--invoice", str(w.ids["pad"]["id"]), "--line", str(line_a), "5.00",
-            "--line", str(line_b), "1.50", "service_fees", "--reason", "filed twice", "--ticket", "OPS-9",
-            "--out", str(out)]  # fmt: skip
+    args = [
+        "pad",
+        "credit",
+        "plan",
+        "--invoice",
+        str(w.ids["pad"]["id"]),
+        "--line",
+        str(line_a),
+        "5.00",
+        "--line",
+        str(line_b),
+        "1.50",
+        "service_fees",
+        "--reason",
+        "filed twice",
+        "--ticket",
+        "OPS-9",
+        "--out",
+        str(out),
+    ]
     res = runner.invoke(cli, args)
     assert res.exit_code == 0, res.output
     assert "plan sha256:" in res.output and "paynb pad credit apply --plan" in res.output
@@ -175,8 +203,9 @@ def test_cli_line_option_needs_an_amount(
     from paynb.cli import cli
 
     _cli_env(world, monkeypatch, tmp_path)
-    res = CliRunner().invoke(cli, ["pad", "credit", "plan", "--invoice", "1", "--line", "5", "--reason", "r",
-                                   "--ticket", "T"])  # fmt: skip
+    res = CliRunner().invoke(
+        cli, ["pad", "credit", "plan", "--invoice", "1", "--line", "5", "--reason", "r", "--ticket", "T"]
+    )
     assert res.exit_code != 0 and "ITEM_ID AMOUNT [TYPE]" in res.output
     help_text = CliRunner().invoke(cli, ["pad", "credit", "plan", "--help"]).output
     assert "Example:" in help_text
@@ -214,8 +243,23 @@ def test_cli_refusal_names_the_resume_command_and_resume_verify_work(
     files = {}
     for name, amount in (("A", "30.00"), ("B", "30.00")):
         files[name] = tmp_path / f"{name}.json"
-        code = main(["pad", "credit", "plan", "--invoice", inv, "--amount", amount, "--reason", "over-credit",
-                     "--ticket", f"OPS-{name}", "--out", str(files[name])])  # fmt: skip
+        code = main(
+            [
+                "pad",
+                "credit",
+                "plan",
+                "--invoice",
+                inv,
+                "--amount",
+                amount,
+                "--reason",
+                "over-credit",
+                "--ticket",
+                f"OPS-{name}",
+                "--out",
+                str(files[name]),
+            ]
+        )
         assert code == 0
     plan_b = Plan.read(files["B"])
     plan_a = Plan.read(files["A"])
@@ -230,8 +274,9 @@ def test_cli_refusal_names_the_resume_command_and_resume_verify_work(
     with pytest.raises(Crash):
         apply_partial_credit(plan_b, plan_b.sha256, settings=w.settings, cfs=w.cfs(), faults=die)
     runner = CliRunner()
-    refused = runner.invoke(cli_group(), ["pad", "credit", "apply", "--plan", str(files["A"]), "--confirm",
-                                          plan_a.sha256])  # fmt: skip
+    refused = runner.invoke(
+        cli_group(), ["pad", "credit", "apply", "--plan", str(files["A"]), "--confirm", plan_a.sha256]
+    )
     assert refused.exit_code == 7, refused.output  # refused: nothing written
     text = refused.output
     assert (
@@ -240,14 +285,26 @@ def test_cli_refusal_names_the_resume_command_and_resume_verify_work(
     )
     assert w.memos(plan_a.body["idempotency_key"]) == []
 
-    resumed = runner.invoke(cli_group(), ["pad", "credit", "resume", "--key", plan_b.body["idempotency_key"],
-                                          "--confirm", plan_b.sha256, "--json"])  # fmt: skip
+    resumed = runner.invoke(
+        cli_group(),
+        [
+            "pad",
+            "credit",
+            "resume",
+            "--key",
+            plan_b.body["idempotency_key"],
+            "--confirm",
+            plan_b.sha256,
+            "--json",
+        ],
+    )
     assert resumed.exit_code == 0, resumed.output
     assert json.loads(resumed.output)["outcome"] == "resumed"
     checked = runner.invoke(cli_group(), ["pad", "credit", "verify", "--plan", str(files["B"])])
     assert checked.exit_code == 0 and "verified" in checked.output, checked.output
-    again = runner.invoke(cli_group(), ["pad", "credit", "apply", "--plan", str(files["A"]), "--confirm",
-                                        plan_a.sha256])  # fmt: skip
+    again = runner.invoke(
+        cli_group(), ["pad", "credit", "apply", "--plan", str(files["A"]), "--confirm", plan_a.sha256]
+    )
     assert again.exit_code != 0 and w.memos(plan_a.body["idempotency_key"]) == []
 
 
@@ -263,9 +320,16 @@ def test_cli_done_but_unverified_exits_after_commit_and_names_verify() -> None:
     from paynb.cli.pad_credit import EXIT_UNVERIFIED, _show_result
     from paynb.ops.pad.credit import ApplyResult
 
-    result = ApplyResult(outcome="applied", message="applied. The credit is DONE: …", idempotency_key="pcr-1",
-                         plan_sha256="0" * 64, run_id="r", invoice_id=1, unverified_reason="DatabaseError: down",
-                         next_step="paynb pad credit verify --plan p.json")  # fmt: skip
+    result = ApplyResult(
+        outcome="applied",
+        message="applied. The credit is DONE: …",
+        idempotency_key="pcr-1",
+        plan_sha256="0" * 64,
+        run_id="r",
+        invoice_id=1,
+        unverified_reason="DatabaseError: down",
+        next_step="paynb pad credit verify --plan p.json",
+    )
     with pytest.raises(click.exceptions.Exit) as ex:
         _show_result(result, as_json=False)
     assert ex.value.exit_code == EXIT_UNVERIFIED == 8  # written, not verified (docs/exit-codes.md)

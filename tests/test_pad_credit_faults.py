@@ -85,8 +85,9 @@ def assert_exactly_once(w: CreditWorld, plan: Plan) -> None:
     rows = w.scalar(
         "SELECT count(*) FROM refunds_partial r JOIN credits c ON c.created_on = r.created_on "
         "AND c.created_invoice_id = r.invoice_id WHERE c.details LIKE :p AND r.invoice_id = :i",
-        p=f"paynb:{key}%", i=inv,
-    )  # fmt: skip
+        p=f"paynb:{key}%",
+        i=inv,
+    )
     assert rows == len(plan.body["pay_db"]["refunds_partial"]["insert"])
     intent = intents.get_intent(key, settings=w.settings)
     assert intent is not None and intent.state == "confirmed"
@@ -135,8 +136,10 @@ def test_randomized_fault_sequences(world: CreditWorld) -> None:
     w = world
     rng = random.Random(SEED)
     invoices = [w.ids["pad"], *w.ids["pad_extra"]]
-    left = {inv["id"]: {ln: {"BASE_FEES": Decimal("0"), "SERVICE_FEES": Decimal("0")} for ln in inv["lines"]}
-            for inv in invoices}  # fmt: skip
+    left = {
+        inv["id"]: {ln: {"BASE_FEES": Decimal("0"), "SERVICE_FEES": Decimal("0")} for ln in inv["lines"]}
+        for inv in invoices
+    }
     pools = {"BASE_FEES": {}, "SERVICE_FEES": {}}
     for inv in invoices:
         for ln, total in zip(inv["lines"], ("30.00", "20.00"), strict=True):
@@ -240,8 +243,14 @@ def test_kill_subprocess_then_rerun(world: CreditWorld, tmp_path: Path, step: st
         "PAYNB_DATA_DIR": str(w.settings.data_dir),
         "PAYNB_ENV_FILE": str(tmp_path / "no.env"),
     }
-    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(path), step], env=env, capture_output=True,
-                          text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(path), step],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert len(w.memos(plan.body["idempotency_key"])) == 1
     assert w.scalar("SELECT count(*) FROM credits") == 0  # the open transaction died with the process

@@ -97,9 +97,13 @@ def _scalar(url: str, sql: str, **params: object) -> object:
 
 
 def test_dry_run_then_apply_on_the_sandbox(
-    sandbox_env: dict[str, str], sandbox_settings: Settings, sandbox_db_url: str, sandbox_cfs, s3_store_url: str,
+    sandbox_env: dict[str, str],
+    sandbox_settings: Settings,
+    sandbox_db_url: str,
+    sandbox_cfs,
+    s3_store_url: str,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     """Defaults (dry run, the sandbox's candidate invoice), then an apply through ``paynb run``."""
     from paynb.sandbox.scenarios import scenario_ids
 
@@ -126,8 +130,13 @@ def test_dry_run_then_apply_on_the_sandbox(
     assert_no_secrets(dry, sandbox_env)
 
     params = {"invoice_id": invoice_id, "dry_run": False, "confirm": sha[1]}
-    result = run_notebook(NOTEBOOK, {k: str(v) for k, v in params.items()}, settings=sandbox_settings,
-                          archive_url=s3_store_url, cwd=ROOT)  # fmt: skip
+    result = run_notebook(
+        NOTEBOOK,
+        {k: str(v) for k, v in params.items()},
+        settings=sandbox_settings,
+        archive_url=s3_store_url,
+        cwd=ROOT,
+    )
     assert result.ok, result.message
     rec = result.record
     # rows_affected is what paynb's apply (through apply_fix, in the ledger) counted; the notebook agrees

@@ -98,7 +98,7 @@ class CreditWorld:
                             "SELECT string_agg(id || ':' || coalesce(pad_credit::text, '-'), ',' ORDER BY id) "
                             "FROM payment_accounts"
                         )
-                    ).scalar(),  # fmt: skip
+                    ).scalar(),
                 }
         finally:
             eng.dispose()
@@ -140,8 +140,13 @@ def _dist(c: sa.Connection, name: str, project: str, *, end: date | None = None,
         "stob, project_code, start_date, end_date, service_fee_distribution_code_id, "
         "statutory_fees_gst_distribution_code_id, service_fee_gst_distribution_code_id) VALUES (now(), 'test', :n, "
         "'112', '32363', '34725', '4375', :p, '2020-01-01', :end, :svc, :sgst, :vgst) RETURNING distribution_code_id",
-        n=name, p=project, end=end, svc=links.get("svc"), sgst=links.get("sgst"), vgst=links.get("vgst"),
-    )  # fmt: skip
+        n=name,
+        p=project,
+        end=end,
+        svc=links.get("svc"),
+        sgst=links.get("sgst"),
+        vgst=links.get("vgst"),
+    )
 
 
 def _account(c: sa.Connection, name: str, method: str, pad_credit: str | None) -> int:
@@ -149,8 +154,11 @@ def _account(c: sa.Connection, name: str, method: str, pad_credit: str | None) -
         c,
         "INSERT INTO payment_accounts (auth_account_id, name, payment_method, billable, pad_credit) "
         "VALUES (:auth, :n, :m, true, :pc) RETURNING id",
-        auth=name.lower().replace(" ", "-"), n=name, m=method, pc=pad_credit,
-    )  # fmt: skip
+        auth=name.lower().replace(" ", "-"),
+        n=name,
+        m=method,
+        pc=pad_credit,
+    )
 
 
 def _cfs_account(c: sa.Connection, account_id: int, site: tuple[str, str, str], status: str) -> int:
@@ -158,8 +166,12 @@ def _cfs_account(c: sa.Connection, account_id: int, site: tuple[str, str, str], 
         c,
         "INSERT INTO cfs_accounts (cfs_party, cfs_account, cfs_site, account_id, status, payment_method) "
         "VALUES (:p, :a, :s, :acc, :st, 'PAD') RETURNING id",
-        p=site[0], a=site[1], s=site[2], acc=account_id, st=status,
-    )  # fmt: skip
+        p=site[0],
+        a=site[1],
+        s=site[2],
+        acc=account_id,
+        st=status,
+    )
 
 
 def _invoice(
@@ -174,8 +186,13 @@ def _invoice(
     site: tuple[str, str, str] | None,
     cfs_present: bool = True,
 ) -> dict[str, Any]:
-    total = sum(Decimal(ln["total"]) + Decimal(ln.get("service", "0")) + Decimal(ln.get("sgst", "0"))
-                + Decimal(ln.get("vgst", "0")) for ln in lines)  # fmt: skip
+    total = sum(
+        Decimal(ln["total"])
+        + Decimal(ln.get("service", "0"))
+        + Decimal(ln.get("sgst", "0"))
+        + Decimal(ln.get("vgst", "0"))
+        for ln in lines
+    )
     service = sum(Decimal(ln.get("service", "0")) for ln in lines)
     gst = sum(Decimal(ln.get("sgst", "0")) + Decimal(ln.get("vgst", "0")) for ln in lines)
     paid = total if status == "PAID" else Decimal("0")
@@ -184,9 +201,17 @@ def _invoice(
         "INSERT INTO invoices (created_by, created_on, invoice_status_code, total, paid, payment_date, service_fees, "
         "gst, corp_type_code, payment_account_id, cfs_account_id, payment_method_code) VALUES ('test', :on, :st, "
         ":total, :paid, :pdate, :svc, :gst, 'BC', :acc, :cfs, :m) RETURNING id",
-        on=PAID_ON - timedelta(days=2), st=status, total=total, paid=paid,
-        pdate=PAID_ON if status == "PAID" else None, svc=service, gst=gst, acc=account, cfs=cfs_account, m=method,
-    )  # fmt: skip
+        on=PAID_ON - timedelta(days=2),
+        st=status,
+        total=total,
+        paid=paid,
+        pdate=PAID_ON if status == "PAID" else None,
+        svc=service,
+        gst=gst,
+        acc=account,
+        cfs=cfs_account,
+        m=method,
+    )
     line_ids = []
     for ln in lines:
         line_ids.append(
@@ -205,22 +230,33 @@ def _invoice(
                 svc=Decimal(ln.get("service", "0")),
                 sgst=Decimal(ln.get("sgst", "0")),
                 vgst=Decimal(ln.get("vgst", "0")),
-            )  # fmt: skip
+            )
         )
     number = f"REG{inv:08d}"
     if ref_status is not None:
         c.execute(
-            sa.text("INSERT INTO invoice_references (invoice_id, invoice_number, status_code, created_on) "
-                    "VALUES (:inv, :n, :st, :on)"),
+            sa.text(
+                "INSERT INTO invoice_references (invoice_id, invoice_number, status_code, created_on) "
+                "VALUES (:inv, :n, :st, :on)"
+            ),
             {"inv": inv, "n": number, "st": ref_status, "on": PAID_ON - timedelta(days=1)},
-        )  # fmt: skip
+        )
         if site is not None:
             c.execute(
-                sa.text("INSERT INTO paynb_sandbox.cfs_invoices (cfs_party, cfs_account, cfs_site, invoice_number, "
-                        "total, amount_due, present, payment_method) VALUES (:p, :a, :s, :n, :t, :due, :present, 'PAD')"),
-                {"p": site[0], "a": site[1], "s": site[2], "n": number, "t": total,
-                 "due": Decimal("0") if status == "PAID" else total, "present": cfs_present},
-            )  # fmt: skip
+                sa.text(
+                    "INSERT INTO paynb_sandbox.cfs_invoices (cfs_party, cfs_account, cfs_site, invoice_number, "
+                    "total, amount_due, present, payment_method) VALUES (:p, :a, :s, :n, :t, :due, :present, 'PAD')"
+                ),
+                {
+                    "p": site[0],
+                    "a": site[1],
+                    "s": site[2],
+                    "n": number,
+                    "t": total,
+                    "due": Decimal("0") if status == "PAID" else total,
+                    "present": cfs_present,
+                },
+            )
     return {"id": inv, "lines": line_ids, "number": number, "total": total}
 
 
@@ -235,16 +271,21 @@ def seed_credit_data(url: str, extra_invoices: int = EXTRA_PAD_INVOICES) -> dict
                     "INSERT INTO fee_codes (code, amount) VALUES ('EN101', 30), ('EN102', 20), ('EN103', 10)"
                 )
             )
-            c.execute(sa.text("INSERT INTO filing_types (code, description) VALUES ('OTANN', 'Annual Report'), "
-                              "('OTADD', 'Change of Address'), ('OTCGM', 'Change of Directors')"))  # fmt: skip
+            c.execute(
+                sa.text(
+                    "INSERT INTO filing_types (code, description) VALUES ('OTANN', 'Annual Report'), "
+                    "('OTADD', 'Change of Address'), ('OTCGM', 'Change of Directors')"
+                )
+            )
             fs = {}
             for ftype, fee in (("OTANN", "EN101"), ("OTADD", "EN102"), ("OTCGM", "EN103")):
                 fs[ftype] = _one(
                     c,
                     "INSERT INTO fee_schedules (filing_type_code, corp_type_code, fee_code, fee_start_date, created_on, "
                     "created_by) VALUES (:f, 'BC', :fee, '2020-01-01', now(), 'test') RETURNING fee_schedule_id",
-                    f=ftype, fee=fee,
-                )  # fmt: skip
+                    f=ftype,
+                    fee=fee,
+                )
             svc = _dist(c, "Service Fee", "3200046")
             sgst = _dist(c, "Statutory GST", "3200047")
             vgst = _dist(c, "Service GST", "3200048")
@@ -268,11 +309,21 @@ def seed_credit_data(url: str, extra_invoices: int = EXTRA_PAD_INVOICES) -> dict
             ids.update(account=pa, account_freeze=pa_freeze, cfs_account=ca, cfs_account_freeze=ca_freeze)
 
             two_lines = [
-                {"total": "30.00", "service": "1.50", "description": "Annual Report", "fee_schedule": fs["OTANN"],
-                 "dist": fee1},
-                {"total": "20.00", "service": "1.50", "description": "Change of Address", "fee_schedule": fs["OTADD"],
-                 "dist": fee2},
-            ]  # fmt: skip
+                {
+                    "total": "30.00",
+                    "service": "1.50",
+                    "description": "Annual Report",
+                    "fee_schedule": fs["OTANN"],
+                    "dist": fee1,
+                },
+                {
+                    "total": "20.00",
+                    "service": "1.50",
+                    "description": "Change of Address",
+                    "fee_schedule": fs["OTADD"],
+                    "dist": fee2,
+                },
+            ]
             common = {"account": pa, "cfs_account": ca, "method": "PAD", "site": SITE_OK}
             ids["pad"] = _invoice(c, status="PAID", lines=two_lines, ref_status="COMPLETED", **common)
             ids["pad_extra"] = [
@@ -280,34 +331,68 @@ def seed_credit_data(url: str, extra_invoices: int = EXTRA_PAD_INVOICES) -> dict
                 for _ in range(extra_invoices)
             ]
             ids["pad_gst"] = _invoice(
-                c, status="PAID", ref_status="COMPLETED",
-                lines=[{"total": "10.00", "service": "1.50", "sgst": "0.50", "vgst": "0.08", "description": "Directors",
-                        "fee_schedule": fs["OTCGM"], "dist": fee1}],
+                c,
+                status="PAID",
+                ref_status="COMPLETED",
+                lines=[
+                    {
+                        "total": "10.00",
+                        "service": "1.50",
+                        "sgst": "0.50",
+                        "vgst": "0.08",
+                        "description": "Directors",
+                        "fee_schedule": fs["OTCGM"],
+                        "dist": fee1,
+                    }
+                ],
                 **common,
-            )  # fmt: skip
+            )
             ids["approved_in_cfs"] = _invoice(
                 c, status="APPROVED", lines=two_lines[:1], ref_status="ACTIVE", **common
             )
             ids["approved_new"] = _invoice(
                 c, status="APPROVED", lines=two_lines[:1], ref_status=None, **common
             )
-            ids["settlement_sched"] = _invoice(c, status="SETTLEMENT_SCHED", lines=two_lines[:1], ref_status="ACTIVE",
-                                               **common)  # fmt: skip
-            ids["cfs_missing"] = _invoice(c, status="PAID", lines=two_lines[:1], ref_status="COMPLETED",
-                                          cfs_present=False, **common)  # fmt: skip
+            ids["settlement_sched"] = _invoice(
+                c, status="SETTLEMENT_SCHED", lines=two_lines[:1], ref_status="ACTIVE", **common
+            )
+            ids["cfs_missing"] = _invoice(
+                c, status="PAID", lines=two_lines[:1], ref_status="COMPLETED", cfs_present=False, **common
+            )
             ids["expired_gl"] = _invoice(
-                c, status="PAID", ref_status="COMPLETED",
-                lines=[{**two_lines[0], "dist": expired}], **common,
-            )  # fmt: skip
-            ids["freeze"] = _invoice(c, account=pa_freeze, cfs_account=ca_freeze, method="PAD", status="PAID",
-                                     lines=two_lines, ref_status="COMPLETED", site=SITE_FREEZE)  # fmt: skip
-            ids["direct_pay"] = _invoice(c, account=pa_cc, cfs_account=None, method="DIRECT_PAY", status="PAID",
-                                         lines=two_lines, ref_status="COMPLETED", site=None)  # fmt: skip
+                c,
+                status="PAID",
+                ref_status="COMPLETED",
+                lines=[{**two_lines[0], "dist": expired}],
+                **common,
+            )
+            ids["freeze"] = _invoice(
+                c,
+                account=pa_freeze,
+                cfs_account=ca_freeze,
+                method="PAD",
+                status="PAID",
+                lines=two_lines,
+                ref_status="COMPLETED",
+                site=SITE_FREEZE,
+            )
+            ids["direct_pay"] = _invoice(
+                c,
+                account=pa_cc,
+                cfs_account=None,
+                method="DIRECT_PAY",
+                status="PAID",
+                lines=two_lines,
+                ref_status="COMPLETED",
+                site=None,
+            )
             c.execute(
-                sa.text("INSERT INTO paynb_sandbox.scenarios (name, description, runbook_ref, table_name, ids) "
-                        "VALUES ('pad_partial_credit_candidate', 'test candidate', 'docs/pad-credit.md', 'invoices', :ids)"),
+                sa.text(
+                    "INSERT INTO paynb_sandbox.scenarios (name, description, runbook_ref, table_name, ids) "
+                    "VALUES ('pad_partial_credit_candidate', 'test candidate', 'docs/pad-credit.md', 'invoices', :ids)"
+                ),
                 {"ids": [ids["pad"]["id"]]},
-            )  # fmt: skip
+            )
     finally:
         eng.dispose()
     return ids

@@ -94,8 +94,17 @@ def test_report_frame_json_and_summary(pad_env: PadEnv) -> None:
     report = _triage(pad_env)
     df = report.to_frame()
     assert len(df) == len(pad_env.world.expected)
-    assert {"invoice_id", "account", "amount", "age_days", "cfs_invoice_number", "cfs_amount_due", "action",
-            "action_text", "evidence"} <= set(df.columns)  # fmt: skip
+    assert {
+        "invoice_id",
+        "account",
+        "amount",
+        "age_days",
+        "cfs_invoice_number",
+        "cfs_amount_due",
+        "action",
+        "action_text",
+        "evidence",
+    } <= set(df.columns)
     assert all(isinstance(a, Decimal) for a in df["amount"])
     summary = report.summary_by_action()
     counts = dict(zip(summary["action"], summary["invoices"], strict=True))
@@ -324,8 +333,9 @@ def test_sandbox_with_cfs_faults(
         if r.action is Action.ESCALATE_CAS_NOT_DEBITED
     )
     sandbox_cfs.reset_stats()
-    sandbox_cfs.set_knobs(fail_next=[[f"invs/{uncharged}/", 500]], burst_429=2, retry_after_s=0,
-                          expire_tokens_after=4)  # fmt: skip
+    sandbox_cfs.set_knobs(
+        fail_next=[[f"invs/{uncharged}/", 500]], burst_429=2, retry_after_s=0, expire_tokens_after=4
+    )
     client = CfsClient(sandbox_settings, backoff_s=0.01, concurrency=3)
     try:
         report = triage_stuck_pad(20, settings=sandbox_settings, cfs=client, progress=False)

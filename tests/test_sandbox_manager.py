@@ -41,8 +41,11 @@ def test_up_twice_reuses_everything(running_sandbox):
     after = box.state()
     assert again == env
     assert (after.pg_port, after.s3_port, after.cfs_port, after.s3_pid) == (
-        before.pg_port, before.s3_port, before.cfs_port, before.s3_pid,
-    )  # fmt: skip
+        before.pg_port,
+        before.s3_port,
+        before.cfs_port,
+        before.s3_pid,
+    )
 
 
 def test_doctor_and_scenarios_against_the_sandbox(running_sandbox, monkeypatch, capsys):
@@ -159,9 +162,13 @@ def test_cfs_knobs_restart_the_cfs_server_with_faults(running_sandbox):
 
 @pytest.mark.parametrize(
     ("knobs", "field"),
-    [({"fault_rate": 1.5}, "--cfs-fault-rate"), ({"drop_rate": -0.1}, "--cfs-drop-rate"),
-     ({"latency_ms": -1}, "--cfs-latency-ms"), ({"token_ttl_s": 0}, "--cfs-token-ttl-s")],
-)  # fmt: skip
+    [
+        ({"fault_rate": 1.5}, "--cfs-fault-rate"),
+        ({"drop_rate": -0.1}, "--cfs-drop-rate"),
+        ({"latency_ms": -1}, "--cfs-latency-ms"),
+        ({"token_ttl_s": 0}, "--cfs-token-ttl-s"),
+    ],
+)
 def test_bad_cfs_knobs_are_refused_before_anything_starts(tmp_path, knobs, field):
     from paynb.sandbox.manager import CfsKnobs
 

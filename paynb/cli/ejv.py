@@ -253,8 +253,21 @@ def search_command(invoice_ids: tuple[str, ...], reindex: bool, workers: int, as
         exit_for_gaps(search_gaps(result))
         return
     click.echo(format_table(result.by_invoice(), title="By invoice"))
-    columns = ["invoice_id", "kind", "location", "name", "line", "batch_number", "journal_name", "record_type",
-               "debit_credit", "amount", "effective_date", "return_code", "return_message"]  # fmt: skip
+    columns = [
+        "invoice_id",
+        "kind",
+        "location",
+        "name",
+        "line",
+        "batch_number",
+        "journal_name",
+        "record_type",
+        "debit_credit",
+        "amount",
+        "effective_date",
+        "return_code",
+        "return_message",
+    ]
     frame = result.to_frame()
     click.echo("")
     click.echo(format_table(frame[columns] if not frame.empty else frame, title="Records"))

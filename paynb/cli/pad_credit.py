@@ -74,8 +74,15 @@ def credit() -> None:
     help="Write the plan here (0600).",
 )
 @json_option
-def plan_cmd(invoice_id: int, lines: tuple[tuple[str, ...], ...], amount: str | None, reason: str, ticket: str,
-             out: str | None, as_json: bool) -> None:  # fmt: skip
+def plan_cmd(
+    invoice_id: int,
+    lines: tuple[tuple[str, ...], ...],
+    amount: str | None,
+    reason: str,
+    ticket: str,
+    out: str | None,
+    as_json: bool,
+) -> None:
     """Plan a credit (read-only) and print it with its sha256. Nothing is changed.
 
     \b
@@ -87,8 +94,9 @@ def plan_cmd(invoice_id: int, lines: tuple[tuple[str, ...], ...], amount: str | 
     from paynb.ops.pad.credit import plan_partial_credit
     from paynb.ops.pad.view import changes_frame, invoice_memos_frame, lines_frame, memo_frame, plan_text
 
-    plan = plan_partial_credit(invoice_id, lines=list(lines) if lines else None, amount=amount, reason=reason,
-                               ticket=ticket)  # fmt: skip
+    plan = plan_partial_credit(
+        invoice_id, lines=list(lines) if lines else None, amount=amount, reason=reason, ticket=ticket
+    )
     if out:
         plan.write(out)
     if as_json:

@@ -70,10 +70,18 @@ def up(
 
     box = Sandbox(directory)
     env = box.up(
-        scale=scale, seed=seed, progress=progress, echo=lambda m: click.echo(m, err=True),
-        cfs=CfsKnobs(latency_ms=cfs_latency_ms, fault_rate=cfs_fault_rate, burst_429=cfs_burst_429,
-                     token_ttl_s=cfs_token_ttl_s, drop_rate=cfs_drop_rate),
-    )  # fmt: skip
+        scale=scale,
+        seed=seed,
+        progress=progress,
+        echo=lambda m: click.echo(m, err=True),
+        cfs=CfsKnobs(
+            latency_ms=cfs_latency_ms,
+            fault_rate=cfs_fault_rate,
+            burst_429=cfs_burst_429,
+            token_ttl_s=cfs_token_ttl_s,
+            drop_rate=cfs_drop_rate,
+        ),
+    )
     click.echo(f"sandbox ready in {box.root}")
     click.echo(f"  settings: {box.env_path}")
     click.echo(f'            use them: source {box.env_path}   (or: eval "$(paynb sandbox env {directory})")')

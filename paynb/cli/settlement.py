@@ -121,10 +121,18 @@ def _apply(plan, confirm: str, ticket: str, reason: str, as_json: bool) -> None:
         result = apply_replay(plan, confirm, ticket=ticket, reason=reason)
     detail = result.outcome.detail
     if as_json:
-        print_json({"apply_id": result.apply_id, "plan_sha256": result.plan_sha256,
-                    "status": result.outcome.status, "rows_affected": result.outcome.rows_affected,
-                    "written": detail["written"], "key": detail["key"],
-                    "queue_message": detail["queue_message"], "gcloud_command": detail["gcloud_command"]})  # fmt: skip
+        print_json(
+            {
+                "apply_id": result.apply_id,
+                "plan_sha256": result.plan_sha256,
+                "status": result.outcome.status,
+                "rows_affected": result.outcome.rows_affected,
+                "written": detail["written"],
+                "key": detail["key"],
+                "queue_message": detail["queue_message"],
+                "gcloud_command": detail["gcloud_command"],
+            }
+        )
         return
     import json
 

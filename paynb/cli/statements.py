@@ -182,8 +182,9 @@ def generate(
     if confirm and not do_apply:
         raise InputError("--confirm is only used with --apply", field="confirm")
     if out and do_apply:
-        raise InputError("--out writes the dry run's plan; apply a plan file with `paynb statements apply`",
-                         field="out")  # fmt: skip
+        raise InputError(
+            "--out writes the dry run's plan; apply a plan file with `paynb statements apply`", field="out"
+        )
     if day_range is not None:
         result = generate_range(
             day_range[0],

@@ -194,8 +194,15 @@ def run_notebook(
     git_state = warm.submit(provenance.git_state, path)
     warm.submit(_warm_up)
     clock.lap("prepare")
-    execution = _execute(prepared, run_id=run_id, timeout_s=timeout_s, kernel_name=kernel_name, cwd=cwd,
-                         progress=progress, settings=settings)  # fmt: skip
+    execution = _execute(
+        prepared,
+        run_id=run_id,
+        timeout_s=timeout_s,
+        kernel_name=kernel_name,
+        cwd=cwd,
+        progress=progress,
+        settings=settings,
+    )
     ended = datetime.now(UTC)
     warm.shutdown(wait=True)
     clock.lap("execute")
@@ -309,8 +316,14 @@ def run_notebook(
             )
         try:
             rv = upload(store, [record_obj], run_id=run_id)
-            ledger.add_object(run_id, RECORD, store_url=url, key=record_obj.key, sha256=record_obj.sha256,
-                              version_id=rv[RECORD])  # fmt: skip
+            ledger.add_object(
+                run_id,
+                RECORD,
+                store_url=url,
+                key=record_obj.key,
+                sha256=record_obj.sha256,
+                version_id=rv[RECORD],
+            )
         except StoreError as err:
             spool_reason = str(err).splitlines()[0]
             spool_objects(settings, run_id=run_id, store_url=url, objects=[record_obj], reason=spool_reason)

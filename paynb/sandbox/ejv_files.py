@@ -361,7 +361,7 @@ def _render_inbox(f: dict[str, Any], data: dict[str, Any]) -> InboxFile | None:
                         ("D" if dc == "C" else "C") if reversal else dc,
                         description,
                         flow,
-                    )  # fmt: skip
+                    )
                 )
     lines.append(format_batch_trailer(FEEDER, batch_type, fiscal, f["id"], count, batch_total))
     inbox = parse_inbox("".join(lines), file=f["file_ref"])

@@ -66,10 +66,17 @@ class CfsKnobs:
 
     def arguments(self) -> list[str]:
         return [
-            "--latency-ms", str(self.latency_ms), "--fault-rate", str(self.fault_rate),
-            "--burst-429", str(self.burst_429), "--token-ttl-s", str(self.token_ttl_s),
-            "--drop-rate", str(self.drop_rate),
-        ]  # fmt: skip
+            "--latency-ms",
+            str(self.latency_ms),
+            "--fault-rate",
+            str(self.fault_rate),
+            "--burst-429",
+            str(self.burst_429),
+            "--token-ttl-s",
+            str(self.token_ttl_s),
+            "--drop-rate",
+            str(self.drop_rate),
+        ]
 
 
 @dataclass
@@ -216,15 +223,25 @@ class Sandbox:
 
         def cfs_cmd(port: int) -> list[str]:
             return [
-                sys.executable, "-m", "paynb.sandbox.cfs",
-                "--db-url", pg.dsn(DATABASE), "--port", str(port),
-                "--client-id", secrets["cfs_client_id"],
-                "--client-secret-file", str(self.secrets_dir / "cfs_client_secret"),
-                "--fas-client-id", secrets["cfs_fas_client_id"],
-                "--fas-client-secret-file", str(self.secrets_dir / "cfs_fas_client_secret"),
-                "--pay-connector-file", str(self.secrets_dir / "pay_connector"),
+                sys.executable,
+                "-m",
+                "paynb.sandbox.cfs",
+                "--db-url",
+                pg.dsn(DATABASE),
+                "--port",
+                str(port),
+                "--client-id",
+                secrets["cfs_client_id"],
+                "--client-secret-file",
+                str(self.secrets_dir / "cfs_client_secret"),
+                "--fas-client-id",
+                secrets["cfs_fas_client_id"],
+                "--fas-client-secret-file",
+                str(self.secrets_dir / "cfs_fas_client_secret"),
+                "--pay-connector-file",
+                str(self.secrets_dir / "pay_connector"),
                 *cfs.arguments(),
-            ]  # fmt: skip
+            ]
 
         state.cfs_port, state.cfs_pid = self._ensure_process("cfs", state.cfs_port, state.cfs_pid, cfs_cmd)
         state.write(self.state_path)
@@ -319,9 +336,14 @@ class Sandbox:
         log = open(log_path, "ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith("PAYNB_")}
         proc = subprocess.Popen(
-            command(wanted), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env=env, cwd=str(self.root),
-        )  # fmt: skip
+            command(wanted),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+            cwd=str(self.root),
+        )
         log.close()
         # the CFS server loads its state from pay-db before it listens: ~20 s on the large sandbox
         deadline = time.monotonic() + 300
@@ -351,8 +373,14 @@ class Sandbox:
         from paynb.store.gcs import make_client
         from paynb.store.s3 import http_pool
 
-        client = Minio(f"127.0.0.1:{state.s3_port}", access_key="paynb-sandbox", secret_key=secrets["s3_secret_key"],
-                       secure=False, region="us-east-1", http_client=http_pool())  # fmt: skip
+        client = Minio(
+            f"127.0.0.1:{state.s3_port}",
+            access_key="paynb-sandbox",
+            secret_key=secrets["s3_secret_key"],
+            secure=False,
+            region="us-east-1",
+            http_client=http_pool(),
+        )
         for legacy in LEGACY_BUCKETS:
             ensure_bucket(client, legacy, versioning=False)
         gcs = make_client(project=PROJECT, emulator_host=f"http://127.0.0.1:{state.gcs_port}")
@@ -475,14 +503,27 @@ class Sandbox:
             return [{"component": "sandbox", "state": "absent", "detail": f"no sandbox in {self.root}"}]
         pg = self.postgres()
         rows = [
-            {"component": "postgres", "state": "running" if pg.is_running() else "stopped",
-             "detail": f"127.0.0.1:{state.pg_port}/{DATABASE} scale={state.scale} seed={state.seed}"},
-            {"component": "s3", "state": _proc_state(state.s3_pid, state.s3_port), "detail": f"127.0.0.1:{state.s3_port}"},
-            {"component": "gcs", "state": _proc_state(state.gcs_pid, state.gcs_port),
-             "detail": f"http://127.0.0.1:{state.gcs_port} (pay bucket, archive; data in {self.gcs_dir})"},
-            {"component": "cfs", "state": _proc_state(state.cfs_pid, state.cfs_port),
-             "detail": f"http://127.0.0.1:{state.cfs_port} knobs={state.cfs_knobs}"},
-        ]  # fmt: skip
+            {
+                "component": "postgres",
+                "state": "running" if pg.is_running() else "stopped",
+                "detail": f"127.0.0.1:{state.pg_port}/{DATABASE} scale={state.scale} seed={state.seed}",
+            },
+            {
+                "component": "s3",
+                "state": _proc_state(state.s3_pid, state.s3_port),
+                "detail": f"127.0.0.1:{state.s3_port}",
+            },
+            {
+                "component": "gcs",
+                "state": _proc_state(state.gcs_pid, state.gcs_port),
+                "detail": f"http://127.0.0.1:{state.gcs_port} (pay bucket, archive; data in {self.gcs_dir})",
+            },
+            {
+                "component": "cfs",
+                "state": _proc_state(state.cfs_pid, state.cfs_port),
+                "detail": f"http://127.0.0.1:{state.cfs_port} knobs={state.cfs_knobs}",
+            },
+        ]
         return rows
 
 

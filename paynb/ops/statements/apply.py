@@ -109,9 +109,11 @@ class GenerateFix(Fix):
             gplan, written = apply_on(conn, confirm=plan.sha256, run_time=self.run_time, **_positional(p))
             ids = written_statement_ids(conn)
         self.last = GenerationResult(plan=gplan, run_id=run.apply_id, written=written, statement_ids=ids)
-        tables = {"statements": written["statements_inserted"] + written["statements_updated"],
-                  "statement_invoices": written["statement_invoices_inserted"]
-                  + written["statement_invoices_deleted"]}  # fmt: skip
+        tables = {
+            "statements": written["statements_inserted"] + written["statements_updated"],
+            "statement_invoices": written["statement_invoices_inserted"]
+            + written["statement_invoices_deleted"],
+        }
         total = sum(written.values())
         return Outcome(
             status="applied" if total else "nothing_to_do",
@@ -152,8 +154,13 @@ GENERATE_FIX = register_fix(GenerateFix())
 
 
 def _positional(p: dict[str, Any]) -> dict[str, Any]:
-    return {"from_date": p["from_date"], "to_date": p["to_date"], "account": p["account"],
-            "override": p["override"], "missing_only": p["missing_only"]}  # fmt: skip
+    return {
+        "from_date": p["from_date"],
+        "to_date": p["to_date"],
+        "account": p["account"],
+        "override": p["override"],
+        "missing_only": p["missing_only"],
+    }
 
 
 def apply_generation(
@@ -184,5 +191,10 @@ def plan_params(
     from_date: date, to_date: date, account: str | None, override: bool, missing_only: bool
 ) -> dict:
     """What a generation plan's ``body["params"]`` holds."""
-    return {"from_date": from_date, "to_date": to_date, "account": account, "override": override,
-            "missing_only": missing_only}  # fmt: skip
+    return {
+        "from_date": from_date,
+        "to_date": to_date,
+        "account": account,
+        "override": override,
+        "missing_only": missing_only,
+    }

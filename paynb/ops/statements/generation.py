@@ -357,7 +357,7 @@ class GenerationPlan:
                 "account": self.account,
                 "override": self.override,
                 "missing_only": self.missing_only,
-            },  # fmt: skip
+            },
             "from_date": self.from_date,
             "to_date": self.to_date,
             "account": self.account,

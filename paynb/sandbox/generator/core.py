@@ -303,8 +303,11 @@ class Generator:
         conn.exec_driver_sql("SET LOCAL TimeZone = 'UTC'")
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
         conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-        exists = _one(conn, "SELECT to_regclass('public.invoices') IS NOT NULL AND "
-                            "to_regclass('paynb_sandbox.scenarios') IS NOT NULL")  # fmt: skip
+        exists = _one(
+            conn,
+            "SELECT to_regclass('public.invoices') IS NOT NULL AND "
+            "to_regclass('paynb_sandbox.scenarios') IS NOT NULL",
+        )
         if not exists:
             raise SandboxError(
                 "the database has no pay-db sandbox schema",
@@ -340,11 +343,22 @@ class Generator:
                 "VALUES (:id, :ft, :ct, :fc, :start, :pri, :fut, :svc, false, true, :created, 'sandbox', :sg, :vg)"
             ),
             [
-                {"id": i, "ft": ft, "ct": ct, "fc": fc, "start": CATALOGUE_START, "pri": pri, "fut": fut,
-                 "svc": svc, "created": created, "sg": sg, "vg": vg}
+                {
+                    "id": i,
+                    "ft": ft,
+                    "ct": ct,
+                    "fc": fc,
+                    "start": CATALOGUE_START,
+                    "pri": pri,
+                    "fut": fut,
+                    "svc": svc,
+                    "created": created,
+                    "sg": sg,
+                    "vg": vg,
+                }
                 for i, ft, ct, fc, pri, fut, svc, sg, vg in FEE_SCHEDULES
             ],
-        )  # fmt: skip
+        )
         gl_sql = sa.text(
             "INSERT INTO distribution_codes (created_on, distribution_code_id, name, client, responsibility_centre, "
             "service_line, stob, project_code, start_date, created_by, stop_ejv, version, "
@@ -356,21 +370,45 @@ class Generator:
         conn.execute(
             gl_sql,
             [
-                {"created": created, "id": i, "name": n, "client": c, "rc": rc, "sl": sl, "stob": st, "proj": pj,
-                 "start": CATALOGUE_START, "svc": None, "sgst": None, "vgst": None, "disb": None}
+                {
+                    "created": created,
+                    "id": i,
+                    "name": n,
+                    "client": c,
+                    "rc": rc,
+                    "sl": sl,
+                    "stob": st,
+                    "proj": pj,
+                    "start": CATALOGUE_START,
+                    "svc": None,
+                    "sgst": None,
+                    "vgst": None,
+                    "disb": None,
+                }
                 for i, n, c, rc, sl, st, pj in SHARED_GLS
             ],
-        )  # fmt: skip
+        )
         conn.execute(
             gl_sql,
             [
-                {"created": created, "id": revenue_gl_id(i), "name": f"{ct} {ft} revenue", "client": "112",
-                 "rc": "32363", "sl": "34725", "stob": f"{4400 + i}", "proj": "3200000", "start": CATALOGUE_START,
-                 "svc": 1 if svc else None, "sgst": revenue_gl_id(i) if ct in PARTNER_GL else 2, "vgst": 3,
-                 "disb": PARTNER_GL.get(ct)}
+                {
+                    "created": created,
+                    "id": revenue_gl_id(i),
+                    "name": f"{ct} {ft} revenue",
+                    "client": "112",
+                    "rc": "32363",
+                    "sl": "34725",
+                    "stob": f"{4400 + i}",
+                    "proj": "3200000",
+                    "start": CATALOGUE_START,
+                    "svc": 1 if svc else None,
+                    "sgst": revenue_gl_id(i) if ct in PARTNER_GL else 2,
+                    "vgst": 3,
+                    "disb": PARTNER_GL.get(ct),
+                }
                 for i, ft, ct, _fc, _p, _f, svc, _sg, _vg in FEE_SCHEDULES
             ],
-        )  # fmt: skip
+        )
         conn.execute(
             sa.text(
                 "INSERT INTO distribution_code_links (distribution_link_id, fee_schedule_id, distribution_code_id) "
@@ -470,9 +508,13 @@ class Generator:
             raise SandboxError(f"scale {self.scale_name!r} has too few PAD invoices for pad_nsf_freeze")
         nsf_acc, nsf_run = row
         nsf_appl = _one(conn, "SELECT paynb_sandbox.next_bday(:d)", d=nsf_run)
-        lock_ts = _one(conn, "SELECT received_on FROM (SELECT paynb_sandbox.utc(CAST(:d AS date) + 1 + "
-                             "CASE WHEN extract(isodow FROM CAST(:d AS date) + 1) IN (6, 7) THEN time '17:30' "
-                             "ELSE time '08:30' END) AS received_on) x", d=nsf_appl)  # fmt: skip
+        lock_ts = _one(
+            conn,
+            "SELECT received_on FROM (SELECT paynb_sandbox.utc(CAST(:d AS date) + 1 + "
+            "CASE WHEN extract(isodow FROM CAST(:d AS date) + 1) IN (6, 7) THEN time '17:30' "
+            "ELSE time '08:30' END) AS received_on) x",
+            d=nsf_appl,
+        )
         flag_acc(nsf_acc, "pad_nsf", nsf_appl, "FREEZE")
         flag_grp(nsf_acc, nsf_run, "nsf")
         # a locked account cannot create PAD invoices any more
@@ -496,8 +538,10 @@ class Generator:
                 "WHERE method = 'PAD' AND account_id <> ALL(CAST(:used AS integer[])) "
                 "AND paynb_sandbox.next_bday(run_date) BETWEEN :lo AND :hi "
                 "GROUP BY 1 ORDER BY n DESC, x DESC LIMIT 3",
-                used=used, lo=a - timedelta(days=lo), hi=a - timedelta(days=hi),
-            )  # fmt: skip
+                used=used,
+                lo=a - timedelta(days=lo),
+                hi=a - timedelta(days=hi),
+            )
             if len(dates) == 3:
                 break
         if len(dates) < 3:
@@ -589,8 +633,16 @@ class Generator:
         for name, rec in self.scn.items():
             sc = BY_NAME[name]
             for table, ids in rec["tables"].items():
-                rows.append({"n": name, "d": sc.description, "r": sc.runbook_ref, "t": table, "i": ids,
-                             "x": json.dumps(rec["details"], sort_keys=True, default=str)})  # fmt: skip
+                rows.append(
+                    {
+                        "n": name,
+                        "d": sc.description,
+                        "r": sc.runbook_ref,
+                        "t": table,
+                        "i": ids,
+                        "x": json.dumps(rec["details"], sort_keys=True, default=str),
+                    }
+                )
         conn.execute(
             sa.text(
                 "INSERT INTO paynb_sandbox.scenarios (name, description, runbook_ref, table_name, ids, details) "
@@ -598,8 +650,13 @@ class Generator:
             ),
             rows,
         )
-        meta = {"seed": str(self.seed), "scale": self.scale_name, "as_of": self.as_of.isoformat(),
-                "window_start": self.win_start.isoformat(), "generator_version": GENERATOR_VERSION}  # fmt: skip
+        meta = {
+            "seed": str(self.seed),
+            "scale": self.scale_name,
+            "as_of": self.as_of.isoformat(),
+            "window_start": self.win_start.isoformat(),
+            "generator_version": GENERATOR_VERSION,
+        }
         conn.execute(
             sa.text("INSERT INTO paynb_sandbox.meta (key, value) VALUES (:k, :v)"),
             [{"k": k, "v": v} for k, v in meta.items()],
@@ -643,8 +700,9 @@ class Generator:
             conn,
             "SELECT payment_method_code, floor(extract(epoch FROM (:now - created_on)) / 86400)::integer, total "
             "FROM invoices WHERE invoice_status_code = 'APPROVED' AND created_on < :cutoff",
-            now=now, cutoff=now - timedelta(days=STALE_DAYS),
-        ):  # fmt: skip
+            now=now,
+            cutoff=now - timedelta(days=STALE_DAYS),
+        ):
             cell = grid.setdefault((method, bucket_label(age, STALE_DAYS)), [0, Decimal("0.00")])
             cell[0] += 1
             cell[1] += total

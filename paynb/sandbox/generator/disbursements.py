@@ -17,8 +17,12 @@ from paynb.timez import pacific_midnight_utc
 
 def partner_disbursements_stuck(gen: Generator, conn: Connection) -> None:
     cutoff = pacific_midnight_utc(gen.as_of - timedelta(days=5))
-    rows = _all(conn, "SELECT id, target_id FROM partner_disbursements WHERE status_code = 'COMPLETED' "
-                      "AND created_on < :c ORDER BY created_on DESC, id DESC LIMIT 2", c=cutoff)  # fmt: skip
+    rows = _all(
+        conn,
+        "SELECT id, target_id FROM partner_disbursements WHERE status_code = 'COMPLETED' "
+        "AND created_on < :c ORDER BY created_on DESC, id DESC LIMIT 2",
+        c=cutoff,
+    )
     if len(rows) < 2:
         raise SandboxError(
             f"scale {gen.scale_name!r} has too few partner disbursements for partner_disbursement_stuck"
@@ -37,10 +41,12 @@ def partner_disbursements_stuck(gen: Generator, conn: Connection) -> None:
         {"i": uploaded[1]},
     )
     conn.execute(
-        sa.text("UPDATE partner_disbursements SET status_code = 'WAITING_FOR_JOB', feedback_on = NULL, "
-                "processed_on = NULL WHERE id = :i"),
+        sa.text(
+            "UPDATE partner_disbursements SET status_code = 'WAITING_FOR_JOB', feedback_on = NULL, "
+            "processed_on = NULL WHERE id = :i"
+        ),
         {"i": waiting[0]},
-    )  # fmt: skip
+    )
     conn.execute(
         sa.text(
             "UPDATE invoices SET disbursement_status_code = NULL, disbursement_date = NULL WHERE id = :i"

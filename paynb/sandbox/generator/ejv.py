@@ -35,10 +35,15 @@ def record_ejv_scenarios(gen: Generator, conn: Connection) -> None:
     file_ref = _one(conn, "SELECT file_ref FROM ejv_files WHERE id = ANY(:f)", f=files)
     gen.record(
         "ejv_no_feedback",
-        {"ejv_files": files, "ejv_headers": heads, "ejv_links": [r[0] for r in links], "invoices": inv,
-         "invoice_references": refs},
+        {
+            "ejv_files": files,
+            "ejv_headers": heads,
+            "ejv_links": [r[0] for r in links],
+            "invoices": inv,
+            "invoice_references": refs,
+        },
         {"file_ref": file_ref, "run_date": f1.isoformat()},
-    )  # fmt: skip
+    )
     acc, f2 = p["stop_account"], p["error_run"]
     gl = _one(conn, "SELECT distribution_code_id FROM distribution_codes WHERE account_id = :a", a=acc)
     files = [
@@ -60,12 +65,25 @@ def record_ejv_scenarios(gen: Generator, conn: Connection) -> None:
             conn, "SELECT id FROM g_st WHERE account_id = :a AND state = 'blocked' ORDER BY id", a=acc
         )
     ]
-    refs = [r[0] for r in _all(conn, "SELECT id FROM invoice_references WHERE invoice_id = ANY(:i) "
-                                     "AND status_code = 'CANCELLED' ORDER BY id", i=[r[1] for r in links])]  # fmt: skip
+    refs = [
+        r[0]
+        for r in _all(
+            conn,
+            "SELECT id FROM invoice_references WHERE invoice_id = ANY(:i) "
+            "AND status_code = 'CANCELLED' ORDER BY id",
+            i=[r[1] for r in links],
+        )
+    ]
     gen.record(
         "ejv_errored_stop_ejv",
-        {"ejv_files": files, "ejv_headers": heads, "ejv_links": [r[0] for r in links],
-         "distribution_codes": [gl], "payment_accounts": [acc],
-         "invoices": sorted({r[1] for r in links} | set(blocked)), "invoice_references": refs},
+        {
+            "ejv_files": files,
+            "ejv_headers": heads,
+            "ejv_links": [r[0] for r in links],
+            "distribution_codes": [gl],
+            "payment_accounts": [acc],
+            "invoices": sorted({r[1] for r in links} | set(blocked)),
+            "invoice_references": refs,
+        },
         {"account_id": acc, "error_run_date": f2.isoformat(), "blocked_invoice_ids": blocked},
-    )  # fmt: skip
+    )

@@ -66,30 +66,57 @@ def nsf_fee_invoice(gen: Generator, conn: Connection) -> None:
         conn,
         "INSERT INTO non_sufficient_funds (description, invoice_id, invoice_number, cfs_account) "
         "VALUES ('NSF', :i, :n, :c) RETURNING id",
-        i=inv_id, n=number, c=cfs_account,
-    )  # fmt: skip
+        i=inv_id,
+        n=number,
+        c=cfs_account,
+    )
     conn.execute(
         sa.text("UPDATE payment_accounts SET has_nsf_invoices = :t, version = version + 1 WHERE id = :a"),
         {"t": lock_ts + timedelta(minutes=1), "a": acc},
     )
-    invoices = [r[0] for r in _all(conn, "SELECT id FROM g_inv WHERE account_id = :a AND run_date = :r "
-                                         "AND method = 'PAD' ORDER BY id", a=acc, r=p["run_date"])]  # fmt: skip
+    invoices = [
+        r[0]
+        for r in _all(
+            conn,
+            "SELECT id FROM g_inv WHERE account_id = :a AND run_date = :r AND method = 'PAD' ORDER BY id",
+            a=acc,
+            r=p["run_date"],
+        )
+    ]
     refs = [
         r[0]
         for r in _all(
             conn, "SELECT id FROM invoice_references WHERE invoice_number = :n ORDER BY id", n=number
         )
     ]
-    pays = [r[0] for r in _all(conn, "SELECT id FROM payments WHERE invoice_number = :n AND payment_status_code = 'FAILED' "
-                                     "ORDER BY id", n=number)]  # fmt: skip
+    pays = [
+        r[0]
+        for r in _all(
+            conn,
+            "SELECT id FROM payments WHERE invoice_number = :n AND payment_status_code = 'FAILED' "
+            "ORDER BY id",
+            n=number,
+        )
+    ]
     gen.record(
         "pad_nsf_freeze",
-        {"invoices": [*invoices, inv_id], "invoice_references": refs, "payment_accounts": [acc],
-         "cfs_accounts": [acc], "non_sufficient_funds": [nsf_id], "payments": pays},
-        {"account_id": acc, "invoice_number": number, "nsf_fee_invoice_id": inv_id,
-         "application_date": p["appl_date"].isoformat(), "cfs_account": cfs_account,
-         "settlement_file": csv_name(p["appl_date"])},
-    )  # fmt: skip
+        {
+            "invoices": [*invoices, inv_id],
+            "invoice_references": refs,
+            "payment_accounts": [acc],
+            "cfs_accounts": [acc],
+            "non_sufficient_funds": [nsf_id],
+            "payments": pays,
+        },
+        {
+            "account_id": acc,
+            "invoice_number": number,
+            "nsf_fee_invoice_id": inv_id,
+            "application_date": p["appl_date"].isoformat(),
+            "cfs_account": cfs_account,
+            "settlement_file": csv_name(p["appl_date"]),
+        },
+    )
 
 
 def record_pad_scenarios(gen: Generator, conn: Connection) -> None:
@@ -100,9 +127,17 @@ def record_pad_scenarios(gen: Generator, conn: Connection) -> None:
     )
     inv: list[int] = []
     for acc, since, _status in noref:
-        inv += [r[0] for r in _all(conn, "SELECT s.id FROM g_st s WHERE s.account_id = :a AND s.method = 'PAD' "
-                                         "AND s.state = 'noref' AND s.run_date >= :s AND s.cdate < :c ORDER BY s.id",
-                                   a=acc, s=since, c=a20)]  # fmt: skip
+        inv += [
+            r[0]
+            for r in _all(
+                conn,
+                "SELECT s.id FROM g_st s WHERE s.account_id = :a AND s.method = 'PAD' "
+                "AND s.state = 'noref' AND s.run_date >= :s AND s.cdate < :c ORDER BY s.id",
+                a=acc,
+                s=since,
+                c=a20,
+            )
+        ]
     gen.record(
         "pad_stuck_no_reference",
         {
@@ -127,28 +162,56 @@ def record_pad_scenarios(gen: Generator, conn: Connection) -> None:
         gen.record(
             name,
             ids_for_numbers(gen, conn, [number]),
-            {"account_id": acc, "invoice_number": number, "total": str(total),
-             "amount_due": str(total) if kind == "uncharged" else None, "cfs_present": kind != "cfs_missing"},
-        )  # fmt: skip
+            {
+                "account_id": acc,
+                "invoice_number": number,
+                "total": str(total),
+                "amount_due": str(total) if kind == "uncharged" else None,
+                "cfs_present": kind != "cfs_missing",
+            },
+        )
     files = gen.picks["files"]
     variants = []
     tables: dict[str, list[int]] = {"invoices": [], "invoice_references": [], "cas_settlements": []}
-    for kind, label in (("unprocessed_norow", "no cas_settlements row"),
-                        ("unprocessed_started", "cas_settlements row with processed_on NULL")):  # fmt: skip
+    for kind, label in (
+        ("unprocessed_norow", "no cas_settlements row"),
+        ("unprocessed_started", "cas_settlements row with processed_on NULL"),
+    ):
         d = files[kind]
-        numbers = [r[0] for r in _all(conn, "SELECT invoice_number FROM g_pad WHERE appl_date = :d "
-                                            "AND state = 'settled_unprocessed' ORDER BY invoice_number", d=d)]  # fmt: skip
+        numbers = [
+            r[0]
+            for r in _all(
+                conn,
+                "SELECT invoice_number FROM g_pad WHERE appl_date = :d "
+                "AND state = 'settled_unprocessed' ORDER BY invoice_number",
+                d=d,
+            )
+        ]
         ids = ids_for_numbers(gen, conn, numbers)
         tables["invoices"] += ids["invoices"]
         tables["invoice_references"] += ids["invoice_references"]
         cas = [r[0] for r in _all(conn, "SELECT id FROM cas_settlements WHERE file_name = :f", f=csv_name(d))]
         tables["cas_settlements"] += cas
-        variants.append({"variant": label, "application_date": d.isoformat(), "file_name": csv_name(d),
-                         "key": f"ar/{csv_name(d)}", "invoice_numbers": numbers})  # fmt: skip
+        variants.append(
+            {
+                "variant": label,
+                "application_date": d.isoformat(),
+                "file_name": csv_name(d),
+                "key": f"ar/{csv_name(d)}",
+                "invoice_numbers": numbers,
+            }
+        )
     gen.record("pad_stuck_settled_csv_unprocessed", tables, {"files": variants})
     d = files["unprocessed_nsf"]
-    numbers = [r[0] for r in _all(conn, "SELECT invoice_number FROM g_pad WHERE appl_date = :d "
-                                        "AND state IN ('settled_unprocessed', 'nsf_unprocessed') ORDER BY invoice_number", d=d)]  # fmt: skip
+    numbers = [
+        r[0]
+        for r in _all(
+            conn,
+            "SELECT invoice_number FROM g_pad WHERE appl_date = :d "
+            "AND state IN ('settled_unprocessed', 'nsf_unprocessed') ORDER BY invoice_number",
+            d=d,
+        )
+    ]
     nsf_number = _one(
         conn, "SELECT invoice_number FROM g_pad WHERE appl_date = :d AND state = 'nsf_unprocessed'", d=d
     )
@@ -156,9 +219,14 @@ def record_pad_scenarios(gen: Generator, conn: Connection) -> None:
     gen.record(
         "cas_csv_with_nsf",
         tables,
-        {"application_date": d.isoformat(), "file_name": csv_name(d), "key": f"ar/{csv_name(d)}",
-         "nsf_invoice_numbers": [nsf_number], "invoice_numbers": numbers},
-    )  # fmt: skip
+        {
+            "application_date": d.isoformat(),
+            "file_name": csv_name(d),
+            "key": f"ar/{csv_name(d)}",
+            "nsf_invoice_numbers": [nsf_number],
+            "invoice_numbers": numbers,
+        },
+    )
 
 
 def ids_for_numbers(gen: Generator, conn: Connection, numbers: list[str]) -> dict[str, list[int]]:
@@ -205,7 +273,12 @@ def partial_credit_candidate(gen: Generator, conn: Connection) -> None:
     acc = _one(conn, "SELECT payment_account_id FROM invoices WHERE id = :i", i=inv)
     gen.record(
         "pad_partial_credit_candidate",
-        {"invoices": [inv], "payment_line_items": lines, "distribution_codes": [g[0] for g in gls if g[0]],
-         "invoice_references": [ref[0]], "cfs_accounts": [acc]},
+        {
+            "invoices": [inv],
+            "payment_line_items": lines,
+            "distribution_codes": [g[0] for g in gls if g[0]],
+            "invoice_references": [ref[0]],
+            "cfs_accounts": [acc],
+        },
         {"invoice_id": inv, "invoice_number": ref[1], "account_id": acc},
-    )  # fmt: skip
+    )

@@ -30,11 +30,12 @@ def routing_slip(gen: Generator, conn: Connection) -> None:
     ]
     cid = _one(
         conn,
-        "INSERT INTO comments (comment, \"timestamp\", routing_slip_number, submitter_name) "
+        'INSERT INTO comments (comment, "timestamp", routing_slip_number, submitter_name) '
         "VALUES ('Cheque received at counter; linked to the client account.', "
         "(SELECT created_on FROM routing_slips WHERE id = :i) AT TIME ZONE 'UTC', :n, 'Sandbox Staff') RETURNING id",
-        i=rs_id, n=number,
-    )  # fmt: skip
+        i=rs_id,
+        n=number,
+    )
     gen.record(
         "routing_slip_with_transactions",
         {"routing_slips": [rs_id], "invoices": inv, "payments": pays, "comments": [cid]},

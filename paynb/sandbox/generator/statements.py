@@ -33,10 +33,16 @@ def statement_scenarios(gen: Generator, conn: Connection) -> None:
         conn.execute(sa.text("DELETE FROM statement_invoices WHERE statement_id = ANY(:i)"), {"i": ids})
         conn.execute(sa.text("DELETE FROM statements WHERE id = ANY(:i)"), {"i": ids})
         return [
-            {"statement_id": r[0], "account_id": r[1], "auth_account_id": r[2], "frequency": r[3],
-             "from_date": r[4].isoformat(), "to_date": r[5].isoformat()}
+            {
+                "statement_id": r[0],
+                "account_id": r[1],
+                "auth_account_id": r[2],
+                "frequency": r[3],
+                "from_date": r[4].isoformat(),
+                "to_date": r[5].isoformat(),
+            }
             for r in rows
-        ]  # fmt: skip
+        ]
 
     # DAILY: the job did not run for one mid-week day (no DAILY statement for anyone), and one
     # account misses one more day
@@ -44,13 +50,20 @@ def statement_scenarios(gen: Generator, conn: Connection) -> None:
     while day.weekday() in (4, 5, 6) or (day + timedelta(days=1)).day == 1:
         day -= timedelta(days=1)
     gone = delete("s.frequency = 'DAILY' AND s.to_date = :d AND NOT s.is_interim_statement", d=day)
-    one = _one(conn, "SELECT payment_account_id FROM statements WHERE frequency = 'DAILY' AND to_date = :d "
-                     "ORDER BY paynb_sandbox.u(:seed, 70, payment_account_id), payment_account_id LIMIT 1",
-               d=a - timedelta(days=40), seed=gen.seed)  # fmt: skip
+    one = _one(
+        conn,
+        "SELECT payment_account_id FROM statements WHERE frequency = 'DAILY' AND to_date = :d "
+        "ORDER BY paynb_sandbox.u(:seed, 70, payment_account_id), payment_account_id LIMIT 1",
+        d=a - timedelta(days=40),
+        seed=gen.seed,
+    )
     if not gone or one is None:
         raise SandboxError(f"scale {gen.scale_name!r} has too few DAILY accounts for statement_gap_daily")
-    gone += delete("s.frequency = 'DAILY' AND s.to_date = :d AND s.payment_account_id = :p",
-                   d=a - timedelta(days=40), p=one)  # fmt: skip
+    gone += delete(
+        "s.frequency = 'DAILY' AND s.to_date = :d AND s.payment_account_id = :p",
+        d=a - timedelta(days=40),
+        p=one,
+    )
     record_gaps(gen, "statement_gap_daily", gone, {"missing_day_all_accounts": day.isoformat()})
 
     sat = a - timedelta(days=15)
@@ -61,24 +74,36 @@ def statement_scenarios(gen: Generator, conn: Connection) -> None:
         "SELECT s.payment_account_id FROM statements s JOIN payment_accounts pa ON pa.id = s.payment_account_id "
         "WHERE s.frequency = 'WEEKLY' AND s.to_date = :d AND NOT s.is_empty AND pa.payment_method <> 'EFT' "
         "ORDER BY paynb_sandbox.u(:seed, 71, s.payment_account_id), s.payment_account_id LIMIT 1",
-        d=sat, seed=gen.seed,
-    )  # fmt: skip
+        d=sat,
+        seed=gen.seed,
+    )
     if acc is None:
         raise SandboxError(f"scale {gen.scale_name!r} has no WEEKLY statement for statement_gap_weekly")
-    record_gaps(gen, "statement_gap_weekly", delete("s.frequency = 'WEEKLY' AND s.to_date = :d "
-                                                     "AND s.payment_account_id = :p", d=sat, p=acc), {})  # fmt: skip
+    record_gaps(
+        gen,
+        "statement_gap_weekly",
+        delete("s.frequency = 'WEEKLY' AND s.to_date = :d AND s.payment_account_id = :p", d=sat, p=acc),
+        {},
+    )
 
     month_end = (a - timedelta(days=3)).replace(day=1) - timedelta(days=1)
     acc = _one(
         conn,
         "SELECT s.payment_account_id FROM statements s WHERE s.frequency = 'MONTHLY' AND s.to_date = :d "
         "ORDER BY s.is_empty, paynb_sandbox.u(:seed, 72, s.payment_account_id), s.payment_account_id LIMIT 1",
-        d=month_end, seed=gen.seed,
-    )  # fmt: skip
+        d=month_end,
+        seed=gen.seed,
+    )
     if acc is None:
         raise SandboxError(f"scale {gen.scale_name!r} has no MONTHLY statement for statement_gap_monthly")
-    record_gaps(gen, "statement_gap_monthly", delete("s.frequency = 'MONTHLY' AND s.to_date = :d "
-                                                      "AND s.payment_account_id = :p", d=month_end, p=acc), {})  # fmt: skip
+    record_gaps(
+        gen,
+        "statement_gap_monthly",
+        delete(
+            "s.frequency = 'MONTHLY' AND s.to_date = :d AND s.payment_account_id = :p", d=month_end, p=acc
+        ),
+        {},
+    )
 
     # duplicate: the cron ran twice for one Saturday
     dup_sat = sat - timedelta(days=14)
@@ -113,9 +138,14 @@ def statement_scenarios(gen: Generator, conn: Connection) -> None:
     gen.record(
         "statement_duplicate",
         {"statements": [src[0], new_id], "payment_accounts": [src[1]]},
-        {"account_id": src[1], "frequency": "WEEKLY", "from_date": (dup_sat - timedelta(days=6)).isoformat(),
-         "to_date": dup_sat.isoformat(), "statement_ids": [src[0], new_id]},
-    )  # fmt: skip
+        {
+            "account_id": src[1],
+            "frequency": "WEEKLY",
+            "from_date": (dup_sat - timedelta(days=6)).isoformat(),
+            "to_date": dup_sat.isoformat(),
+            "statement_ids": [src[0], new_id],
+        },
+    )
 
 
 def record_gaps(gen: Generator, name: str, gone: list[dict[str, Any]], extra: dict[str, Any]) -> None:
