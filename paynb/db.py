@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -275,3 +276,40 @@ def table_columns(conn: Connection, table: str, schema: str = "public") -> set[s
 def alembic_version(conn: Connection) -> str | None:
     row = conn.execute(sa.text("SELECT version_num FROM alembic_version LIMIT 1")).first()
     return row[0] if row else None
+
+
+@contextmanager
+def advisory_lock(
+    engine: Engine, namespace: int, key: int, *, wait_s: float, busy: Exception
+) -> Iterator[None]:
+    """A session advisory lock on (``namespace``, ``key``) held until the block ends; ``busy`` is raised when
+    another session still holds it after ``wait_s``. A killed process loses its connection, and PostgreSQL
+    releases the lock with it."""
+    conn = engine.connect()
+    got = False
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            got = bool(
+                conn.execute(
+                    sa.text("SELECT pg_try_advisory_lock(:ns, :id)"), {"ns": namespace, "id": key}
+                ).scalar()
+            )
+            conn.commit()  # a session lock outlives the transaction; don't sit idle in one
+            if got:
+                break
+            if time.monotonic() >= deadline:
+                raise busy
+            time.sleep(0.05)
+        yield
+    except sa_exc.DBAPIError as err:
+        raise translate_error(err, engine) from None
+    finally:
+        try:
+            if got:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:ns, :id)"), {"ns": namespace, "id": key})
+                conn.commit()
+        except Exception:
+            conn.invalidate()  # closing the session releases the lock
+        finally:
+            conn.close()

@@ -7,9 +7,8 @@ records the apply in the ledger); :func:`verify_credit` the body of its ``verify
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -101,42 +100,11 @@ class ApplyResult:
         return pd.DataFrame(self.changes, columns=["where", "row", "column", "before", "after"])
 
 
-@contextmanager
-def invoice_lock(engine: Engine, invoice_id: int, wait_s: float = 30.0) -> Iterator[None]:
+def invoice_lock(engine: Engine, invoice_id: int, wait_s: float = 30.0) -> AbstractContextManager[None]:
     """A session advisory lock on (this flow, invoice) held until the block ends. Waits up to ``wait_s``.
     A killed process loses its connection, and PostgreSQL releases the lock with it."""
-    conn = engine.connect()
-    got = False
-    try:
-        deadline = time.monotonic() + wait_s
-        while True:
-            got = bool(
-                conn.execute(
-                    sa.text("SELECT pg_try_advisory_lock(:ns, :id)"), {"ns": LOCK_NAMESPACE, "id": invoice_id}
-                ).scalar()
-            )
-            conn.commit()  # a session lock outlives the transaction; don't sit idle in one
-            if got:
-                break
-            if time.monotonic() >= deadline:
-                raise PlanError(
-                    f"another apply for invoice {invoice_id} holds the lock; try again when it has finished"
-                )
-            time.sleep(0.05)
-        yield
-    except sa.exc.DBAPIError as err:
-        raise db.translate_error(err, engine) from None
-    finally:
-        try:
-            if got:
-                conn.execute(
-                    sa.text("SELECT pg_advisory_unlock(:ns, :id)"), {"ns": LOCK_NAMESPACE, "id": invoice_id}
-                )
-                conn.commit()
-        except Exception:
-            conn.invalidate()  # closing the session releases the lock
-        finally:
-            conn.close()
+    busy = PlanError(f"another apply for invoice {invoice_id} holds the lock; try again when it has finished")
+    return db.advisory_lock(engine, LOCK_NAMESPACE, invoice_id, wait_s=wait_s, busy=busy)
 
 
 def _stamped_payload(body: dict[str, Any]) -> dict[str, Any]:

@@ -38,8 +38,8 @@ invoices are detached (it refuses otherwise); the re-run re-attaches them (docs/
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 import sqlalchemy as sa
@@ -92,39 +92,10 @@ class VoidNotVerified(PaynbError):
     hint = "do not change anything by hand; compare `paynb routing-slip show NUMBER` with the plan"
 
 
-@contextmanager
-def slip_lock(engine: Engine, slip_id: int, wait_s: float = 30.0) -> Iterator[None]:
+def slip_lock(engine: Engine, slip_id: int, wait_s: float = 30.0) -> AbstractContextManager[None]:
     """A session advisory lock on (this flow, slip); released with the connection if the process dies."""
-    conn = engine.connect()
-    got = False
-    try:
-        deadline = time.monotonic() + wait_s
-        while True:
-            got = bool(
-                conn.execute(
-                    sa.text("SELECT pg_try_advisory_lock(:ns, :id)"), {"ns": LOCK_NAMESPACE, "id": slip_id}
-                ).scalar()
-            )
-            conn.commit()
-            if got:
-                break
-            if time.monotonic() >= deadline:
-                raise PlanError(f"another apply holds routing slip {slip_id}; try again when it has finished")
-            time.sleep(0.05)
-        yield
-    except sa.exc.DBAPIError as err:
-        raise db.translate_error(err, engine) from None
-    finally:
-        try:
-            if got:
-                conn.execute(
-                    sa.text("SELECT pg_advisory_unlock(:ns, :id)"), {"ns": LOCK_NAMESPACE, "id": slip_id}
-                )
-                conn.commit()
-        except Exception:
-            conn.invalidate()
-        finally:
-            conn.close()
+    busy = PlanError(f"another apply holds routing slip {slip_id}; try again when it has finished")
+    return db.advisory_lock(engine, LOCK_NAMESPACE, slip_id, wait_s=wait_s, busy=busy)
 
 
 def void_started(env: Env, plan: Plan) -> str | None:
