@@ -308,6 +308,32 @@ def test_a_warm_search_lists_only_the_newest_names(
     assert calls == [("cgi_feedback/", None, len(feedback) + 1)]
 
 
+def test_since_reads_only_newer_files_and_the_next_full_search_reads_the_rest(
+    ejv: EjvSandbox, tmp_path: Path
+) -> None:
+    from datetime import datetime
+
+    feedback = sorted(k for k in ejv.objects if k.startswith("cgi_feedback/FEEDBACK"))
+    assert len(feedback) > 3
+    # the stamp of the third newest file: it and the two newer ones are read, the older ones skipped
+    cut = datetime.strptime(feedback[-3].rsplit(".", 1)[1], "%Y%m%d%H%M%S")
+    invoice = _invoice_in(ejv, "cgi_feedback/")
+    sources = [Source(CountingStore(ejv.store), "cgi_feedback/")]
+    index = tmp_path / "index.sqlite"
+
+    partial = search_feedback([invoice], stores=sources, index_path=index, progress=False, since=cut)
+    assert partial.files_scanned == 3
+
+    # without since, the skipped files are listed and read (an incremental listing would miss them)
+    full = search_feedback([invoice], stores=sources, index_path=index, progress=False)
+    assert full.files_scanned == len(feedback) - 3
+    assert full.files_from_index == 3
+    cold = search_feedback([invoice], stores=sources, index_path=tmp_path / "cold.sqlite", progress=False)
+    assert _got(full, invoice) == _got(cold, invoice) and _got(cold, invoice)
+    again = search_feedback([invoice], stores=sources, index_path=index, progress=False)
+    assert again.files_scanned == 0
+
+
 def test_search_over_an_s3_pay_bucket_named_by_the_older_setting(ejv_s3: EjvSandbox) -> None:
     current = _invoice_in(ejv_s3, "cgi_feedback/")
     assert "PAYNB_BUCKET_URL" not in ejv_s3.env

@@ -67,7 +67,12 @@ def _scenario_invoices(conn: sa.Connection, name: str) -> list[int]:
     periods = details.get("periods") or [details]
     found: list[int] = []
     for period in periods:
-        account = period.get("payment_account_id") or (accounts[0] if accounts else None)
+        # the generator records each deleted statement's account as account_id
+        account = (
+            period.get("account_id")
+            or period.get("payment_account_id")
+            or (accounts[0] if accounts else None)
+        )
         start, end = period.get("from_date"), period.get("to_date")
         if not (account and start and end):
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from sqlalchemy.engine import make_url
 
 from paynb.cli.options import json_option
 from paynb.output import print_json, print_table, rows_frame
@@ -85,7 +86,9 @@ def up(
     click.echo(f"sandbox ready in {box.root}")
     click.echo(f"  settings: {box.env_path}")
     click.echo(f'            use them: source {box.env_path}   (or: eval "$(paynb sandbox env {directory})")')
-    click.echo(f"  database: {env['PAYNB_DATABASE_URL']}")
+    # the reader's password stays in sandbox.env (0600); the screen gets the URL without it
+    shown = make_url(env["PAYNB_DATABASE_URL"]).render_as_string(hide_password=True)
+    click.echo(f"  database: {shown}")
     click.echo(f"  cfs:      {env['PAYNB_CFS_BASE_URL']}")
     click.echo(f"  gcs:      {env['STORAGE_EMULATOR_HOST']} (pay bucket {env['PAYNB_BUCKET_URL']}, archive)")
     click.echo(f"  s3:       http://{env['PAYNB_S3_ENDPOINT']} (legacy MinIO store: pre-2025-08 files)")

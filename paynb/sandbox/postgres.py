@@ -311,7 +311,10 @@ class EmbeddedPostgres:
                     str(self.log_file),
                     "-o",
                     f"-p {port} {opts}",
-                ]
+                ],
+                # its own session: the server outlives the shell that ran `paynb sandbox up`, as the CFS,
+                # S3 and GCS servers do (a job runner that kills the process group would take it down)
+                start_new_session=True,
             )
             if res.returncode == 0:
                 self.port = port

@@ -127,6 +127,7 @@ class SearchIndex:
 
     def clear(self) -> None:
         with self._lock:
+            self.conn.execute("DELETE FROM meta WHERE key LIKE 'complete:%'")
             self.conn.execute("DELETE FROM mentions")
             self.conn.execute("DELETE FROM files")
             self.conn.commit()
@@ -161,6 +162,21 @@ class SearchIndex:
         if not rows:
             return False, None
         return True, rows[window][0] if len(rows) > window else None
+
+    def is_complete(self, url_prefix: str) -> bool:
+        """Whether every file under ``url_prefix`` was indexed by some search (none skipped as older than
+        a search's ``since``): only then may a search list just the names after the newest indexed one."""
+        row = self.conn.execute(
+            "SELECT value FROM meta WHERE key = ?", (f"complete:{url_prefix}",)
+        ).fetchone()
+        return row is not None and row[0] == "1"
+
+    def mark_complete(self, url_prefix: str, complete: bool) -> None:
+        with self._lock:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                (f"complete:{url_prefix}", "1" if complete else "0"),
+            )
 
     def forget(self, urls: Iterable[str]) -> int:
         urls = list(urls)

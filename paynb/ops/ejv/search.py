@@ -26,9 +26,9 @@ import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, fields
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
@@ -284,8 +284,14 @@ def search_feedback(
     workers: int = 8,
     progress: bool = True,
     reindex: bool = False,
+    since: datetime | None = None,
 ) -> SearchResult:
     """Every FEEDBACK/INBOX record that names one of ``invoice_ids``.
+
+    ``since`` (UTC): files whose names are stamped earlier are not read unless already indexed; for
+    invoices created after it (``invoice explain``) they cannot name them, and a cold index then reads
+    days of files rather than years. The index remembers the skip, so the next search without ``since``
+    lists those sources whole and reads what was skipped.
 
     The buckets and data folder come from ``env`` (default: the environment's settings; ``settings`` still
     overrides it). ``stores`` overrides where to look (default :func:`default_sources`); a bare Store is
@@ -308,7 +314,7 @@ def search_feedback(
             index.clear()
         starts = [_list_starts(index, source) for source in sources]
         listed = _list_sources(sources, starts, workers, warnings)
-        todo, current, cached = _plan_scan(index, sources, starts, listed)
+        todo, current, cached = _plan_scan(index, sources, starts, listed, since)
         scanned, bytes_read, unreadable = _scan(index, todo, workers, progress)
         for url in unreadable:
             current.pop(url, None)
@@ -352,7 +358,7 @@ def _list_starts(index: SearchIndex, source: Source) -> dict[str, str | None] | 
     """Where a warm listing of ``source`` starts, per name family (``FEEDBACK``/``INBOX``): the key
     after which to list, or None for the whole family. ``None`` overall: list the source whole (a cold
     index, ``--reindex``, or a source that is not incremental)."""
-    if not source.incremental:
+    if not source.incremental or not index.is_complete(source.url_prefix):
         return None
     starts: dict[str, str | None] = {}
     any_indexed = False
@@ -405,6 +411,7 @@ def _plan_scan(
     sources: Sequence[Source],
     starts: Sequence[dict[str, str | None] | None],
     listed: list[list[_Listed] | None],
+    since: datetime | None = None,
 ) -> tuple[list[_Listed], dict[str, _Listed], int]:
     todo: list[_Listed] = []
     current: dict[str, _Listed] = {}
@@ -422,15 +429,34 @@ def _plan_scan(
             if url not in here:  # older than the re-listed window: unchanged as far as we know
                 current[url] = _from_index(source, url, entry)
                 cached += 1
+        skipped = 0
         for item in items:
-            current[item.url] = item
             entry = known.get(item.url)
             if entry is not None and entry.identity == item.identity and entry.size == item.info.size:
+                current[item.url] = item
                 cached += 1
+            elif since is not None and _stamped_before(item.info.key, since):
+                skipped += 1  # cannot name an invoice made after `since`; a later full search reads it
             else:
+                current[item.url] = item
                 todo.append(item)
+        # a source stays (or becomes) complete when nothing was skipped: an incremental listing only
+        # starts from a complete one, and a full listing covers everything
+        index.mark_complete(source.url_prefix, skipped == 0)
     index.commit()
     return todo, current, cached
+
+
+def _stamped_before(key: str, since: datetime) -> bool:
+    """Whether the object name's ``.YYYYMMDDHHMMSS`` stamp (FEEDBACK/INBOX names) is before ``since``; a
+    name without a readable stamp is never skipped."""
+    stamp = PurePosixPath(key).name.split(".")[-1]
+    if len(stamp) != 14 or not stamp.isdigit():
+        return False
+    try:
+        return datetime.strptime(stamp, "%Y%m%d%H%M%S") < since.replace(tzinfo=None)
+    except ValueError:
+        return False
 
 
 def _relisted(source: Source, start: dict[str, str | None] | None, url: str) -> bool:

@@ -192,7 +192,9 @@ def _add_feedback(env: Env, explanations: list[Explanation]) -> None:
     from paynb.ops.ejv.search import search_feedback
 
     try:
-        result = search_feedback([e.invoice_id for e in wanted], settings=env.settings, progress=False)
+        result = search_feedback(
+            [e.invoice_id for e in wanted], settings=env.settings, progress=False, since=_files_since(wanted)
+        )
     except PaynbError as err:
         for e in wanted:
             e.problems.append(f"FEEDBACK/INBOX files not searched: {str(err).splitlines()[0]}")
@@ -204,6 +206,18 @@ def _add_feedback(env: Env, explanations: list[Explanation]) -> None:
         e.feedback = by_id.get(e.invoice_id, [])
         if result.problems:
             e.problems.extend(f"{p.file}: {p.error}" for p in result.problems[:5])
+
+
+# FEEDBACK names are stamped in Pacific time, INBOX names in UTC: two days covers either, and a clock skew
+FILES_SLACK = timedelta(days=2)
+
+
+def _files_since(wanted: list[Explanation]) -> datetime | None:
+    """The earliest time a file could name one of these invoices: none is in an INBOX before it exists."""
+    created = [e.facts.invoice.get("created_on") for e in wanted]
+    if not created or any(not isinstance(c, datetime) for c in created):
+        return None
+    return min(created) - FILES_SLACK
 
 
 def _add_csv_rows(env: Env, explanations: list[Explanation]) -> None:

@@ -52,8 +52,9 @@ def statement_scenarios(gen: Generator, conn: Connection) -> None:
     gone = delete("s.frequency = 'DAILY' AND s.to_date = :d AND NOT s.is_interim_statement", d=day)
     one = _one(
         conn,
+        # a statement with invoices on it, so the gap has invoices that `invoice explain` can name it for
         "SELECT payment_account_id FROM statements WHERE frequency = 'DAILY' AND to_date = :d "
-        "ORDER BY paynb_sandbox.u(:seed, 70, payment_account_id), payment_account_id LIMIT 1",
+        "ORDER BY is_empty, paynb_sandbox.u(:seed, 70, payment_account_id), payment_account_id LIMIT 1",
         d=a - timedelta(days=40),
         seed=gen.seed,
     )
