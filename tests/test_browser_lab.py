@@ -26,11 +26,6 @@ from sqlalchemy.pool import NullPool
 
 from tests.plugins.browser import artifacts_dir, screenshot
 
-try:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-except ImportError:  # the tests skip (tests/plugins/browser.py)
-    PlaywrightTimeout = TimeoutError  # type: ignore[misc,assignment]
-
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.notebook]
 ROOT = Path(__file__).parents[1]
 PAYNB = [sys.executable, "-c", "import sys; from paynb.cli import main; sys.exit(main())"]
@@ -121,26 +116,27 @@ def _wait_http(url: str, *, timeout_s: float) -> None:
             time.sleep(0.5)
 
 
+def wait_kernel_idle(page: Any, notebook: str) -> None:
+    """Wait until the notebook's session has a kernel, connected and idle: the status bar's kernel item then
+    reads "Python 3 (paynb) | Idle". Not the toolbar's execution indicator: it says idle from the start, while
+    the status bar still says "No Kernel | Initializing" and no session exists yet. A Run All clicked then
+    finds no kernel and leaves every cell unrun; clicked again while the kernel starts, it asks to Select
+    Kernel."""
+    page.wait_for_function(
+        "(name) => [...document.querySelectorAll('.jp-StatusBar-TextItem')]"
+        ".some(e => (e.title || '').endsWith(name) && /\\| Idle$/.test(e.textContent.trim()))",
+        arg=Path(notebook).name,
+        timeout=90_000,
+    )
+
+
 def run_all_cells(page: Any, base: str, token: str, notebook: str) -> None:
     """Open ``notebook`` in Lab, Run > Run All Cells, and wait until every code cell has run."""
     page.goto(f"{base}/lab/tree/{notebook}?token={token}")
     page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=90_000)
-    # the kernel is up when the toolbar's kernel name shows and the status is idle
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.jp-Notebook-ExecutionIndicator')]"
-        ".some(e => (e.getAttribute('data-status') || '') === 'idle')",
-        timeout=90_000,
-    )
-    # a Run All that lands while the kernel is still connecting can be dropped: ask again (bounded)
-    started = "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].some(x => /\\[(\\*|\\d+)\\]/.test(x.textContent))"
-    for _attempt in range(4):
-        page.click(".lm-MenuBar-item:has-text('Run')")
-        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-        try:
-            page.wait_for_function(started, timeout=15_000)
-            break
-        except PlaywrightTimeout:
-            continue
+    wait_kernel_idle(page, notebook)
+    page.click(".lm-MenuBar-item:has-text('Run')")
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
     page.wait_for_function(
         "() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];"
         " return p.length > 0 && p.every(x => /\\[\\d+\\]/.test(x.textContent)); }",
@@ -213,11 +209,6 @@ def _finished_applies(env: dict[str, str]) -> list[Any]:
     return [e for e in ledger.entries(kind="apply") if e.event in ("finished", "failed")]
 
 
-@pytest.mark.skip(
-    reason="not finished: in Lab, Run All on the edited credit notebook leaves every cell unrun (the kernel "
-    "starts and idles; a second Run All brings up Select Kernel). The button's exactly-once guard is tested "
-    "in-process in tests/test_pad_credit_notebook.py"
-)
 def test_the_credit_confirm_button_applies_once_then_disables_itself(
     browser_page: Any,
     sandbox_env: dict[str, str],
