@@ -53,6 +53,14 @@ CREATE INDEX IF NOT EXISTS ix_mentions_file ON mentions (file_id);
 """
 
 
+_FILE_COLUMNS = "url, identity, size, kind, error, lines, mentions"
+
+
+def _upper(url_prefix: str) -> str:
+    """The smallest string above every string that starts with ``url_prefix`` (for a range scan)."""
+    return url_prefix[:-1] + chr(ord(url_prefix[-1]) + 1) if url_prefix else "\U0010ffff"
+
+
 def encode_row(row: Row) -> str:
     text = _SEP.join([_NONE if v is None else str(v) for v in row])
     if text.count(_SEP) == len(row) - 1 and _REC not in text and text.count(_NONE) == row.count(None):
@@ -142,11 +150,36 @@ class SearchIndex:
         self.close()
 
     # -- files -----------------------------------------------------------------------------------------------
-    def files_under(self, url_prefix: str) -> dict[str, IndexedFile]:
-        """Indexed files whose URL starts with ``url_prefix``."""
+    def files_under(self, url_prefix: str, *, after: str | None = None) -> dict[str, IndexedFile]:
+        """Indexed files whose URL starts with ``url_prefix`` (and, with ``after``, sorts after that URL).
+        A range on the UNIQUE url index: a warm search reads only the window it re-listed."""
         rows = self.conn.execute(
-            "SELECT url, identity, size, kind, error, lines, mentions FROM files WHERE substr(url, 1, ?) = ?",
-            (len(url_prefix), url_prefix),
+            f"SELECT {_FILE_COLUMNS} FROM files WHERE url >= ? AND url < ? AND url > ?",  # noqa: S608
+            (url_prefix, _upper(url_prefix), after or ""),
+        ).fetchall()
+        return {r[0]: IndexedFile(*r) for r in rows}
+
+    def count_under(self, url_prefix: str) -> int:
+        row = self.conn.execute(
+            "SELECT count(*) FROM files WHERE url >= ? AND url < ?", (url_prefix, _upper(url_prefix))
+        ).fetchone()
+        return int(row[0])
+
+    def files_named(self, urls: Iterable[str]) -> dict[str, IndexedFile]:
+        """The index entries of these URLs (those it has)."""
+        out: dict[str, IndexedFile] = {}
+        for url in set(urls):
+            row = self.conn.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE url = ?", (url,)).fetchone()  # noqa: S608
+            if row is not None:
+                out[url] = IndexedFile(*row)
+        return out
+
+    def errors_under(self, url_prefix: str) -> dict[str, IndexedFile]:
+        """Indexed files under ``url_prefix`` that did not parse cleanly."""
+        rows = self.conn.execute(
+            f"SELECT {_FILE_COLUMNS} FROM files WHERE url >= ? AND url < ? AND error IS NOT NULL"  # noqa: S608
+            " AND error <> '' ORDER BY url",
+            (url_prefix, _upper(url_prefix)),
         ).fetchall()
         return {r[0]: IndexedFile(*r) for r in rows}
 
@@ -154,10 +187,9 @@ class SearchIndex:
         """(whether any file under ``url_prefix`` is indexed, the URL listing may start after so that the
         ``window`` newest indexed files are listed again). ``None``: list from the start. The range query
         walks the UNIQUE index on url, so it costs the same however many files are indexed."""
-        upper = url_prefix[:-1] + chr(ord(url_prefix[-1]) + 1) if url_prefix else "\U0010ffff"
         rows = self.conn.execute(
             "SELECT url FROM files WHERE url >= ? AND url < ? ORDER BY url DESC LIMIT ?",
-            (url_prefix, upper, window + 1),
+            (url_prefix, _upper(url_prefix), window + 1),
         ).fetchall()
         if not rows:
             return False, None
@@ -220,9 +252,11 @@ class SearchIndex:
             self.conn.commit()
 
     # -- queries ---------------------------------------------------------------------------------------------
-    def mentions(self, invoice_ids: Sequence[int], urls: Iterable[str]) -> list[tuple[str, Row]]:
-        """``(url, row)`` for every indexed record naming one of the invoices, in one of ``urls``."""
-        wanted = set(urls)
+    def mentions(
+        self, invoice_ids: Sequence[int], urls: Iterable[str] | None = None
+    ) -> list[tuple[str, Row]]:
+        """``(url, row)`` for every indexed record naming one of the invoices (in one of ``urls``, if given)."""
+        wanted = None if urls is None else set(urls)
         with self._lock:
             cur = self.conn.cursor()
             cur.execute("CREATE TEMP TABLE IF NOT EXISTS q_ids (invoice_id INTEGER PRIMARY KEY)")
@@ -237,7 +271,7 @@ class SearchIndex:
         out = [
             (url, decode_row(record))
             for url, records in rows
-            if url in wanted
+            if wanted is None or url in wanted
             for record in records.split(_REC)
         ]
         out.sort(key=lambda item: (item[0], item[1][0]))

@@ -314,20 +314,25 @@ def search_feedback(
             index.clear()
         starts = [_list_starts(index, source) for source in sources]
         listed = _list_sources(sources, starts, workers, warnings)
-        todo, current, cached = _plan_scan(index, sources, starts, listed, since)
-        scanned, bytes_read, unreadable = _scan(index, todo, workers, progress)
-        for url in unreadable:
-            current.pop(url, None)
+        scope = _plan_scan(index, sources, starts, listed, since)
+        scanned, bytes_read, unreadable = _scan(index, scope.todo, workers, progress)
+        scope.excluded.update(unreadable)
         warnings.extend(unreadable.values())
-        rows = index.mentions(ids, current.keys())
-        problems = _problems(index, sources, current)
-    mentions = tuple(_mention(url, row, current[url], {p.file for p in problems}) for url, row in rows)
+        rows = [(url, row) for url, row in index.mentions(ids) if scope.answers(url)]
+        problems = _problems(index, scope)
+        unlisted = index.files_named(url for url, _ in rows if url not in scope.listed)
+    items = {
+        **{url: _from_index(scope.source_of(url), url, entry) for url, entry in unlisted.items()},
+        **scope.listed,
+    }
+    bad_files = {p.file for p in problems}
+    mentions = tuple(_mention(url, row, items[url], bad_files) for url, row in rows)
     return SearchResult(
         invoice_ids=ids,
         mentions=mentions,
-        files_listed=len(current) + len(unreadable),
+        files_listed=scope.cached + len(scope.todo),
         files_scanned=scanned,
-        files_from_index=cached,
+        files_from_index=scope.cached,
         bytes_read=bytes_read,
         problems=tuple(problems),
         warnings=tuple(warnings),
@@ -406,45 +411,70 @@ def _list_sources(
         return list(pool.map(one, sources, starts))
 
 
+@dataclass
+class _Scope:
+    """What a search answers from: the files to read now, the ones listed this time, and the indexed
+    files of the reachable sources minus those it must not answer from (unreadable, or skipped as older
+    than ``since`` while the index holds an older copy)."""
+
+    todo: list[_Listed] = field(default_factory=list)
+    listed: dict[str, _Listed] = field(default_factory=dict)
+    cached: int = 0
+    sources: dict[str, Source] = field(default_factory=dict)  # url prefix -> source, the reachable ones
+    excluded: set[str] = field(default_factory=set)
+
+    def answers(self, url: str) -> bool:
+        return url not in self.excluded and any(url.startswith(p) for p in self.sources)
+
+    def source_of(self, url: str) -> Source:
+        return self.sources[max((p for p in self.sources if url.startswith(p)), key=len)]
+
+
 def _plan_scan(
     index: SearchIndex,
     sources: Sequence[Source],
     starts: Sequence[dict[str, str | None] | None],
     listed: list[list[_Listed] | None],
     since: datetime | None = None,
-) -> tuple[list[_Listed], dict[str, _Listed], int]:
-    todo: list[_Listed] = []
-    current: dict[str, _Listed] = {}
-    cached = 0
+) -> _Scope:
+    """Compare each listing with the index. A warm listing covered only the newest names, so only the
+    index's entries in those ranges are read: the cost follows the new files, not the history."""
+    scope = _Scope()
     for source, start, items in zip(sources, starts, listed, strict=True):
         if items is None:  # not reachable this time: keep what the index knows, answer nothing from it
             continue
-        known = index.files_under(source.url_prefix)
+        url_prefix = source.url_prefix
+        scope.sources[url_prefix] = source
+        known: dict[str, IndexedFile] = {}
+        if start is None:
+            known = index.files_under(url_prefix)
+        else:
+            for family, after in start.items():
+                after_url = url_prefix + after[len(source.prefix) :] if after else None
+                known.update(index.files_under(url_prefix + family, after=after_url))
         here = {item.url for item in items}
-        gone = [url for url in known if url not in here and _relisted(source, start, url)]
+        gone = [url for url in known if url not in here]
         index.forget(gone)  # gone from the store
         for url in gone:
             known.pop(url)
-        for url, entry in known.items():
-            if url not in here:  # older than the re-listed window: unchanged as far as we know
-                current[url] = _from_index(source, url, entry)
-                cached += 1
+        # older than the re-listed window: unchanged as far as we know, answered from the index
+        scope.cached += index.count_under(url_prefix) - len(known)
         skipped = 0
         for item in items:
+            scope.listed[item.url] = item
             entry = known.get(item.url)
             if entry is not None and entry.identity == item.identity and entry.size == item.info.size:
-                current[item.url] = item
-                cached += 1
+                scope.cached += 1
             elif since is not None and _stamped_before(item.info.key, since):
                 skipped += 1  # cannot name an invoice made after `since`; a later full search reads it
+                scope.excluded.add(item.url)
             else:
-                current[item.url] = item
-                todo.append(item)
+                scope.todo.append(item)
         # a source stays (or becomes) complete when nothing was skipped: an incremental listing only
         # starts from a complete one, and a full listing covers everything
-        index.mark_complete(source.url_prefix, skipped == 0)
+        index.mark_complete(url_prefix, skipped == 0)
     index.commit()
-    return todo, current, cached
+    return scope
 
 
 def _stamped_before(key: str, since: datetime) -> bool:
@@ -457,17 +487,6 @@ def _stamped_before(key: str, since: datetime) -> bool:
         return datetime.strptime(stamp, "%Y%m%d%H%M%S") < since.replace(tzinfo=None)
     except ValueError:
         return False
-
-
-def _relisted(source: Source, start: dict[str, str | None] | None, url: str) -> bool:
-    """Whether this listing covered ``url`` (so its absence means the object is gone)."""
-    if start is None:
-        return True
-    key = source.prefix + url[len(source.url_prefix) :]
-    for family, after in start.items():
-        if key.startswith(source.prefix + family):
-            return after is None or key > after
-    return False  # not a FEEDBACK/INBOX name directly under the folder: the incremental listing skips it
 
 
 def _from_index(source: Source, url: str, entry: IndexedFile) -> _Listed:
@@ -516,15 +535,13 @@ def _scan(
     return scanned, bytes_read, unreadable
 
 
-def _problems(
-    index: SearchIndex, sources: Sequence[Source], current: dict[str, _Listed]
-) -> list[FileProblem]:
-    out: list[FileProblem] = []
-    for source in sources:
-        for url, entry in sorted(index.files_under(source.url_prefix).items()):
-            if entry.error and url in current:
-                out.append(FileProblem(url, entry.kind, entry.error))
-    return out
+def _problems(index: SearchIndex, scope: _Scope) -> list[FileProblem]:
+    return [
+        FileProblem(url, entry.kind, entry.error)
+        for prefix in scope.sources
+        for url, entry in index.errors_under(prefix).items()
+        if scope.answers(url)
+    ]
 
 
 def _mention(url: str, row: Row, item: _Listed, bad_files: set[str]) -> Mention:
