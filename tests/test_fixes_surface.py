@@ -106,7 +106,9 @@ def test_plan_then_apply_from_the_cli_and_see_it_in_runs_list_and_show(env_vars:
     assert "Before / after" in shown.output and "OPS-7" in shown.output and "alice" in shown.output
     doc = json.loads(runner.invoke(paynb_cli, ["runs", "show", result["apply_id"], "--json"]).output)
     assert doc["plan"]["body"]["after"] == "new" and doc["before"] == {"note": "old"}
-    assert runner.invoke(paynb_cli, ["audit", "verify", "--all"]).exit_code == 0
+    verified = runner.invoke(paynb_cli, ["audit", "verify", "--all"])
+    assert verified.exit_code == 0, verified.output
+    assert max(len(line) for line in verified.stdout.splitlines()) <= 120  # was 600 before tables were fitted
 
 
 def test_headless_helper_applies_only_with_the_right_confirm(env_vars: dict[str, str]) -> None:

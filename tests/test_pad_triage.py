@@ -229,6 +229,8 @@ def test_cli_table_and_json(pad_env: PadEnv) -> None:
     # the world's ar/ holds a file that is not a settlement CSV: incomplete (docs/exit-codes.md)
     assert res.exit_code == exits.INCOMPLETE, res.output
     assert "escalate_cas_not_debited" in res.output and "By action" in res.output
+    assert max(len(line) for line in res.stdout.splitlines()) <= 120  # tables were 330 wide before fitting
+    assert "nan" not in res.stdout.split() and "None" not in res.stdout.split()
     res = runner.invoke(cli, ["pad", "triage", "--json"], env=pad_env.env)
     assert res.exit_code == exits.INCOMPLETE, res.output
     data = json.loads(res.stdout)

@@ -74,9 +74,9 @@ def triage(days: int, auth_account: str | None, account_id: int | None, as_json:
         click.echo(f"warning: {w}", err=True)
     refs = settlement_refs(report)
     if refs:
-        click.echo(
-            "Next: plan the replay of " + ", ".join(f"`paynb settlement plan-replay {r}`" for r in refs)
-        )
+        click.echo("Next: plan the replay of each settlement CSV (one command a line, to copy):")
+        for ref in refs:
+            click.echo(f"  paynb settlement plan-replay {ref}")
     exit_for_gaps(triage_gaps(report), total=len(report))
 
 

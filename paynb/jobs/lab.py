@@ -4,7 +4,9 @@ The command line is built here and run by the CLI. Three things a bare ``jupyter
 analyst: it refuses to start as root (containers, CI), it may pick a ``python3`` kernel from another
 Python that has no paynb, and the settings a notebook needs must already be in the server's environment
 (the kernel inherits it). So the server runs from this interpreter, a ``python3`` kernelspec pointing at
-this interpreter is put first on ``JUPYTER_PATH``, and the settings are passed in the environment.
+this interpreter is put first on ``JUPYTER_PATH``, and the settings are passed in the environment. The
+server's kernel manager (:mod:`paynb.jobs.lab_kernels`) then gives the writer URL to data-fix notebooks'
+kernels only, as ``paynb run`` does, and the admin URL to none.
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ def lab_launch(
         f"--ServerApp.root_dir={root_path}",
         f"--IdentityProvider.token={token}",
         f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}",
+        # report kernels get the reader only, as under `paynb run` (paynb/jobs/lab_kernels.py)
+        "--ServerApp.kernel_manager_class=paynb.jobs.lab_kernels.PaynbKernelManager",
         # the announcement and the notices extension would try to reach the internet from the browser
         "--LabApp.news_url=",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
