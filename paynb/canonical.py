@@ -14,9 +14,13 @@ from decimal import Decimal
 from pathlib import PurePath
 from typing import Any
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
 
 def to_jsonable(value: Any) -> Any:
     """Convert values JSON cannot hold into exact, stable forms."""
+    if type(value) in _PLAIN:  # most leaves (ids, codes): a set lookup instead of nine isinstance checks
+        return value
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, enum.Enum):
@@ -32,6 +36,8 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        if all(type(v) is int for v in value):  # id lists (statement ids) can be long
+            return list(value)
         return [to_jsonable(v) for v in value]
     if isinstance(value, float):
         raise TypeError("floats are not allowed in canonical JSON; use Decimal for money")

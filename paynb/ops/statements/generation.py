@@ -611,13 +611,15 @@ def apply_on(
 
 def written_statement_ids(conn: Connection) -> dict[str, list[int]]:
     """After :func:`apply_on`, in its transaction: the ids of the statements it wrote, new and reused."""
-    rows = db.fetch_all(
-        conn, "SELECT statement_id, reuse_id IS NULL AS new FROM paynb_stmt_details ORDER BY statement_id"
-    )
-    return {
-        "new": [r["statement_id"] for r in rows if r["new"]],
-        "reused": [r["statement_id"] for r in rows if not r["new"]],
-    }
+    # two arrays in one row: a row per statement costs more in Python than the query (14k on a Saturday)
+    new, reused = conn.execute(
+        sa.text(
+            "SELECT coalesce(array_agg(statement_id ORDER BY statement_id) FILTER (WHERE reuse_id IS NULL), '{}'),"
+            " coalesce(array_agg(statement_id ORDER BY statement_id) FILTER (WHERE reuse_id IS NOT NULL), '{}')"
+            " FROM paynb_stmt_details"
+        )
+    ).one()
+    return {"new": list(new), "reused": list(reused)}
 
 
 # -- public API ----------------------------------------------------------------------------------
