@@ -1,6 +1,7 @@
 """`paynb demo`, the job `make demo` runs, end to end in its own process: sandbox up, doctor, the audited
 stale-invoice run archived to the sandbox's GCS archive, and the audit check of that archive, which still
-passes after `sandbox down` / `up` (the GCS emulator keeps its objects on disk)."""
+passes after `sandbox down` / `up` (the GCS emulator keeps its objects on disk), and the legacy S3 store
+comes back from its folder unchanged."""
 
 from __future__ import annotations
 
@@ -47,12 +48,16 @@ def test_demo_runs_the_main_job_on_the_sandbox(tmp_path: Path) -> None:
         assert not [v for v in secrets if v in out or v in done.stderr]  # no secret on the terminal
 
         run_id = next(line for line in out.splitlines() if line.startswith("run id:")).split()[-1]
+        legacy_before = _legacy_objects(Sandbox(box).read_env())
+        assert legacy_before  # the generator's pre-2025-08 files
         for step in (["sandbox", "down", "--dir", str(box)], ["sandbox", "up", "--dir", str(box)]):
             again = subprocess.run(
                 [*PAYNB, *step], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
             )
             assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
         sandbox_env = Sandbox(box).read_env()
+        # the legacy S3 store came back from DIR/s3: same objects, same dates (an upload would be dated now)
+        assert _legacy_objects(sandbox_env) == legacy_before
         verified = subprocess.run(
             [*PAYNB, "audit", "verify", run_id, "--json"],
             cwd=tmp_path,
@@ -73,3 +78,23 @@ def test_demo_runs_the_main_job_on_the_sandbox(tmp_path: Path) -> None:
             timeout=120,
         )
     assert not box.exists()
+
+
+def _legacy_objects(settings: dict[str, str]) -> dict[tuple[str, str], tuple[str, object]]:
+    """(bucket, key) -> (etag, last modified) of every object in the sandbox's legacy S3 buckets."""
+    from minio import Minio
+
+    from paynb.sandbox.manager import LEGACY_BUCKETS
+
+    client = Minio(
+        settings["PAYNB_S3_ENDPOINT"],
+        access_key=settings["PAYNB_S3_ACCESS_KEY"],
+        secret_key=settings["PAYNB_S3_SECRET_KEY"],
+        secure=False,
+        region="us-east-1",
+    )
+    return {
+        (bucket, o.object_name): (o.etag, o.last_modified)
+        for bucket in LEGACY_BUCKETS
+        for o in client.list_objects(bucket, recursive=True)
+    }

@@ -1,7 +1,8 @@
 """``paynb sandbox up|down|status``: the embedded pay-db, CFS server, GCS emulator and S3 server, in the
 background. Like production since 2025-08, the pay bucket and the run archive are on GCS (the emulator keeps
 its objects on disk under ``DIR/gcs``, so they survive ``down``/``up``); the S3 server plays the legacy MinIO
-store with the older files, which ``up`` reloads from pay-db each time (moto keeps objects in memory).
+store with the older files (moto keeps objects in memory; paynb writes them through to ``DIR/s3`` and loads
+them back at the next ``up``, so they survive too).
 
 Everything lives under one folder (``--dir``). ``DIR/sandbox.env`` holds the settings a shell or a
 notebook kernel needs (``source DIR/sandbox.env``: its lines are exported); ``DIR/sandbox.json`` records ports and pids so
@@ -142,6 +143,11 @@ class Sandbox:
         return self.root / "gcs"
 
     @property
+    def s3_dir(self) -> Path:
+        """The legacy S3 store's buckets and objects (moto keeps them in memory; paynb mirrors them)."""
+        return self.root / "s3"
+
+    @property
     def secrets_dir(self) -> Path:
         return self.root / "secrets"
 
@@ -196,7 +202,15 @@ class Sandbox:
             "s3",
             state.s3_port,
             state.s3_pid,
-            lambda port: [sys.executable, "-m", "paynb.sandbox.s3", "--port", str(port)],
+            lambda port: [
+                sys.executable,
+                "-m",
+                "paynb.sandbox.s3",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(self.s3_dir),
+            ],
         )
         state.gcs_port, state.gcs_pid = self._ensure_process(
             "gcs",

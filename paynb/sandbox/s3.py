@@ -1,4 +1,5 @@
-"""The sandbox S3 server: moto's S3 over real HTTP on 127.0.0.1.
+"""The sandbox S3 server: moto's S3 over real HTTP on 127.0.0.1, its objects kept on disk with
+``--data-dir`` (:mod:`paynb.sandbox.s3_disk`).
 
 moto accepts any access key and does not check signatures, so the keys handed out here only have to
 look real to the client. Three quirks (measured, docs/jobs.md#object-stores-in-tests): a PUT into an Object Lock bucket
@@ -7,7 +8,7 @@ needs ``x-amz-checksum-sha256`` (``paynb.store.s3`` always sends it), moto does 
 
 Example (foreground, as ``paynb sandbox up`` runs it)::
 
-    python -m paynb.sandbox.s3 --port 9000
+    python -m paynb.sandbox.s3 --port 9000 --data-dir .sandbox/s3
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class _S3Server:
     in use is an error at once (moto's ThreadedMotoServer binds in its thread, which then dies while
     the caller waits for it forever); requests are served on a daemon thread."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, data_dir: str | None = None) -> None:
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,
@@ -90,7 +91,12 @@ class _S3Server:
         )
         from werkzeug.serving import make_server
 
-        app = DomainDispatcherApplication(create_backend_app)
+        app: Any = DomainDispatcherApplication(create_backend_app)
+        if data_dir:
+            from paynb.sandbox.s3_disk import DiskMirror, restore
+
+            self.restored = restore(data_dir)  # before the socket opens: no request sees a half-loaded store
+            app = DiskMirror(app, data_dir)
         self._httpd = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name="paynb-s3-sandbox", daemon=True
@@ -108,11 +114,15 @@ class _S3Server:
         self._thread.join(timeout=10)
 
 
-def start_s3_server(host: str = "127.0.0.1", port: int = 0, *, secret_key: str | None = None) -> RunningS3:
-    """Start moto's S3 in a background thread of this process; ``port=0`` picks a free port."""
+def start_s3_server(
+    host: str = "127.0.0.1", port: int = 0, *, secret_key: str | None = None, data_dir: str | None = None
+) -> RunningS3:
+    """Start moto's S3 in a background thread of this process; ``port=0`` picks a free port. With
+    ``data_dir`` its buckets and objects are kept on disk there (:mod:`paynb.sandbox.s3_disk`) and loaded
+    back at the next start."""
     _quiet_logs()
     try:
-        server = _S3Server(host, port)
+        server = _S3Server(host, port, data_dir)
     except ImportError as exc:  # pragma: no cover - moto[server] is a declared dependency
         raise SandboxError("the S3 sandbox needs moto[server]: pip install 'moto[server]'") from exc
     except (OSError, SystemExit):  # werkzeug reports a failed bind on stderr, then exits
@@ -151,9 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--bucket", action="append", default=[], help="create this versioned bucket (repeatable)"
     )
+    parser.add_argument("--data-dir", help="keep buckets and objects on disk here (survives a restart)")
     args = parser.parse_args(argv)
     try:
-        running = start_s3_server(args.host, args.port)
+        running = start_s3_server(args.host, args.port, data_dir=args.data_dir)
     except SandboxError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
