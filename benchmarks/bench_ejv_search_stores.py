@@ -87,6 +87,21 @@ def _warm(wanted, settings, index, workers, expected) -> tuple[float, list[float
     return statistics.median(runs), runs
 
 
+def _listing_floor(settings: Settings) -> float:
+    """Median of 5: one listing of cgi_feedback/FEEDBACK after its newest key, which returns nothing. The
+    store's own cost for the warm search's largest listing, whatever paynb does with the answer."""
+    from paynb.store import pay_bucket
+
+    store = pay_bucket(settings)
+    newest = max(info.key for info in store.list("cgi_feedback/FEEDBACK", recursive=True))
+    runs = []
+    for _ in range(5):
+        t = time.perf_counter()
+        assert not list(store.list("cgi_feedback/FEEDBACK", recursive=True, start_after=newest))
+        runs.append(time.perf_counter() - t)
+    return statistics.median(runs)
+
+
 def bench(kind: str, args: argparse.Namespace) -> dict[str, float]:
     per_file = args.lines_per_file // 2
     out: dict[str, float] = {}
@@ -128,6 +143,7 @@ def bench(kind: str, args: argparse.Namespace) -> dict[str, float]:
             full, out["reindex_s"] = _search(wanted, settings, index, args.workers, reindex=True)
             assert full.files_scanned == args.files + args.history
             out["warm_big_s"], _ = _warm(wanted, settings, index, args.workers, expected)
+            out["floor_s"] = _listing_floor(settings)
             window = search_module.RELIST_WINDOW
             search_module.RELIST_WINDOW = 10**9  # list the whole folder, as before
             try:
@@ -181,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"  warm search (median of 5):   {r['warm_big_s']:7.3f} s  target <= {TARGET_WARM_S:.1f} s  {'OK' if big_ok else 'MISSED'}"
+        )
+        print(
+            f"  of which the store's floor:  {r['floor_s']:7.3f} s  (one listing after the newest key, empty)"
         )
         print(
             f"  baseline, listing all {n_all}: {r['baseline_full_list_s']:7.3f} s  "

@@ -32,15 +32,26 @@ class Warehouse:
         return Env(settings=Settings.load(env={**self.env_vars(), **extra}, dotenv=None))
 
 
+# synthetic, for the test cluster only (the sandbox makes its own, in DIR/secrets)
+DW_READER_PASSWORD = "test-dw-reader-pw-5e1b07"
+
+
 def _build(pg_server, pay_url: str, inject: bool) -> Iterator[Warehouse]:
-    from paynb.sandbox.warehouse import create_database, database_url, reader_url, seed_warehouse
+    from paynb.sandbox.warehouse import (
+        create_database,
+        database_url,
+        reader_url,
+        seed_warehouse,
+        set_reader_password,
+    )
 
     name = f"{make_url(pay_url).database}_dw{next(_counter)}"
     create_database(pg_server.dsn("postgres"), name)
     dw_url = database_url(pay_url, name)
     injected = seed_warehouse(pay_url, dw_url, inject=inject)
+    set_reader_password(pg_server.dsn("postgres"), DW_READER_PASSWORD)
     try:
-        yield Warehouse(pay_url, dw_url, reader_url(dw_url), injected)
+        yield Warehouse(pay_url, dw_url, reader_url(dw_url, DW_READER_PASSWORD), injected)
     finally:
         from paynb.db import dispose_engines
 

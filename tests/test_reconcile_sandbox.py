@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from paynb.cli import main
 from paynb.sandbox.manager import Sandbox
@@ -17,7 +20,20 @@ def test_sandbox_up_has_a_warehouse_that_the_reconciliations_read(tmp_path, monk
     box = Sandbox(tmp_path / "box")
     try:
         env = box.up(scale="small", seed=7, echo=lambda m: None)
-        assert "paynb_dw_reader@" in env["PAYNB_DW_URL"] and "PAYNB_DW_URL=" in box.env_path.read_text()
+        assert "paynb_dw_reader:" in env["PAYNB_DW_URL"] and "PAYNB_DW_URL=" in box.env_path.read_text()
+        # the warehouse reader logs in with its password (no trust line); without it, it is refused
+        dw_password = (box.secrets_dir / "dw_reader_password").read_text().strip()
+        assert f":{dw_password}@" in env["PAYNB_DW_URL"]
+        given = make_url(env["PAYNB_DW_URL"])
+        no_password = sa.engine.URL.create(
+            given.drivername,
+            username=given.username,
+            host=given.host,
+            port=given.port,
+            database=given.database,
+        )
+        with pytest.raises(sa.exc.OperationalError):
+            sa.create_engine(no_password, poolclass=NullPool).connect().close()
         for k, v in env.items():
             monkeypatch.setenv(k, v)
         assert main(["sandbox", "scenarios", "--json"]) == 0

@@ -31,6 +31,8 @@ from sqlalchemy.pool import NullPool
 from paynb.errors import InputError, SandboxError
 from paynb.files import write_private
 from paynb.sandbox.postgres import READER, WRITER, EmbeddedPostgres, ExternalPostgres, ensure_roles, role_url
+from paynb.sandbox.warehouse import reader_url as dw_reader_url
+from paynb.sandbox.warehouse import set_reader_password as set_dw_reader_password
 
 STATE_VERSION = 1
 DATABASE = "paydb"
@@ -197,6 +199,7 @@ class Sandbox:
         ensure_roles(
             pg.url("postgres"), {READER: secrets["reader_password"], WRITER: secrets["writer_password"]}
         )
+        set_dw_reader_password(pg.dsn("postgres"), secrets["dw_reader_password"])
         self._grant(pg)
         state.s3_port, state.s3_pid = self._ensure_process(
             "s3",
@@ -328,6 +331,7 @@ class Sandbox:
             "hmac_key",
             "reader_password",
             "writer_password",
+            "dw_reader_password",
         ):
             path = self.secrets_dir / name
             if not path.exists():
@@ -456,7 +460,7 @@ class Sandbox:
             "PAYNB_HMAC_KEY": secrets["hmac_key"],
             "PAYNB_DATA_DIR": str(self.root / "data"),
             # the read-only reader role of the warehouse (docs/reconciliation.md)
-            "PAYNB_DW_URL": _reader_url(pg.dsn(DW_DATABASE)),
+            "PAYNB_DW_URL": dw_reader_url(pg.dsn(DW_DATABASE), secrets["dw_reader_password"]),
         }
 
     def _write_env(self, env: dict[str, str]) -> None:
@@ -547,12 +551,6 @@ def export_lines(env: dict[str, str]) -> list[str]:
     single-quoted, which bash and python-dotenv (``PAYNB_ENV_FILE``) read alike as long as they hold no
     quote or backslash; the sandbox's values are URLs and hex tokens."""
     return [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
-
-
-def _reader_url(dw_dsn: str) -> str:
-    from paynb.sandbox.warehouse import reader_url
-
-    return reader_url(dw_dsn)
 
 
 def _alive(pid: int) -> bool:

@@ -40,10 +40,6 @@ WRITER = "paynb_writer"
 PG_HBA = f"""# written by paynb (docs/roles.md)
 host all {SUPERUSER} 127.0.0.1/32 trust
 host all {SUPERUSER} ::1/128 trust
-# the warehouse's SELECT-only role (paynb/sandbox/warehouse.py) has no password yet: loopback trust, it can
-# read only the warehouse's cas/colin schemas
-host all paynb_dw_reader 127.0.0.1/32 trust
-host all paynb_dw_reader ::1/128 trust
 host all all 127.0.0.1/32 scram-sha-256
 host all all ::1/128 scram-sha-256
 """

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import NullPool
 
 from paynb.errors import SandboxError
@@ -193,8 +193,21 @@ def database_url(pay_url: str, database: str, user: str | None = None) -> str:
     """``pay_url`` pointed at another database (and user) of the same server."""
     url = make_url(pay_url).set(database=database)
     if user:
-        url = url.set(username=user, password=None)
+        url = _login(url, user, None)
     return url.render_as_string(hide_password=False)
+
+
+def _login(url: URL, user: str, password: str | None) -> URL:
+    """``url`` with this login; ``URL.set`` cannot clear a password (it skips None), so build it anew."""
+    return URL.create(
+        url.drivername,
+        username=user,
+        password=password,
+        host=url.host,
+        port=url.port,
+        database=url.database,
+        query=url.query,
+    )
 
 
 def create_database(admin_url: str, name: str) -> None:
@@ -246,9 +259,28 @@ def seed_warehouse(pay_url: str, dw_url: str, *, inject: bool = True, as_of: dat
     return injected
 
 
-def reader_url(dw_url: str) -> str:
+def reader_url(dw_url: str, password: str | None = None) -> str:
     """The warehouse URL as the read-only reader role (what PAYNB_DW_URL points at)."""
-    return database_url(dw_url, make_url(dw_url).database or "dw", READER_ROLE)
+    url = make_url(dw_url)
+    return _login(url.set(database=url.database or "dw"), READER_ROLE, password).render_as_string(
+        hide_password=False
+    )
+
+
+def set_reader_password(admin_url: str, password: str) -> None:
+    """Give the warehouse reader role (made by :func:`seed_warehouse`, or here) its login password.
+
+    Like pay-db's reader and writer (docs/roles.md), it must give a password: the sandbox's pg_hba.conf
+    trusts only the superuser."""
+    eng = sa.create_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as conn:
+            _create_reader(conn)
+            # the role name is our constant; the password goes through quote_literal on the server
+            literal = conn.execute(sa.text("SELECT quote_literal(:p)"), {"p": password}).scalar()
+            conn.exec_driver_sql(f"ALTER ROLE {READER_ROLE} LOGIN PASSWORD {literal}")
+    finally:
+        eng.dispose()
 
 
 # -- what CAS and BCOL hold, from pay-db ---------------------------------------------------------------------
@@ -490,8 +522,8 @@ def _copy(cur: Any, table: str, rows: list) -> None:
     cur.copy_expert(f"COPY {table} FROM STDIN", buf)
 
 
-def _grant_reader(conn: Connection, database: str) -> None:
-    """The reader role (cluster-wide, made once) may connect and SELECT, nothing else."""
+def _create_reader(conn: Connection) -> None:
+    """The reader role, cluster-wide, made once (it logs in only once it has a password)."""
     conn.exec_driver_sql(
         f"""
         DO $$ BEGIN
@@ -499,6 +531,15 @@ def _grant_reader(conn: Connection, database: str) -> None:
           ALTER ROLE {READER_ROLE} SET default_transaction_read_only = on;
         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
         END $$;
+        """
+    )
+
+
+def _grant_reader(conn: Connection, database: str) -> None:
+    """The reader role may connect and SELECT, nothing else."""
+    _create_reader(conn)
+    conn.exec_driver_sql(
+        f"""
         GRANT CONNECT ON DATABASE "{database}" TO {READER_ROLE};
         GRANT USAGE ON SCHEMA cas, colin TO {READER_ROLE};
         GRANT SELECT ON ALL TABLES IN SCHEMA cas, colin TO {READER_ROLE};
