@@ -77,6 +77,13 @@ def test_list_by_prefix_and_after_a_key(store: Store) -> None:
     assert [o.key for o in store.list("cgi_feedback/", start_after="ar/x.csv")] == keys[:5]
     shallow = [(o.key, o.is_prefix) for o in store.list("", recursive=False)]
     assert shallow == [("ar/", True), ("cgi_feedback/", True), ("cgi_processed/", True)]
+    # a prefix that ends inside a name (a family), one inside a missing folder, one no key can start with
+    family = [
+        o.key for o in store.list("cgi_feedback/FEEDBACK", start_after="cgi_feedback/FEEDBACK.20260104")
+    ]
+    assert family == keys[4:5]
+    assert list(store.list("cgi_feedback/none/")) == [] and list(store.list("nowhere/x")) == []
+    assert list(store.list("cgi_feedback//x")) == []
 
 
 def test_never_overwrites(store: Store) -> None:

@@ -63,7 +63,8 @@ class LocalStore(Store):
         if not self.root.is_dir():
             return
         seen_prefixes: set[str] = set()
-        for key in sorted(self._walk()):
+        # only the folder the prefix names can hold its keys ("cgi_feedback/FEEDBACK" -> cgi_feedback/)
+        for key in sorted(self._walk(prefix.rpartition("/")[0])):
             if not key.startswith(prefix) or (start_after is not None and key <= start_after):
                 continue
             rest = key[len(prefix) :]
@@ -77,8 +78,15 @@ class LocalStore(Store):
             if info is not None:
                 yield info
 
-    def _walk(self) -> Iterator[str]:
-        for dirpath, dirnames, filenames in os.walk(self.root):
+    def _walk(self, folder: str = "") -> Iterator[str]:
+        """Every key under ``folder`` (a key prefix ending at a "/"), in no particular order."""
+        try:
+            top = self._path(folder) if folder else self.root
+        except StoreError:  # "a//b" and the like: no valid key starts with it
+            return
+        if folder.split("/", 1)[0] == META_DIR or not top.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(top):
             dirnames[:] = [d for d in dirnames if d != META_DIR]
             rel = Path(dirpath).relative_to(self.root)
             for name in filenames:
