@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 
 from paynb.cli import main
 from paynb.sandbox.manager import Sandbox
+from tests.processes import stop_process_group
 
 ROOT = Path(__file__).parents[1]
 PAYNB = [sys.executable, "-c", "import sys; from paynb.cli import main; sys.exit(main())"]
@@ -146,12 +146,7 @@ def test_paynb_lab_serves_the_project_with_the_sandbox_settings(tmp_path: Path) 
         with pytest.raises(urllib.error.HTTPError):  # the token is what lets a browser in
             urllib.request.urlopen(f"{base}/api/contents", timeout=10)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_process_group(proc)
 
 
 def _get_json(url: str, *, timeout_s: float) -> dict:

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from tests.plugins.browser import artifacts_dir, screenshot
+from tests.processes import stop_process_group
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.notebook]
 ROOT = Path(__file__).parents[1]
@@ -87,14 +87,7 @@ def start_lab(project: Path, env: dict[str, str], tmp_path: Path) -> tuple[subpr
 
 
 def stop_lab(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    except ProcessLookupError:
-        pass
+    stop_process_group(proc)
     proc._paynb_log.close()  # type: ignore[attr-defined]
 
 

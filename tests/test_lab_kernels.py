@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 import urllib.request
@@ -19,6 +18,7 @@ pytest.importorskip("jupyter_server")
 
 from paynb.jobs.lab_kernels import kernel_environment_for, read_notebook_kind, take_writer_settings
 from paynb.settings import NO_ADMIN_KERNEL, READ_ONLY_KERNEL
+from tests.processes import stop_process_group
 
 READER = "postgresql://paynb_reader:r@127.0.0.1:5/pay-db"
 WRITER = "postgresql://paynb_writer:w-secret@127.0.0.1:5/pay-db"
@@ -108,12 +108,7 @@ def test_lab_kernels_see_the_writer_only_in_a_data_fix(tmp_path: Path) -> None:
         assert fix["PAYNB_DATABASE_WRITE_URL"] == WRITER and fix[READ_ONLY_KERNEL] is None
         assert report["PAYNB_DATABASE_ADMIN_URL"] is None and fix["PAYNB_DATABASE_ADMIN_URL"] is None
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_process_group(proc)
         log.close()
     assert b"w-secret" not in (tmp_path / "lab.log").read_bytes()  # nor in the server's log
 
