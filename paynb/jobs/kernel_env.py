@@ -40,15 +40,15 @@ def kernel_environment(
     environ = os.environ if environ is None else environ
     add = {RUN_ID_ENV: run_id, NO_ADMIN_KERNEL: "1"}
     # by name only: where the reader URL is the admin's (a test cluster), a report must still get its reader
-    drop = _holding(environ, ADMIN_NAMES, "")
+    drop = variables_holding(environ, ADMIN_NAMES, "")
     if notebook_kind(nb) == DATAFIX:
         return add, drop
     writer = settings.database_write_url.reveal() if settings.database_write_url else ""
     add[READ_ONLY_KERNEL] = "1"
-    return add, drop | _holding(environ, WRITER_NAMES, writer)
+    return add, drop | variables_holding(environ, WRITER_NAMES, writer)
 
 
-def _holding(environ: Mapping[str, str], names: tuple[str, ...], url: str) -> set[str]:
+def variables_holding(environ: Mapping[str, str], names: tuple[str, ...], url: str) -> set[str]:
     """The variables among ``names`` that are set, and any other variable whose value holds ``url``."""
     found = {name for name in names if name in environ}
     if url:

@@ -21,7 +21,7 @@ from typing import Any
 
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 
-from paynb.jobs.kernel_env import DATAFIX, notebook_kind
+from paynb.jobs.kernel_env import DATAFIX, notebook_kind, variables_holding
 from paynb.settings import ADMIN_NAMES, NO_ADMIN_KERNEL, READ_ONLY_KERNEL, WRITER_NAMES
 
 SESSION_NAME = "JPY_SESSION_NAME"  # jupyter_server puts the notebook's OS path here for each session
@@ -31,9 +31,7 @@ def take_writer_settings(environ: MutableMapping[str, str]) -> dict[str, str]:
     """Remove the writer and admin URLs from ``environ``; return the writer's variables (by name, and any
     other variable whose value holds the writer URL)."""
     writer = next((environ[name] for name in WRITER_NAMES if environ.get(name)), "")
-    held = {name: environ[name] for name in WRITER_NAMES if name in environ}
-    if writer:
-        held |= {name: value for name, value in environ.items() if writer in value}
+    held = {name: environ[name] for name in variables_holding(environ, WRITER_NAMES, writer)}
     for name in (*held, *ADMIN_NAMES):
         environ.pop(name, None)
     return held

@@ -106,7 +106,7 @@ class DiskMirror:
             "object_lock": bool(found.object_lock_enabled),
         }
         _write_atomic(self.root / bucket / "bucket.json", _json_bytes(doc))
-        current = {name for name in found.keys.keys()}
+        current = set(found.keys.keys())
         for name in current:
             self.save_key(bucket, name)
         for path in objects.glob("*.json"):
