@@ -217,3 +217,23 @@ def test_partner_reset_refuses_a_disbursement_an_inbox_carries(env, capsys) -> N
     _exec(env, "UPDATE partner_disbursements SET status_code = 'COMPLETED' WHERE id = :i", i=pd["id"])
     assert main(["ejv", "partner-reset", "plan", "--partner-disbursement-id", str(pd["id"])]) == EXIT_REFUSED
     assert "only ERRORED or never-sent UPLOADED" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "kind, field",
+    [
+        ("ejv.clear_stop_ejv", "distribution_code_id"),
+        ("ejv.reset_partner_disbursement", "partner_disbursement_id"),
+    ],
+)
+@pytest.mark.parametrize(
+    "value, message", [(None, "whole number"), ("7a", "whole number"), (0, "1 or more"), (-3, "1 or more")]
+)
+def test_a_bad_id_is_refused_before_pay_db_is_read(kind: str, field: str, value, message: str) -> None:
+    from paynb.errors import InputError
+    from paynb.fixes import get_fix
+
+    params = {} if value is None else {field: value}
+    with pytest.raises(InputError, match=message) as err:
+        get_fix(kind).plan(None, **params)  # no Env: the check comes first
+    assert err.value.field == field

@@ -27,8 +27,9 @@ from sqlalchemy.engine import Connection
 
 from paynb import db
 from paynb.context import Env
-from paynb.errors import InputError, PlanError, StalePlanError
+from paynb.errors import PlanError, StalePlanError
 from paynb.fixes import Fix, FixRun, Outcome, register_fix
+from paynb.fixes.params import positive_id
 from paynb.plan import Plan
 
 KIND = "ejv.reset_partner_disbursement"
@@ -65,24 +66,12 @@ def read_disbursement(conn: Connection, disbursement_id: int) -> dict[str, Any] 
     return dict(row) if row is not None else None
 
 
-def _disbursement_id(params: Mapping[str, Any]) -> int:
-    try:
-        value = int(params["partner_disbursement_id"])
-    except (KeyError, TypeError, ValueError):
-        raise InputError(
-            "give the partner disbursement id (a whole number)", field="partner_disbursement_id"
-        ) from None
-    if value <= 0:
-        raise InputError(f"must be 1 or more, got {value}", field="partner_disbursement_id")
-    return value
-
-
 class ResetPartnerDisbursementFix(Fix):
     kind = KIND
     title = "resetting a partner disbursement to WAITING_FOR_JOB"
 
     def plan(self, env: Env, **params: Any) -> Plan:
-        pd_id = _disbursement_id(params)
+        pd_id = positive_id(params, "partner_disbursement_id", "partner disbursement id")
         with env.read() as conn:
             row = read_disbursement(conn, pd_id)
         if row is None:

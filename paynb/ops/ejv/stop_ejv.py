@@ -24,8 +24,9 @@ from sqlalchemy.engine import Connection
 
 from paynb import db
 from paynb.context import Env
-from paynb.errors import InputError, PlanError, StalePlanError
+from paynb.errors import PlanError, StalePlanError
 from paynb.fixes import Fix, FixRun, Outcome, register_fix
+from paynb.fixes.params import positive_id
 from paynb.plan import Plan
 from paynb.timez import utcnow_naive
 
@@ -53,24 +54,12 @@ def read_code(conn: Connection, code_id: int) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
 
 
-def _code_id(params: Mapping[str, Any]) -> int:
-    try:
-        value = int(params["distribution_code_id"])
-    except (KeyError, TypeError, ValueError):
-        raise InputError(
-            "give the distribution code id (a whole number)", field="distribution_code_id"
-        ) from None
-    if value <= 0:
-        raise InputError(f"must be 1 or more, got {value}", field="distribution_code_id")
-    return value
-
-
 class ClearStopEjvFix(Fix):
     kind = KIND
     title = "clearing stop_ejv on a distribution code (GL)"
 
     def plan(self, env: Env, **params: Any) -> Plan:
-        code_id = _code_id(params)
+        code_id = positive_id(params, "distribution_code_id", "distribution code id")
         with env.read() as conn:
             row = read_code(conn, code_id)
         if row is None:
