@@ -7,10 +7,11 @@ object carries the sha256 of its bytes so a reader can check it.
 from __future__ import annotations
 
 import abc
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from paynb.canonical import sha256_hex
 from paynb.errors import StoreError
@@ -107,6 +108,33 @@ class Store(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
+
+
+class BucketStore(Store):
+    """What the two cloud back ends share: a bucket, an optional key prefix inside it, a client, and the
+    mapping between paynb's keys and the bucket's object names."""
+
+    scheme: str  # "s3" or "gs"
+
+    def __init__(self, bucket: str, prefix: str, *, client: Any, endpoint: str = "") -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.client = client
+        self.endpoint = endpoint
+        self.url = f"{self.scheme}://{bucket}/{self.prefix}" if self.prefix else f"{self.scheme}://{bucket}"
+        self._lock = threading.Lock()
+
+    def _key(self, key: str) -> str:
+        """The bucket's object name for ``key`` (checked)."""
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _rel(self, name: str) -> str:
+        """``key`` for the bucket's object name ``name``."""
+        return name[len(self.prefix) + 1 :] if self.prefix else name
+
+    def url_for(self, key: str) -> str:
+        return f"{self.scheme}://{self.bucket}/{self._key(key)}"
 
 
 StoreFactory = Callable[[str, "Settings | None"], Store]

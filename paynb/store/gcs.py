@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -26,10 +25,9 @@ from typing import TYPE_CHECKING, TypeVar
 from paynb.errors import StoreError
 from paynb.settings import Settings, get_settings
 from paynb.store.base import (
+    BucketStore,
     ObjectInfo,
     PutResult,
-    Store,
-    check_key,
     register_store,
     sha256_bytes,
     verify_sha256,
@@ -132,20 +130,17 @@ class BucketPolicy:
         return "no retention policy and no default hold: archived runs can be deleted"
 
 
-class GcsStore(Store):
+class GcsStore(BucketStore):
+    scheme = "gs"
+
     def __init__(self, bucket: str, prefix: str = "", *, client: storage.Client, endpoint: str = "") -> None:
         if not bucket:
             raise StoreError(
                 "a gs:// store URL needs a bucket, e.g. gs://ftp-poller-prod",
                 hint="fix PAYNB_BUCKET_URL / PAYNB_ARCHIVE_URL",
             )
-        self.bucket = bucket
-        self.prefix = prefix.strip("/")
-        self.client = client
-        self.endpoint = endpoint
-        self.url = f"gs://{bucket}/{self.prefix}" if self.prefix else f"gs://{bucket}"
+        super().__init__(bucket, prefix, client=client, endpoint=endpoint)
         self._policy: BucketPolicy | None = None
-        self._lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str, settings: Settings | None = None) -> GcsStore:
@@ -167,13 +162,6 @@ class GcsStore(Store):
         return cls(bucket, prefix, client=client, endpoint=settings.gcs_emulator_host)
 
     # -- helpers -------------------------------------------------------------------------------------
-    def _key(self, key: str) -> str:
-        check_key(key)
-        return f"{self.prefix}/{key}" if self.prefix else key
-
-    def _rel(self, name: str) -> str:
-        return name[len(self.prefix) + 1 :] if self.prefix else name
-
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         """Run a client call; turn every failure into a StoreError that names no credential."""
         from google.api_core import exceptions as gexc
@@ -361,9 +349,6 @@ class GcsStore(Store):
         if blob.md5_hash and blob.md5_hash != md5:
             raise StoreError(f"{key} in {self.url}: the md5 the server reports differs from the bytes sent")
         return PutResult(key=key, version_id=str(blob.generation) if blob.generation else None, sha256=digest)
-
-    def url_for(self, key: str) -> str:
-        return f"gs://{self.bucket}/{self._key(key)}"
 
 
 register_store("gs", GcsStore.from_url)

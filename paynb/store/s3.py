@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import io
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import TypeVar
 
@@ -22,10 +21,9 @@ from minio.error import MinioException, S3Error
 from paynb.errors import StoreError
 from paynb.settings import Settings, get_settings
 from paynb.store.base import (
+    BucketStore,
     ObjectInfo,
     PutResult,
-    Store,
-    check_key,
     register_store,
     sha256_bytes,
     verify_sha256,
@@ -77,17 +75,14 @@ def http_pool() -> urllib3.PoolManager:
     )
 
 
-class S3Store(Store):
+class S3Store(BucketStore):
+    scheme = "s3"
+
     def __init__(self, bucket: str, prefix: str = "", *, client: Minio, endpoint: str = "") -> None:
         if not bucket:
             raise StoreError("an s3:// store URL needs a bucket, e.g. s3://pay-archive/paynb")
-        self.bucket = bucket
-        self.prefix = prefix.strip("/")
-        self.client = client
-        self.endpoint = endpoint
-        self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        super().__init__(bucket, prefix, client=client, endpoint=endpoint)
         self._features: dict[str, bool] | None = None
-        self._lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str, settings: Settings | None = None) -> S3Store:
@@ -99,13 +94,6 @@ class S3Store(Store):
         return cls(bucket, prefix, client=make_client(settings), endpoint=settings.s3_endpoint)
 
     # -- helpers -------------------------------------------------------------------------------------
-    def _key(self, key: str) -> str:
-        check_key(key)
-        return f"{self.prefix}/{key}" if self.prefix else key
-
-    def _rel(self, object_name: str) -> str:
-        return object_name[len(self.prefix) + 1 :] if self.prefix else object_name
-
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         """Run a client call; turn every failure into a StoreError that names no credential."""
         try:
@@ -242,9 +230,6 @@ class S3Store(Store):
             ),
         )
         return PutResult(key=key, version_id=result.version_id, sha256=digest)
-
-    def url_for(self, key: str) -> str:
-        return f"s3://{self.bucket}/{self._key(key)}"
 
 
 def _user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
