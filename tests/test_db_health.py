@@ -215,3 +215,40 @@ def test_amcheck_path_on_debian_postgresql(tmp_path: Path, monkeypatch: pytest.M
     finally:
         srv.close()
         os.environ.pop("PAYNB_PG_BIN", None)
+
+
+@pytest.mark.skipif(
+    debian_pg_bin() is None, reason="no Debian PostgreSQL (apt-get install postgresql) for amcheck"
+)
+def test_a_reader_without_amcheck_rights_gets_the_probe_and_the_grant_to_ask_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in production: `db check` runs as the reader, and amcheck's functions are not granted to PUBLIC."""
+    from paynb.errors import InputError
+    from paynb.sandbox.postgres import READER, ensure_roles, role_url
+
+    monkeypatch.setenv("PAYNB_PG_BIN", debian_pg_bin() or "")
+    srv = Server(tmp_path / "deb")
+    try:
+        with srv.engine.begin() as conn:
+            conn.exec_driver_sql("CREATE EXTENSION amcheck")
+        ensure_roles(srv.pg.url("postgres"), {READER: "reader-pw-1", "paynb_writer": "writer-pw-1"})
+        reader = role_url(srv.pg, READER, "reader-pw-1", "paydb")
+        env = Env(settings=Settings.load(env={"PAYNB_DATABASE_URL": reader}, dotenv=None))
+        srv.zero_page(INDEX)
+
+        report = check_indexes(env=env, tables=["invoices"])
+        assert report.method == "probe" and [c.index for c in report.broken] == [INDEX]
+        assert report.notes and f"TO {READER}" in report.notes[0] and "GRANT EXECUTE" in report.notes[0]
+        assert report.to_dict()["notes"] == list(report.notes)
+        with pytest.raises(InputError, match="may not run bt_index_check"):
+            check_indexes(env=env, tables=["invoices"], method="amcheck")
+
+        with srv.engine.begin() as conn:
+            conn.exec_driver_sql(f"GRANT EXECUTE ON FUNCTION bt_index_check(regclass, boolean) TO {READER}")
+        granted = check_indexes(env=env, tables=["invoices"])
+        assert granted.method == "amcheck" and not granted.notes
+        assert [c.index for c in granted.broken] == [INDEX]
+    finally:
+        srv.close()
+        os.environ.pop("PAYNB_PG_BIN", None)

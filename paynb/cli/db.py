@@ -85,6 +85,8 @@ def check(
             f"{len(report.checks)} indexes checked by {report.method}: {counts['ok']} ok, {counts['corrupt']} corrupt, "
             f"{counts['invalid']} invalid, {counts['unchecked']} unchecked"
         )
+        for note in report.notes:
+            click.echo(f"note: {note}", err=True)
         if not shown.empty:
             click.echo(format_table(shown))
         if report.broken:

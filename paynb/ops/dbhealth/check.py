@@ -27,7 +27,7 @@ from paynb.context import Env, resolve_env
 from paynb.errors import InputError
 from paynb.ops.dbhealth.catalog import (
     IndexInfo,
-    amcheck_available,
+    amcheck_state,
     list_btree_indexes,
     quote_ident,
     table_names,
@@ -59,6 +59,7 @@ class CheckReport:
     checks: tuple[IndexCheck, ...]
     method: Method | Literal["mixed"]
     heapallindexed: bool
+    notes: tuple[str, ...] = ()  # why the method is not the best one available, and how to get it
 
     @property
     def broken(self) -> list[IndexCheck]:
@@ -73,6 +74,7 @@ class CheckReport:
             "schema_version": 1,
             "method": self.method,
             "heapallindexed": self.heapallindexed,
+            "notes": list(self.notes),
             "counts": {
                 s: sum(c.status == s for c in self.checks) for s in ("ok", "corrupt", "invalid", "unchecked")
             },
@@ -116,9 +118,22 @@ def check_indexes(
             if unknown:
                 raise InputError(f"no such table in pay-db: {', '.join(unknown)}", field="--tables")
         found = list_btree_indexes(conn, tables=tables)
-        use_amcheck = method == "amcheck" or (method == "auto" and amcheck_available(conn))
-    if method == "amcheck" and not use_amcheck:
+        amcheck = amcheck_state(conn) if method != "probe" else "missing"
+        role = conn.exec_driver_sql("SELECT current_user").scalar_one()
+    notes: list[str] = []
+    if amcheck == "denied":
+        grant = f"GRANT EXECUTE ON FUNCTION bt_index_check(regclass, boolean) TO {role}"
+        if method == "amcheck":
+            raise InputError(
+                f"amcheck is installed but {role} may not run bt_index_check: {grant} (as the extension's owner)",
+                field="--method",
+            )
+        notes.append(
+            f"amcheck is installed but {role} may not run it, so the probe was used; to use it: {grant}"
+        )
+    if method == "amcheck" and amcheck == "missing":
         raise InputError("the amcheck extension is not installed in this database", field="--method")
+    use_amcheck = amcheck == "usable"
     if indexes:
         wanted = set(indexes)
         missing = sorted(wanted - {i.name for i in found})
@@ -132,7 +147,7 @@ def check_indexes(
     ]
     methods = {r.method for r in results if r.method != "catalog"}
     overall = methods.pop() if len(methods) == 1 else ("mixed" if methods else "catalog")
-    return CheckReport(tuple(results), overall, heapallindexed)
+    return CheckReport(tuple(results), overall, heapallindexed, tuple(notes))
 
 
 def _check_one(
