@@ -8,20 +8,50 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from paynb.context import Env
 from paynb.errors import InputError, StalePlanError
 from paynb.ops.dbhealth.activity import SignalBackendFix, find_activity
+from paynb.sandbox.postgres import READER, WRITER
 from paynb.settings import Settings
+
+SIGNALLER = (
+    "paynb_test_signaller"  # a stand-in for production's admin role: no superuser, may signal backends
+)
 
 
 @pytest.fixture
 def env(empty_db_url: str) -> Iterator[Env]:
+    """The roles production has: the reader looks, a non-superuser with pg_signal_backend acts."""
+    from tests.plugins.db import as_role
+
+    admin = sa.create_engine(empty_db_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(
+            f"""DO $$ BEGIN CREATE ROLE {SIGNALLER} LOGIN NOSUPERUSER PASSWORD 'signaller-pw-1';
+                EXCEPTION WHEN duplicate_object THEN NULL; END $$"""
+        )
+        c.exec_driver_sql(f"GRANT pg_signal_backend TO {SIGNALLER}")
+    admin.dispose()
+    signaller = make_url(empty_db_url).set(username=SIGNALLER, password="signaller-pw-1")
     settings = Settings.load(
-        env={"PAYNB_DATABASE_URL": empty_db_url, "PAYNB_DATABASE_ADMIN_URL": empty_db_url}, dotenv=None
+        env={
+            "PAYNB_DATABASE_URL": as_role(empty_db_url, READER),
+            "PAYNB_DATABASE_ADMIN_URL": signaller.render_as_string(hide_password=False),
+        },
+        dotenv=None,
     )
     yield Env(settings=settings)
+
+
+@pytest.fixture
+def app_url(empty_db_url: str) -> str:
+    """Sessions of an application role (pay-api's), not the superuser's."""
+    from tests.plugins.db import as_role
+
+    return as_role(empty_db_url, WRITER)
 
 
 def _wait_for(predicate, timeout: float = 10.0) -> None:
@@ -31,12 +61,14 @@ def _wait_for(predicate, timeout: float = 10.0) -> None:
         time.sleep(0.1)
 
 
-def test_blocking_chain_is_found_and_its_root_terminated(env: Env, empty_db_url: str) -> None:
+def test_blocking_chain_is_found_and_its_root_terminated(env: Env, empty_db_url: str, app_url: str) -> None:
     from paynb.fixes import apply_fix
 
-    engine = sa.create_engine(empty_db_url, poolclass=NullPool)
-    with engine.begin() as c:
+    setup = sa.create_engine(empty_db_url, poolclass=NullPool)
+    with setup.begin() as c:
         c.exec_driver_sql("INSERT INTO payment_accounts (id, name) VALUES (1, 'a')")
+    setup.dispose()
+    engine = sa.create_engine(app_url, poolclass=NullPool)
     holder = engine.connect()
     holder.exec_driver_sql("BEGIN")
     holder.exec_driver_sql("UPDATE payment_accounts SET name = 'held' WHERE id = 1")
@@ -98,3 +130,32 @@ def test_bad_input(env: Env) -> None:
         SignalBackendFix().plan(env, pid=1, action="kill")
     with pytest.raises(InputError, match="--min-seconds"):
         find_activity(min_seconds=-1, env=env)
+
+
+def test_a_reader_that_cannot_see_other_sessions_says_so_and_exits_incomplete(
+    empty_db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from paynb.cli import exits, main
+
+    blind = "paynb_test_blind_reader"
+    admin = sa.create_engine(empty_db_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(
+            f"""DO $$ BEGIN CREATE ROLE {blind} LOGIN NOSUPERUSER PASSWORD 'blind-pw-1';
+                EXCEPTION WHEN duplicate_object THEN NULL; END $$"""
+        )
+    admin.dispose()
+    url = (
+        make_url(empty_db_url)
+        .set(username=blind, password="blind-pw-1")
+        .render_as_string(hide_password=False)
+    )
+    report = find_activity(
+        min_seconds=0, env=Env(settings=Settings.load(env={"PAYNB_DATABASE_URL": url}, dotenv=None))
+    )
+    assert report.notes and f"GRANT pg_read_all_stats TO {blind}" in report.notes[0]
+    assert report.to_dict()["complete"] is False
+
+    monkeypatch.setenv("PAYNB_DATABASE_URL", url)
+    assert main(["db", "activity", "--min-seconds", "0"]) == exits.INCOMPLETE
+    assert "incomplete:" in capsys.readouterr().err

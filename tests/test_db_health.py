@@ -26,6 +26,7 @@ pytestmark = pytest.mark.slow
 
 PAGE = 8192
 INDEX = "ix_invoices_payment_account_id"
+OWNER = "paynb_table_owner"  # a stand-in for the role that owns pay-db's tables in production
 
 
 def debian_pg_bin() -> str | None:
@@ -64,6 +65,28 @@ class Server:
             env={"PAYNB_DATABASE_URL": self.dsn, "PAYNB_DATABASE_ADMIN_URL": self.dsn}, dotenv=None
         )
         return Env(settings=settings)
+
+    def production_env(self) -> Env:
+        """The roles production has: the reader for checks and plans, and for the repairs a role that owns
+        the pay tables and may signal backends, but is no superuser (docs/db-health.md#roles)."""
+        from paynb.sandbox.postgres import READER, WRITER, ensure_roles, role_url
+
+        ensure_roles(self.pg.url("postgres"), {READER: "reader-pw-1", WRITER: "writer-pw-1"})
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"CREATE ROLE {OWNER} LOGIN NOSUPERUSER PASSWORD 'owner-pw-1'; GRANT pg_signal_backend TO {OWNER}"
+            )
+            conn.exec_driver_sql(
+                f"""DO $$ DECLARE t text; BEGIN
+                      FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' LOOP
+                        EXECUTE format('ALTER TABLE public.%%I OWNER TO {OWNER}', t);
+                      END LOOP; END $$"""
+            )
+        urls = {
+            "PAYNB_DATABASE_URL": role_url(self.pg, READER, "reader-pw-1", "paydb"),
+            "PAYNB_DATABASE_ADMIN_URL": role_url(self.pg, OWNER, "owner-pw-1", "paydb"),
+        }
+        return Env(settings=Settings.load(env=urls, dotenv=None))
 
     def zero_page(self, index: str, block: int | None = None) -> None:
         with self.engine.begin() as conn:
@@ -107,8 +130,8 @@ def test_check_passes_on_healthy_indexes(server: Server) -> None:
 def test_zeroed_page_is_found_and_repaired(server: Server) -> None:
     from paynb.fixes import apply_fix
 
+    env = server.production_env()
     server.zero_page(INDEX)
-    env = server.env()
     report = check_indexes(env=env, tables=["invoices"])
     broken = {c.index: c for c in report.broken}
     assert set(broken) == {INDEX}
@@ -151,7 +174,7 @@ def test_duplicates_are_planned_removed_and_rebuilt(server: Server) -> None:
         conn.exec_driver_sql(
             "UPDATE pg_index SET indisready = true WHERE indexrelid = 'routing_slips_number_key'::regclass"
         )
-    env = server.env()
+    env = server.production_env()
     with server.engine.begin() as conn:
         info = next(i for i in list_btree_indexes(conn) if i.name == "routing_slips_number_key")
         groups = find_duplicates(conn, info)

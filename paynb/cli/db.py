@@ -233,11 +233,15 @@ def activity(min_seconds: float, as_json: bool) -> None:
     report = find_activity(min_seconds=min_seconds)
     if as_json:
         print_json(report.to_dict())
-        return
-    click.echo(f"{report.sessions} other sessions; {len(report.findings)} worth a look")
-    if report.findings:
-        click.echo(format_table(report.to_frame()))
-        click.echo("to run one: paynb db signal plan PID --action cancel|terminate --out signal.json")
+    else:
+        click.echo(f"{report.sessions} other sessions; {len(report.findings)} worth a look")
+        if report.findings:
+            click.echo(format_table(report.to_frame()))
+            click.echo("to run one: paynb db signal plan PID --action cancel|terminate --out signal.json")
+    for note in report.notes:
+        click.echo(f"incomplete: {note}", err=True)
+    if report.notes:  # what this role cannot see is not "nothing to report"
+        raise click.exceptions.Exit(exits.INCOMPLETE)
 
 
 @db.group()

@@ -364,8 +364,8 @@ def ensure_roles(admin_url: URL | str, passwords: dict[str, str]) -> None:
     """Create (or reset) the reader and writer login roles on the server behind ``admin_url``.
 
     ``passwords`` maps READER and WRITER to their passwords. Neither role is a superuser or may create
-    databases or roles; both read everything (``pg_read_all_data``); the writer's DML comes per
-    database from :func:`grant_roles`.
+    databases or roles; both read everything (``pg_read_all_data``); the reader also sees every session
+    (``pg_read_all_stats``); the writer's DML comes per database from :func:`grant_roles`.
     """
     import sqlalchemy as sa
     from sqlalchemy.pool import NullPool
@@ -383,6 +383,8 @@ def ensure_roles(admin_url: URL | str, passwords: dict[str, str]) -> None:
                     f"PASSWORD {literal}"
                 )
                 c.exec_driver_sql(f"GRANT pg_read_all_data TO {role}")
+            # the reader sees other roles' sessions in full, for `paynb db activity` (docs/db-health.md#roles)
+            c.exec_driver_sql(f"GRANT pg_read_all_stats TO {READER}")
     except sa.exc.DBAPIError as err:
         raise SandboxError(
             f"could not create the paynb roles: {str(err.orig).strip().splitlines()[0]}",

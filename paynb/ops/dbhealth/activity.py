@@ -77,11 +77,16 @@ class Finding:
 class ActivityReport:
     findings: tuple[Finding, ...]
     sessions: int
+    #: what this role could not see (without pg_read_all_stats, other roles' sessions have no state,
+    #: query or wait): the findings are then incomplete
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": 1,
             "sessions": self.sessions,
+            "complete": not self.notes,
+            "notes": list(self.notes),
             "findings": [f.to_dict() for f in self.findings],
         }
 
@@ -103,6 +108,27 @@ class ActivityReport:
                 for f in self.findings
             ]
         )
+
+
+# PostgreSQL shows another role's state, query and wait event only to superusers and members of
+# pg_read_all_stats; without them a blocking chain of the application's sessions is invisible
+_SEES_ALL = """
+SELECT current_user AS role,
+       pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')
+       OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS sees_all
+"""
+
+
+def blind_spot(env: Env) -> str:
+    """Empty when this role sees every session in full; otherwise what it misses and the grant to ask for."""
+    with env.read() as conn:
+        row = fetch_all(conn, _SEES_ALL)[0]
+    if row["sees_all"]:
+        return ""
+    return (
+        f"{row['role']} sees other roles' sessions without their state, query or wait, so their long queries and"
+        f" blocking chains cannot be found: GRANT pg_read_all_stats TO {row['role']} (a read-only monitoring role)"
+    )
 
 
 def list_sessions(env: Env) -> list[Session]:
@@ -134,6 +160,7 @@ def find_activity(*, min_seconds: float = 60.0, env: Env | None = None) -> Activ
     if min_seconds < 0 or min_seconds > 7 * 86400:
         raise InputError("must be between 0 and 604800 seconds", field="--min-seconds")
     env = resolve_env(env)
+    blind = blind_spot(env)
     sessions = list_sessions(env)
     blocks: dict[int, list[int]] = {}
     for s in sessions:
@@ -172,7 +199,7 @@ def find_activity(*, min_seconds: float = 60.0, env: Env | None = None) -> Activ
         )
     order = {"blocking": 0, "idle_in_transaction": 1, "long_running": 2, "blocked": 3}
     findings.sort(key=lambda f: (order[f.kind], -f.seconds))
-    return ActivityReport(tuple(findings), len(sessions))
+    return ActivityReport(tuple(findings), len(sessions), (blind,) if blind else ())
 
 
 class SignalBackendFix(Fix):
