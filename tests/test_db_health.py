@@ -26,7 +26,6 @@ pytestmark = pytest.mark.slow
 
 PAGE = 8192
 INDEX = "ix_invoices_payment_account_id"
-OWNER = "paynb_table_owner"  # a stand-in for the role that owns pay-db's tables in production
 
 
 def debian_pg_bin() -> str | None:
@@ -70,21 +69,12 @@ class Server:
         """The roles production has: the reader for checks and plans, and for the repairs a role that owns
         the pay tables and may signal backends, but is no superuser (docs/db-health.md#roles)."""
         from paynb.sandbox.postgres import READER, WRITER, ensure_roles, role_url
+        from tests.db_roles import make_owner
 
         ensure_roles(self.pg.url("postgres"), {READER: "reader-pw-1", WRITER: "writer-pw-1"})
-        with self.engine.begin() as conn:
-            conn.exec_driver_sql(
-                f"CREATE ROLE {OWNER} LOGIN NOSUPERUSER PASSWORD 'owner-pw-1'; GRANT pg_signal_backend TO {OWNER}"
-            )
-            conn.exec_driver_sql(
-                f"""DO $$ DECLARE t text; BEGIN
-                      FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' LOOP
-                        EXECUTE format('ALTER TABLE public.%%I OWNER TO {OWNER}', t);
-                      END LOOP; END $$"""
-            )
         urls = {
             "PAYNB_DATABASE_URL": role_url(self.pg, READER, "reader-pw-1", "paydb"),
-            "PAYNB_DATABASE_ADMIN_URL": role_url(self.pg, OWNER, "owner-pw-1", "paydb"),
+            "PAYNB_DATABASE_ADMIN_URL": make_owner(self.dsn),
         }
         return Env(settings=Settings.load(env=urls, dotenv=None))
 

@@ -38,10 +38,25 @@ def engine(empty_db_url: str) -> Iterator[sa.Engine]:
 
 
 def test_runs_the_ddl_sets_the_version_and_reopens(empty_db_url: str, ddl: Path, engine: sa.Engine) -> None:
+    """As production's roles: the reader plans, a non-superuser owner of the database and its tables
+    applies, and the session it ends is an application's (the writer role), not a superuser's."""
     from paynb.fixes import apply_fix
+    from paynb.sandbox.postgres import READER, WRITER
+    from tests.db_roles import make_owner
+    from tests.plugins.db import as_role
 
-    env = _env(empty_db_url, "sandbox")
-    bystander = engine.connect()
+    owner_url = make_owner(empty_db_url)
+    settings = Settings.load(
+        env={
+            "PAYNB_DATABASE_URL": as_role(empty_db_url, READER),
+            "PAYNB_DATABASE_ADMIN_URL": owner_url,
+            "PAYNB_ENVIRONMENT": "sandbox",
+        },
+        dotenv=None,
+    )
+    env = Env(settings=settings)
+    app = sa.create_engine(as_role(empty_db_url, WRITER), poolclass=NullPool)
+    bystander = app.connect()
     bystander.exec_driver_sql("SELECT 1")
     fix = ManualMigrationFix()
     plan = fix.plan(env, sql_file=str(ddl), revision="abc123def456")
@@ -57,6 +72,7 @@ def test_runs_the_ddl_sets_the_version_and_reopens(empty_db_url: str, ddl: Path,
     with pytest.raises(sa.exc.DBAPIError):
         bystander.exec_driver_sql("SELECT 1")  # it was terminated
     bystander.invalidate()
+    app.dispose()
 
 
 def test_a_failing_ddl_changes_nothing_and_reopens(
