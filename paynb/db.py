@@ -278,6 +278,19 @@ def alembic_version(conn: Connection) -> str | None:
     return row[0] if row else None
 
 
+def sees_all_sessions(conn: Connection) -> bool:
+    """Whether this role sees other roles' sessions in full in pg_stat_activity (state, query, wait):
+    superusers and members of pg_read_all_stats do; anyone else gets NULLs for them."""
+    return bool(
+        conn.execute(
+            sa.text(
+                "SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')"
+                " OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
+            )
+        ).scalar()
+    )
+
+
 @contextmanager
 def advisory_lock(
     engine: Engine, namespace: int, key: int, *, wait_s: float, busy: Exception

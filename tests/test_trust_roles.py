@@ -116,6 +116,10 @@ def test_doctor_passes_the_sandbox_roles(sandbox_db_url: str) -> None:
     )
     assert checks["reader cannot write"][0] == "ok"
     assert checks["writer role"][0] == "ok" and "not a superuser" in checks["writer role"][1]
+    assert checks["reader sees sessions"][0] == "ok"  # the sandbox reader has pg_read_all_stats
+    # as the writer (no pg_read_all_stats) `db activity` would be blind to other roles' sessions
+    blind = _checks(PAYNB_DATABASE_URL=as_role(sandbox_db_url, WRITER))["reader sees sessions"]
+    assert blind[0] == "warn" and f"GRANT pg_read_all_stats TO {WRITER}" in blind[1]
 
 
 def test_doctor_flags_a_reader_that_can_write(sandbox_db_url: str, capsys) -> None:  # type: ignore[no-untyped-def]

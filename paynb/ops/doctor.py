@@ -76,9 +76,20 @@ def check_database(settings: Settings) -> list[Check]:
             )
             version = db.alembic_version(conn)
             role, writable = role_privileges(conn)
+            sees_sessions = db.sees_all_sessions(conn)
     except PaynbError as err:
         return [Check("database", "fail", str(err).splitlines()[0])]
     checks = [Check("database", "ok", f"{where} (PostgreSQL {row['v']})"), reader_check(role, writable)]
+    checks.append(
+        Check("reader sees sessions", "ok", f"role {role['role']} sees every session (db activity)")
+        if sees_sessions
+        else Check(
+            "reader sees sessions",
+            "warn",
+            f"role {role['role']} cannot see other roles' queries: `paynb db activity` will be incomplete; "
+            f"GRANT pg_read_all_stats TO {role['role']} (docs/db-health.md#roles)",
+        )
+    )
     if version is None:
         checks.append(Check("alembic_version", "fail", "alembic_version is empty"))
     else:

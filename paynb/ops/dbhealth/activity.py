@@ -110,24 +110,17 @@ class ActivityReport:
         )
 
 
-# PostgreSQL shows another role's state, query and wait event only to superusers and members of
-# pg_read_all_stats; without them a blocking chain of the application's sessions is invisible
-_SEES_ALL = """
-SELECT current_user AS role,
-       pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')
-       OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS sees_all
-"""
-
-
 def blind_spot(env: Env) -> str:
     """Empty when this role sees every session in full; otherwise what it misses and the grant to ask for."""
+    from paynb.db import sees_all_sessions
+
     with env.read() as conn:
-        row = fetch_all(conn, _SEES_ALL)[0]
-    if row["sees_all"]:
-        return ""
+        if sees_all_sessions(conn):
+            return ""
+        role = conn.exec_driver_sql("SELECT current_user").scalar_one()
     return (
-        f"{row['role']} sees other roles' sessions without their state, query or wait, so their long queries and"
-        f" blocking chains cannot be found: GRANT pg_read_all_stats TO {row['role']} (a read-only monitoring role)"
+        f"{role} sees other roles' sessions without their state, query or wait, so their long queries and"
+        f" blocking chains cannot be found: GRANT pg_read_all_stats TO {role} (a read-only monitoring role)"
     )
 
 
