@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 SCHEMA_VERSION = 1
 _ACCOUNT = "123456789012"  # moto's default account: what any access key without an account maps to
@@ -106,14 +106,19 @@ class DiskMirror:
             "object_lock": bool(found.object_lock_enabled),
         }
         _write_atomic(self.root / bucket / "bucket.json", _json_bytes(doc))
+        # a bucket-level request (a multi-object delete, a setting) changes no object's bytes: remove what
+        # is gone, add what is missing, leave the rest
         current = set(found.keys.keys())
-        for name in current:
+        on_disk: set[str] = set()
+        for meta_path in objects.glob("*.json"):
+            key = _saved_key(meta_path)
+            if key in current:
+                on_disk.add(key)
+                continue
+            meta_path.unlink(missing_ok=True)
+            meta_path.with_name(meta_path.name[: -len(".json")] + ".data").unlink(missing_ok=True)
+        for name in current - on_disk:
             self.save_key(bucket, name)
-        for path in objects.glob("*.json"):
-            key = unquote(path.name[: -len(".json")])
-            if key not in current:
-                for stale in _files(objects, key):
-                    stale.unlink(missing_ok=True)
 
     def save_key(self, bucket: str, key: str) -> None:
         """The key's newest version as moto now holds it; a deleted key's files are removed."""
@@ -166,6 +171,14 @@ def restore(root: str | os.PathLike[str]) -> int:
                 key.last_modified = datetime.fromisoformat(meta["last_modified"])
             count += 1
     return count
+
+
+def _saved_key(meta_path: Path) -> str | None:
+    """The key a metadata file was written for (its name may be a hash of a long key)."""
+    try:
+        return str(json.loads(meta_path.read_text())["key"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _files(objects: Path, key: str) -> tuple[Path, Path]:
