@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from paynb.canonical import to_jsonable
 from paynb.context import Env, resolve_env
-from paynb.db import fetch_all
+from paynb.db import fetch_all, sees_all_sessions
 from paynb.errors import InputError, PlanError
 from paynb.fixes import Fix, FixRun, Outcome, register_fix
 from paynb.ops.dbhealth.admin import admin_engine
@@ -112,8 +112,6 @@ class ActivityReport:
 
 def blind_spot(env: Env) -> str:
     """Empty when this role sees every session in full; otherwise what it misses and the grant to ask for."""
-    from paynb.db import sees_all_sessions
-
     with env.read() as conn:
         if sees_all_sessions(conn):
             return ""
