@@ -1,5 +1,5 @@
 """Under `paynb lab`, a report notebook's kernel never sees the writer URL and a data fix's does, as under
-`paynb run`; no kernel sees the admin URL. The end-to-end test starts the real Lab server, opens a session
+`paynb run`; no kernel sees the admin URL, and Lab's terminals see neither. The end-to-end test starts the real Lab server, opens a session
 for each kind of notebook through Lab's REST API, and asks each kernel for its environment."""
 
 from __future__ import annotations
@@ -70,6 +70,9 @@ def test_an_unreadable_notebook_is_a_report(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.notebook
+@pytest.mark.skipif(
+    not Path("/proc/self/environ").exists(), reason="reads a terminal's environment from /proc"
+)
 def test_lab_kernels_see_the_writer_only_in_a_data_fix(tmp_path: Path) -> None:
     from jupyter_client import BlockingKernelClient
 
@@ -102,6 +105,12 @@ def test_lab_kernels_see_the_writer_only_in_a_data_fix(tmp_path: Path) -> None:
                 seen[name] = _kernel_environ(client)
             finally:
                 client.stop_channels()
+        terminal = _api(base, token, "POST", "/api/terminals", body={}, timeout_s=30)
+        shell_env = _terminal_environ(proc.pid, timeout_s=30)
+        _api(base, token, "DELETE", f"/api/terminals/{terminal['name']}", timeout_s=30, expect_body=False)
+        assert shell_env is not None, "no terminal shell found under the Lab server"
+        assert b"w-secret" not in shell_env and b"a-secret" not in shell_env  # nor in Lab's terminals
+        assert b"PAYNB_DATABASE_URL=" + READER.encode() in shell_env
         report, fix = seen["report.ipynb"], seen["fix.ipynb"]
         assert report["PAYNB_DATABASE_URL"] == READER and report[READ_ONLY_KERNEL] == "1"
         assert report["PAYNB_DATABASE_WRITE_URL"] is None and report["SOME_TOOL_DSN"] is None
@@ -129,8 +138,34 @@ def _kernel_environ(client) -> dict:
     return json.loads(out)
 
 
+def _terminal_environ(server_pid: int, *, timeout_s: float) -> bytes | None:
+    """The environment a Lab terminal's shell started with: the child of the server that terminado
+    started (it alone has JUPYTER_SERVER_ROOT), read from /proc."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+                if ppid != server_pid:
+                    continue
+                environ = (stat.parent / "environ").read_bytes()
+            except (OSError, ValueError, IndexError):
+                continue
+            if b"JUPYTER_SERVER_ROOT=" in environ:
+                return environ
+        time.sleep(0.2)
+    return None
+
+
 def _api(
-    base: str, token: str, method: str, path: str, *, body: dict | None = None, timeout_s: float
+    base: str,
+    token: str,
+    method: str,
+    path: str,
+    *,
+    body: dict | None = None,
+    timeout_s: float,
+    expect_body: bool = True,
 ) -> dict:
     deadline = time.monotonic() + timeout_s
     data = json.dumps(body).encode() if body is not None else None
@@ -143,7 +178,7 @@ def _api(
         )
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
-                return json.loads(resp.read())
+                return json.loads(resp.read()) if expect_body else {}
         except (urllib.error.URLError, ConnectionError):
             if time.monotonic() > deadline:
                 raise
