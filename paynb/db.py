@@ -278,6 +278,26 @@ def alembic_version(conn: Connection) -> str | None:
     return row[0] if row else None
 
 
+def amcheck_state(conn: Connection) -> str:
+    """``missing`` (amcheck is not installed), ``denied`` (installed, but this role may not run
+    ``bt_index_check``: amcheck's functions are not granted to PUBLIC) or ``usable``."""
+    row = fetch_all(
+        conn,
+        """
+        SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'amcheck') AS installed,
+               coalesce((SELECT bool_or(has_function_privilege(p.oid, 'EXECUTE'))
+                           FROM pg_proc p
+                           JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                                           AND d.deptype = 'e'
+                           JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'amcheck'
+                          WHERE p.proname = 'bt_index_check'), false) AS executable
+        """,
+    )[0]
+    if not row["installed"]:
+        return "missing"
+    return "usable" if row["executable"] else "denied"
+
+
 def sees_all_sessions(conn: Connection) -> bool:
     """Whether this role sees other roles' sessions in full in pg_stat_activity (state, query, wait):
     superusers and members of pg_read_all_stats do; anyone else gets NULLs for them."""

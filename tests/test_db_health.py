@@ -238,6 +238,7 @@ def test_a_reader_without_amcheck_rights_gets_the_probe_and_the_grant_to_ask_for
 ) -> None:
     """As in production: `db check` runs as the reader, and amcheck's functions are not granted to PUBLIC."""
     from paynb.errors import InputError
+    from paynb.ops.doctor import run_checks
     from paynb.sandbox.postgres import READER, ensure_roles, role_url
 
     monkeypatch.setenv("PAYNB_PG_BIN", debian_pg_bin() or "")
@@ -256,11 +257,14 @@ def test_a_reader_without_amcheck_rights_gets_the_probe_and_the_grant_to_ask_for
         assert report.to_dict()["notes"] == list(report.notes)
         with pytest.raises(InputError, match="may not run bt_index_check"):
             check_indexes(env=env, tables=["invoices"], method="amcheck")
+        doctor = {c.name: c for c in run_checks(env.settings)}["index checks"]
+        assert doctor.status == "warn" and f"TO {READER}" in doctor.detail
 
         with srv.engine.begin() as conn:
             conn.exec_driver_sql(f"GRANT EXECUTE ON FUNCTION bt_index_check(regclass, boolean) TO {READER}")
         granted = check_indexes(env=env, tables=["invoices"])
         assert granted.method == "amcheck" and not granted.notes
+        assert {c.name: c for c in run_checks(env.settings)}["index checks"].status == "ok"
         assert [c.index for c in granted.broken] == [INDEX]
     finally:
         srv.close()

@@ -77,6 +77,7 @@ def check_database(settings: Settings) -> list[Check]:
             version = db.alembic_version(conn)
             role, writable = role_privileges(conn)
             sees_sessions = db.sees_all_sessions(conn)
+            amcheck = db.amcheck_state(conn)
     except PaynbError as err:
         return [Check("database", "fail", str(err).splitlines()[0])]
     checks = [Check("database", "ok", f"{where} (PostgreSQL {row['v']})"), reader_check(role, writable)]
@@ -90,6 +91,7 @@ def check_database(settings: Settings) -> list[Check]:
             f"GRANT pg_read_all_stats TO {role['role']} (docs/db-health.md#roles)",
         )
     )
+    checks.append(_amcheck_check(amcheck, str(role["role"])))
     if version is None:
         checks.append(Check("alembic_version", "fail", "alembic_version is empty"))
     else:
@@ -101,6 +103,21 @@ def check_database(settings: Settings) -> list[Check]:
         )
         checks.append(Check("alembic_version", status, version + note))
     return [*checks, check_writer(settings)]
+
+
+def _amcheck_check(state: str, role: str) -> Check:
+    """How `paynb db check` will verify index pages as this role (docs/db-health.md#roles)."""
+    name = "index checks"
+    if state == "usable":
+        return Check(name, "ok", f"amcheck (bt_index_check) runs as {role}")
+    if state == "denied":
+        return Check(
+            name,
+            "warn",
+            f"amcheck is installed but {role} may not run it, so `db check` uses the slower probe; "
+            f"GRANT EXECUTE ON FUNCTION bt_index_check(regclass, boolean) TO {role}",
+        )
+    return Check(name, "ok", "amcheck is not installed: `db check` uses the probe (reads every leaf page)")
 
 
 def role_privileges(conn) -> tuple[dict[str, object], list[str]]:  # type: ignore[no-untyped-def]

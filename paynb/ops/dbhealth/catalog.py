@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from paynb.db import fetch_all
+from paynb.db import amcheck_state, fetch_all
 
 # A concurrent REINDEX that failed leaves an invalid copy named <index>_ccnew (or _ccold); see
 # docs/db-health.md.
@@ -104,26 +104,6 @@ def table_names(conn: Connection, schema: str = "public") -> set[str]:
 def amcheck_available(conn: Connection) -> bool:
     """True when the amcheck extension is installed in this database (whoever may run it)."""
     return amcheck_state(conn) != "missing"
-
-
-def amcheck_state(conn: Connection) -> str:
-    """``missing`` (amcheck is not installed), ``denied`` (installed, but this role may not run
-    ``bt_index_check``: amcheck's functions are not granted to PUBLIC) or ``usable``."""
-    row = fetch_all(
-        conn,
-        """
-        SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'amcheck') AS installed,
-               coalesce((SELECT bool_or(has_function_privilege(p.oid, 'EXECUTE'))
-                           FROM pg_proc p
-                           JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
-                                           AND d.deptype = 'e'
-                           JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'amcheck'
-                          WHERE p.proname = 'bt_index_check'), false) AS executable
-        """,
-    )[0]
-    if not row["installed"]:
-        return "missing"
-    return "usable" if row["executable"] else "denied"
 
 
 def quote_ident(conn: Connection, name: str) -> str:
