@@ -298,6 +298,16 @@ def amcheck_state(conn: Connection) -> str:
     return "usable" if row["executable"] else "denied"
 
 
+def amcheck_grant(role: str) -> str:
+    """The statement that lets ``role`` run amcheck's index check (for the extension's owner to run)."""
+    return f"GRANT EXECUTE ON FUNCTION bt_index_check(regclass, boolean) TO {role}"
+
+
+def stats_grant(role: str) -> str:
+    """The statement that lets ``role`` see every session in full (see :func:`sees_all_sessions`)."""
+    return f"GRANT pg_read_all_stats TO {role}"
+
+
 def sees_all_sessions(conn: Connection) -> bool:
     """Whether this role sees other roles' sessions in full in pg_stat_activity (state, query, wait):
     superusers and members of pg_read_all_stats do; anyone else gets NULLs for them."""

@@ -88,7 +88,7 @@ def check_database(settings: Settings) -> list[Check]:
             "reader sees sessions",
             "warn",
             f"role {role['role']} cannot see other roles' queries: `paynb db activity` will be incomplete; "
-            f"GRANT pg_read_all_stats TO {role['role']} (docs/db-health.md#roles)",
+            f"{db.stats_grant(str(role['role']))} (docs/db-health.md#roles)",
         )
     )
     checks.append(_amcheck_check(amcheck, str(role["role"])))
@@ -107,6 +107,8 @@ def check_database(settings: Settings) -> list[Check]:
 
 def _amcheck_check(state: str, role: str) -> Check:
     """How `paynb db check` will verify index pages as this role (docs/db-health.md#roles)."""
+    from paynb import db
+
     name = "index checks"
     if state == "usable":
         return Check(name, "ok", f"amcheck (bt_index_check) runs as {role}")
@@ -115,7 +117,7 @@ def _amcheck_check(state: str, role: str) -> Check:
             name,
             "warn",
             f"amcheck is installed but {role} may not run it, so `db check` uses the slower probe; "
-            f"GRANT EXECUTE ON FUNCTION bt_index_check(regclass, boolean) TO {role}",
+            + db.amcheck_grant(role),
         )
     return Check(name, "ok", "amcheck is not installed: `db check` uses the probe (reads every leaf page)")
 

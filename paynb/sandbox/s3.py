@@ -95,7 +95,7 @@ class _S3Server:
         if data_dir:
             from paynb.sandbox.s3_disk import DiskMirror, restore
 
-            self.restored = restore(data_dir)  # before the socket opens: no request sees a half-loaded store
+            restore(data_dir)  # before the socket opens: no request sees a half-loaded store
             app = DiskMirror(app, data_dir)
         self._httpd = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(

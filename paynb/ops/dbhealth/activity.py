@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from paynb.canonical import to_jsonable
 from paynb.context import Env, resolve_env
-from paynb.db import fetch_all, sees_all_sessions
+from paynb.db import fetch_all, sees_all_sessions, stats_grant
 from paynb.errors import InputError, PlanError
 from paynb.fixes import Fix, FixRun, Outcome, register_fix
 from paynb.ops.dbhealth.admin import admin_engine
@@ -118,7 +118,7 @@ def blind_spot(env: Env) -> str:
         role = conn.exec_driver_sql("SELECT current_user").scalar_one()
     return (
         f"{role} sees other roles' sessions without their state, query or wait, so their long queries and"
-        f" blocking chains cannot be found: GRANT pg_read_all_stats TO {role} (a read-only monitoring role)"
+        f" blocking chains cannot be found: {stats_grant(role)} (a read-only monitoring role)"
     )
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
 from paynb.context import Env, resolve_env
+from paynb.db import amcheck_grant
 from paynb.errors import InputError
 from paynb.ops.dbhealth.catalog import (
     IndexInfo,
@@ -122,7 +123,7 @@ def check_indexes(
         role = conn.exec_driver_sql("SELECT current_user").scalar_one()
     notes: list[str] = []
     if amcheck == "denied":
-        grant = f"GRANT EXECUTE ON FUNCTION bt_index_check(regclass, boolean) TO {role}"
+        grant = amcheck_grant(role)
         if method == "amcheck":
             raise InputError(
                 f"amcheck is installed but {role} may not run bt_index_check: {grant} (as the extension's owner)",
