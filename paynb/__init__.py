@@ -5,3 +5,8 @@ The domain lives in ``paynb.ops``; adapters in ``paynb.db``, ``paynb.cfs``, ``pa
 """
 
 __version__ = "0.1.0"
+
+from paynb.importcost import defer_iri_grammar
+
+# before anything imports jsonschema: its IRI grammars cost ~0.8 s per process (paynb/importcost.py)
+defer_iri_grammar()
