@@ -210,3 +210,15 @@ def test_a_ledger_from_before_the_one_chain_is_carried_over(tmp_path: Path) -> N
     assert [e.ref for e in ledger.runs()] == [r["run_id"] for r in old]
     assert [e.event for e in ledger.entries(kind="intent")] == ["pending", "sent"]
     assert check_ledger(ledger, settings).ok
+
+
+def test_scrub_secrets_reaches_strings_beside_long_id_lists() -> None:
+    from paynb.ledger.store import scrub_secrets
+
+    value = {"ids": list(range(5)), "mixed": [1, "pw=s3cret", True], "tuple": (7, 8), "s3cret": "k"}
+    assert scrub_secrets(value, ["s3cret"]) == {
+        "ids": [0, 1, 2, 3, 4],
+        "mixed": [1, "pw=***", True],
+        "tuple": [7, 8],
+        "***": "k",
+    }

@@ -216,6 +216,9 @@ def scrub_secrets(value: Any, secret_values: list[str]) -> Any:
     if isinstance(value, dict):
         return {scrub_secrets(k, secret_values): scrub_secrets(v, secret_values) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        # long id lists (a statement run's 14k ids) hold no strings: skip the per-item calls
+        if all(type(v) is int for v in value):
+            return list(value)
         return [scrub_secrets(v, secret_values) for v in value]
     return value
 
