@@ -12,6 +12,10 @@ median), the ratio and the targets (≥20x faster than the reference, ≤1 s wal
 the round trips each makes to PostgreSQL (statements sent, commits included): in production pay-db is
 across a network, where every round trip costs a few milliseconds that a local socket hides.
 
+The reference is also run with its client and its backend pinned to one CPU: a round-trip-bound loop
+runs about twice as fast that way on a 2-vCPU VM (no idle CPU to wake per reply), which is the reference
+at its best here. The target is judged on the unpinned reference, as the job runs; both are printed.
+
     python benchmarks/bench_statements.py                      # fresh embedded PostgreSQL + large sandbox
     python benchmarks/bench_statements.py --db-url postgresql://postgres@127.0.0.1:5433/pay --day 2026-11-21
 """
@@ -131,7 +135,30 @@ def run_paynb(url: str, day: date) -> tuple[float, float, object, int]:
     return t1 - t0, t2 - t1, result, trips.count
 
 
-def run_reference(url: str, day: date) -> tuple[float, dict[str, int], int]:
+def pin_to_one_cpu(conn: object) -> bool:
+    """Put this process and the connection's backend on the same CPU (Linux only; False if not possible).
+
+    A round-trip-bound loop is slower when client and server sit on different CPUs: every reply wakes an
+    idle CPU. Pinned, the reference runs at its best on this machine, the honest floor for the ratio."""
+    import os
+    import subprocess
+
+    if not hasattr(os, "sched_setaffinity") or shutil.which("taskset") is None:
+        return False
+    cpu = min(os.sched_getaffinity(0))
+    with conn.cursor() as cur:  # type: ignore[attr-defined]
+        cur.execute("SELECT pg_backend_pid()")
+        backend = cur.fetchone()[0]
+    done = subprocess.run(["taskset", "-pc", str(cpu), str(backend)], capture_output=True, timeout=10)
+    if done.returncode != 0:  # a server on another host, or another user's process
+        return False
+    os.sched_setaffinity(0, {cpu})
+    return True
+
+
+def run_reference(url: str, day: date, *, pinned: bool = False) -> tuple[float, dict[str, int], int]:
+    import os
+
     import psycopg2.extensions
 
     sent = [0]
@@ -147,6 +174,10 @@ def run_reference(url: str, day: date) -> tuple[float, dict[str, int], int]:
             return super().executemany(query, vars_list)
 
     conn = connect(url)
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if pinned and not pin_to_one_cpu(conn):
+        conn.close()
+        return float("nan"), {}, 0
     conn.cursor_factory = CountingCursor
     try:
         t0 = time.perf_counter()
@@ -155,6 +186,8 @@ def run_reference(url: str, day: date) -> tuple[float, dict[str, int], int]:
         return time.perf_counter() - t0, written, sent[0] + 1
     finally:
         conn.close()
+        if pinned and cpus:
+            os.sched_setaffinity(0, cpus)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     if day.weekday() != 5:
         print(f"--day {day} is not a Saturday", file=sys.stderr)
         return 2
-    plans, applies, refs = [], [], []
+    plans, applies, refs, pinned = [], [], [], []
     result = ref_written = None
     trips = ref_trips = 0
     try:
@@ -207,13 +240,19 @@ def main(argv: list[str] | None = None) -> int:
                     f"Saturday {day}: {info['weekly_accounts']} WEEKLY + {info['daily_accounts']} DAILY accounts, "
                     f"{info['invoices']:,} invoices, {info['statements']:,} statements already there"
                 )
+            url_pinned = clone(source, "bench_statements_pinned")
+            describe(url_pinned, day)
             plan_s, apply_s, result, trips = run_paynb(url_paynb, day)
             ref_s, ref_written, ref_trips = run_reference(url_ref, day)
+            pinned_s = run_reference(url_pinned, day, pinned=True)[0]
+            drop(url_pinned)
+            pinned.append(pinned_s)
             plans.append(plan_s)
             applies.append(apply_s)
             refs.append(ref_s)
             print(
-                f"  run {n + 1}: paynb dry run {plan_s:.3f} s, apply {apply_s:.3f} s; reference {ref_s:.3f} s"
+                f"  run {n + 1}: paynb dry run {plan_s:.3f} s, apply {apply_s:.3f} s; reference {ref_s:.3f} s,"
+                f" pinned {pinned_s:.3f} s"
             )
             drop(url_paynb)
             drop(url_ref)
@@ -233,6 +272,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"reference per-account     {best_ref:8.3f} s {med_ref:8.3f} s")
     ratio, med_ratio = best_ref / best_apply, med_ref / med_apply
     print(f"ratio reference / paynb   {ratio:8.1f}x {med_ratio:8.1f}x   (target >= {TARGET_RATIO:.0f}x)")
+    if all(p == p for p in pinned):  # no NaN: pinning worked every time
+        med_pin = statistics.median(pinned)
+        print(
+            f"reference, pinned         {min(pinned):8.3f} s {med_pin:8.3f} s   "
+            f"(client and backend on one CPU: {med_pin / med_apply:.1f}x on medians)"
+        )
+    else:
+        print("reference, pinned         not measured (needs Linux, taskset and a local server)")
     print(f"round trips (last run)    paynb apply {trips:,}; reference {ref_trips:,}")
     # what a network adds: each round trip waits at least one RTT (1 ms is a typical VPC-to-Cloud SQL hop)
     rtt = args.rtt_ms / 1000
