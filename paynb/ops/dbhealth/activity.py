@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from sqlalchemy.engine import Connection
+
 from paynb.canonical import to_jsonable
 from paynb.context import Env, resolve_env
 from paynb.db import fetch_all, sees_all_sessions, stats_grant
@@ -110,12 +112,11 @@ class ActivityReport:
         )
 
 
-def blind_spot(env: Env) -> str:
+def blind_spot(conn: Connection) -> str:
     """Empty when this role sees every session in full; otherwise what it misses and the grant to ask for."""
-    with env.read() as conn:
-        if sees_all_sessions(conn):
-            return ""
-        role = conn.exec_driver_sql("SELECT current_user").scalar_one()
+    if sees_all_sessions(conn):
+        return ""
+    role = conn.exec_driver_sql("SELECT current_user").scalar_one()
     return (
         f"{role} sees other roles' sessions without their state, query or wait, so their long queries and"
         f" blocking chains cannot be found: {stats_grant(role)} (a read-only monitoring role)"
@@ -124,7 +125,11 @@ def blind_spot(env: Env) -> str:
 
 def list_sessions(env: Env) -> list[Session]:
     with env.read() as conn:
-        rows = fetch_all(conn, _SESSIONS)
+        return read_sessions(conn)
+
+
+def read_sessions(conn: Connection) -> list[Session]:
+    rows = fetch_all(conn, _SESSIONS)
     return [
         Session(
             pid=r["pid"],
@@ -151,8 +156,9 @@ def find_activity(*, min_seconds: float = 60.0, env: Env | None = None) -> Activ
     if min_seconds < 0 or min_seconds > 7 * 86400:
         raise InputError("must be between 0 and 604800 seconds", field="--min-seconds")
     env = resolve_env(env)
-    blind = blind_spot(env)
-    sessions = list_sessions(env)
+    with env.read() as conn:  # one connection: on Cloud SQL each one is a TLS handshake away
+        blind = blind_spot(conn)
+        sessions = read_sessions(conn)
     blocks: dict[int, list[int]] = {}
     for s in sessions:
         for blocker in s.blocked_by:
